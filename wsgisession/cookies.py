@@ -1,0 +1,174 @@
+"""Cookie settings: validated once at start-up, then used to read and build the session cookie.
+
+Reading accepts only values of the exact shape this library issues (a bare id, or
+``id.signature`` when secret keys are set), so a forged or garbage cookie never reaches a store.
+Building goes through WebOb's ``make_cookie``; no header is formatted by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from webob.cookies import make_cookie, parse_cookie
+
+from .errors import BadCookieError, ConfigurationError
+from .signing import Signer, is_valid_id, normalize_keys
+
+__all__ = ["CookieSettings", "ParsedCookie"]
+
+logger = logging.getLogger("wsgisession")
+
+_SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCookie:
+    """A session id read from a request cookie, and whether its signature is current."""
+
+    session_id: str
+    #: False when the cookie was signed with an older key and should be re-signed.
+    current: bool = True
+
+
+@dataclass(frozen=True)
+class CookieSettings:
+    """The session cookie's name and attributes, checked for combinations that cannot work."""
+
+    name: str = "wsgisession"
+    path: str = "/"
+    domain: str | None = None
+    #: None: Secure exactly when the request came over HTTPS.
+    secure: bool | None = None
+    httponly: bool = True
+    samesite: str | None = "Lax"
+    secret_keys: str | bytes | Sequence[str | bytes] | None = None
+    signer: Signer | None = field(init=False, repr=False, compare=False)
+    _needle: str = field(init=False, repr=False, compare=False)
+    _name_bytes: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in ' ;,="\\\t\r\n'):
+            raise ConfigurationError(
+                f"cookie_name={self.name!r} is not a valid cookie name; use letters, digits, - and _"
+            )
+        if self.samesite is not None:
+            canonical = _SAMESITE.get(str(self.samesite).lower())
+            if canonical is None:
+                raise ConfigurationError(
+                    f"cookie_samesite={self.samesite!r} is unknown; use 'Strict', 'Lax' or 'None'"
+                )
+            object.__setattr__(self, "samesite", canonical)
+        if self.samesite == "None" and self.secure is not True:
+            raise ConfigurationError(
+                "cookie_samesite='None' needs cookie_secure=True: browsers reject SameSite=None "
+                "cookies that are not Secure"
+            )
+        if self.name.startswith("__Host-"):
+            if self.secure is not True:
+                raise ConfigurationError(
+                    f"cookie_name={self.name!r} (a __Host- cookie) needs cookie_secure=True"
+                )
+            if self.domain is not None:
+                raise ConfigurationError(
+                    f"cookie_name={self.name!r} (a __Host- cookie) must not set cookie_domain; "
+                    "remove it"
+                )
+            if self.path != "/":
+                raise ConfigurationError(
+                    f"cookie_name={self.name!r} (a __Host- cookie) needs cookie_path='/', "
+                    f"not {self.path!r}"
+                )
+        if self.name.startswith("__Secure-") and self.secure is not True:
+            raise ConfigurationError(
+                f"cookie_name={self.name!r} (a __Secure- cookie) needs cookie_secure=True"
+            )
+        if not self.path.startswith("/"):
+            raise ConfigurationError(f"cookie_path={self.path!r} must start with '/'")
+        keys = normalize_keys(self.secret_keys)
+        object.__setattr__(self, "signer", Signer(keys) if keys else None)
+        object.__setattr__(self, "_needle", self.name + "=")
+        object.__setattr__(self, "_name_bytes", self.name.encode("latin-1"))
+
+    # Reading ---------------------------------------------------------------------------
+
+    def _check(self, raw: bytes) -> ParsedCookie:
+        """Return the id in one raw cookie value, or raise BadCookieError."""
+        try:
+            value = raw.decode("ascii")
+        except UnicodeDecodeError:
+            raise BadCookieError("the cookie value is not ASCII") from None
+        if self.signer is not None:
+            session_id, current = self.signer.unsign(value)
+            return ParsedCookie(session_id, current)
+        if not is_valid_id(value):
+            raise BadCookieError("the cookie value is not a well-formed session id")
+        return ParsedCookie(value)
+
+    def read(self, header: str) -> ParsedCookie | None:
+        """Return the one valid session id in a ``Cookie`` header, or None.
+
+        When several cookies carry the session name (one tossed in from a sibling domain, say),
+        values that fail the shape or signature check are ignored; if more than one distinct
+        valid id remains, neither wins and a fresh session starts, so two sessions never mix.
+        """
+        if self._needle not in header:
+            return None
+        if not header.isascii():
+            # WSGI hands headers over as latin-1 text; anything else is not from a browser.
+            try:
+                header.encode("latin-1")
+            except UnicodeEncodeError:
+                return None
+        found: ParsedCookie | None = None
+        name = self._name_bytes
+        for cookie_name, raw in parse_cookie(header):
+            if cookie_name != name:
+                continue
+            try:
+                parsed = self._check(raw)
+            except BadCookieError:
+                continue
+            if found is not None and found.session_id != parsed.session_id:
+                logger.warning(
+                    "request carried two different valid %r cookies; neither was used and a "
+                    "fresh session starts (a __Host- cookie name prevents cookie tossing)",
+                    self.name,
+                )
+                return None
+            if found is None or not found.current:
+                found = parsed
+        return found
+
+    # Building --------------------------------------------------------------------------
+
+    def value_for(self, session_id: str) -> str:
+        """Return the cookie value for *session_id*: signed when secret keys are set."""
+        return self.signer.sign(session_id) if self.signer is not None else session_id
+
+    def build(self, session_id: str, max_age: int | None, secure: bool) -> str:
+        """Return a ``Set-Cookie`` value carrying *session_id*."""
+        return make_cookie(
+            self.name,
+            self.value_for(session_id),
+            max_age=max_age,
+            path=self.path,
+            domain=self.domain,
+            secure=secure,
+            httponly=self.httponly,
+            samesite=self.samesite,
+        )
+
+    def build_expired(self, secure: bool) -> str:
+        """Return a ``Set-Cookie`` value that deletes the cookie (same Path and Domain)."""
+        return make_cookie(
+            self.name,
+            "",
+            max_age=0,
+            path=self.path,
+            domain=self.domain,
+            secure=secure,
+            httponly=self.httponly,
+            samesite=self.samesite,
+        )

@@ -1,0 +1,77 @@
+"""The exception tree of wsgisession; this module imports nothing from the package.
+
+::
+
+    SessionError                               root: catch this to catch everything
+     ├── ConfigurationError (ValueError)        a bad option, raised at construction
+     ├── SerializationError (TypeError)         a value the serializer cannot hold
+     ├── SessionTooLargeError (ValueError)      a session over the size limit, at save
+     ├── SessionNotInstalledError (LookupError) get_session() without the middleware
+     ├── BadCookieError (ValueError)            a cookie that is malformed, forged or expired
+     └── StoreError                             a store failed
+          └── StoreUnavailableError             the store's server cannot be reached
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadCookieError",
+    "ConfigurationError",
+    "SerializationError",
+    "SessionError",
+    "SessionNotInstalledError",
+    "SessionTooLargeError",
+    "StoreError",
+    "StoreUnavailableError",
+]
+
+
+class SessionError(Exception):
+    """Root of every error wsgisession raises on purpose."""
+
+
+class ConfigurationError(SessionError, ValueError):
+    """An option has a value or combination that cannot work; the message says what to change."""
+
+
+class SerializationError(SessionError, TypeError):
+    """A session value cannot be serialized (JSON holds str, int, float, bool, None, list, dict)."""
+
+    def __init__(self, key: str, value: object, reason: str = "") -> None:
+        #: The session key whose value was refused.
+        self.key = key
+        detail = f": {reason}" if reason else ""
+        super().__init__(
+            f"session[{key!r}] cannot hold a value of type {type(value).__name__}{detail}; "
+            "store only JSON types (str, int, float, bool, None, list, dict with str keys)"
+        )
+
+
+class SessionTooLargeError(SessionError, ValueError):
+    """A session grew past the size its store or cookie can hold."""
+
+    def __init__(self, size: int, limit: int, where: str = "session") -> None:
+        #: The size in bytes that was reached.
+        self.size = size
+        #: The limit in bytes that applies.
+        self.limit = limit
+        super().__init__(
+            f"{where} is {size} bytes, over the limit of {limit} bytes; "
+            "keep less in the session (store large data elsewhere and keep its key)"
+        )
+
+
+class SessionNotInstalledError(SessionError, LookupError):
+    """No session in the WSGI environ: the middleware is not installed around this app."""
+
+
+class BadCookieError(SessionError, ValueError):
+    """A cookie value is malformed, carries a bad signature, or has expired."""
+
+
+class StoreError(SessionError):
+    """A store operation failed."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store's server cannot be reached or did not answer in time; the cause is chained."""

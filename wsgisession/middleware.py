@@ -1,0 +1,340 @@
+"""SessionMiddleware: the only module that sees WSGI, and the one that joins all the others.
+
+Per request it puts a lazy :class:`~wsgisession.session.Session` in the environ and, when the
+application starts its response, asks the session what must be written, writes it to the store
+and adds the cookie. A request that never touches the session costs one small object.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal
+
+from .cookies import CookieSettings
+from .errors import ConfigurationError, SessionNotInstalledError, StoreError
+from .records import Record
+from .session import Plan, Session, SessionConfig
+from .signing import hash_id, log_id, new_id
+from .stores.base import Store
+from .stores.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["SessionMiddleware", "get_session"]
+
+logger = logging.getLogger("wsgisession")
+
+_ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
+_UNAVAILABLE_BODY = b"Service temporarily unavailable. Please try again shortly.\n"
+
+
+def _time_now() -> float:
+    # Looked up at call time, so a test that patches time.time moves this clock too.
+    return time.time()
+
+
+def get_session(environ: WSGIEnvironment, environ_key: str = "wsgisession") -> Session:
+    """Return the request's session; raise SessionNotInstalledError when there is none."""
+    session = environ.get(environ_key)
+    if not isinstance(session, Session):
+        raise SessionNotInstalledError(
+            f"no session at environ[{environ_key!r}]: wrap the WSGI application with "
+            "SessionMiddleware(app, store=...) (and pass the same environ_key, if you changed it)"
+        )
+    return session
+
+
+class SessionMiddleware:
+    """Server-side sessions for any WSGI application.
+
+    ``SessionMiddleware(app, store=SqliteStore("sessions.db"))`` puts a dict-like session in
+    ``environ["wsgisession"]``. The session is saved when the application calls
+    ``start_response``, so changes made while the body is being produced are not saved, and
+    nothing is saved when the application raises, passes ``exc_info`` or answers with a 5xx.
+
+    :param app: the WSGI application to wrap.
+    :param store: where sessions live; a per-process :class:`MemoryStore` by default.
+    :param secret_keys: a str or list of str, newest first. When given the cookie is signed,
+        and a cookie with a bad signature never costs a store query. Rotate by putting the new
+        key first and keeping the old one until its cookies have been re-signed or expired.
+    :param cookie_name: the cookie's name; a ``__Host-`` prefix (with ``cookie_secure=True``)
+        stops sibling domains from tossing cookies in.
+    :param cookie_path: the cookie's Path.
+    :param cookie_domain: the cookie's Domain; None (the default) keeps it to this host.
+    :param cookie_secure: None sets Secure exactly when the request is HTTPS; True always
+        (then no cookie is sent over plain HTTP); False never.
+    :param cookie_httponly: hide the cookie from JavaScript (default True).
+    :param cookie_samesite: ``"Strict"``, ``"Lax"`` (default) or ``"None"`` (needs Secure).
+    :param max_age: idle timeout in seconds (14 days). Every use keeps the session alive.
+    :param touch_interval: the refreshed expiry is written at most once per this many seconds;
+        ``max_age // 10`` by default.
+    :param absolute_timeout: seconds after creation when the session ends however active it
+        is; ``regenerate()`` does not reset it. None (the default) for no such limit.
+    :param environ_key: where the session is put in the environ.
+    :param on_store_error: ``"error"`` answers a store failure with a 503 and ``Retry-After``;
+        ``"continue"`` serves the request with an empty session that is not saved.
+    :param clock: seconds since the epoch, for tests; ``time.time`` by default.
+    :param trust_forwarded_proto: treat ``X-Forwarded-Proto: https`` as HTTPS. Only turn it
+        on behind a proxy that sets (and overwrites) that header.
+    :param retry_after: the ``Retry-After`` seconds of the 503.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        store: Store | None = None,
+        *,
+        secret_keys: str | Sequence[str] | None = None,
+        cookie_name: str = "wsgisession",
+        cookie_path: str = "/",
+        cookie_domain: str | None = None,
+        cookie_secure: bool | None = None,
+        cookie_httponly: bool = True,
+        cookie_samesite: str | None = "Lax",
+        max_age: int = 1209600,
+        touch_interval: int | None = None,
+        absolute_timeout: int | None = None,
+        environ_key: str = "wsgisession",
+        on_store_error: Literal["error", "continue"] = "error",
+        clock: Callable[[], float] | None = None,
+        trust_forwarded_proto: bool = False,
+        retry_after: int = 5,
+    ) -> None:
+        if on_store_error not in ("error", "continue"):
+            raise ConfigurationError(
+                f"on_store_error={on_store_error!r} is unknown; use 'error' (a 503) or "
+                "'continue' (an empty session that is not saved)"
+            )
+        if not isinstance(max_age, int) or isinstance(max_age, bool) or max_age <= 0:
+            raise ConfigurationError(
+                f"max_age={max_age!r} must be a positive number of seconds (default 1209600)"
+            )
+        if store is not None and not isinstance(store, Store):
+            raise ConfigurationError(
+                f"store={store!r} is not a wsgisession Store; pass MemoryStore(), "
+                "SqliteStore(path), RedisStore(url) or PostgresStore(dsn)"
+            )
+        #: The wrapped application.
+        self.app = app
+        #: Where sessions live.
+        self.store: Store = store if store is not None else MemoryStore()
+        #: The session cookie's settings.
+        self.cookie = CookieSettings(
+            name=cookie_name,
+            path=cookie_path,
+            domain=cookie_domain,
+            secure=cookie_secure,
+            httponly=cookie_httponly,
+            samesite=cookie_samesite,
+            secret_keys=secret_keys,
+        )
+        #: The sessions' lifecycle settings.
+        self.config = SessionConfig(
+            max_age=max_age,
+            touch_interval=max_age // 10 if touch_interval is None else touch_interval,
+            absolute_timeout=absolute_timeout,
+            raise_store_errors=on_store_error == "error",
+        )
+        self.environ_key = environ_key
+        self.on_store_error = on_store_error
+        self.trust_forwarded_proto = trust_forwarded_proto
+        self.retry_after = retry_after
+        self._now: Callable[[], float] = clock if clock is not None else _time_now
+        self._rotating = self.cookie.signer is not None and self.cookie.signer.key_count > 1
+
+    # Per request ------------------------------------------------------------------------
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        session = Session(
+            self._load,
+            environ.get("HTTP_COOKIE"),
+            config=self.config,
+            clock=self._now,
+            new_id=new_id,
+            serializer=self.store.serializer,
+        )
+        environ[self.environ_key] = session
+        state = _Response()
+
+        def session_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: _ExcInfo | None = None
+        ) -> Callable[[bytes], object]:
+            state.started = True
+            if session.accessed:
+                try:
+                    headers = self._finish(session, environ, status, headers, exc_info)
+                except StoreError as exc:
+                    state.failed = True
+                    return start_response(*self._unavailable(exc), exc_info)
+            return start_response(status, headers, exc_info)
+
+        try:
+            result = self.app(environ, session_start_response)
+        except StoreError as exc:
+            if state.started:
+                raise
+            status, headers = self._unavailable(exc)
+            start_response(status, headers, None)
+            return [_UNAVAILABLE_BODY]
+        if state.failed:
+            _close(result)
+            return [_UNAVAILABLE_BODY]
+        if not state.started:
+            return self._guard_late_start(result, state)
+        return result
+
+    def _guard_late_start(self, result: Iterable[bytes], state: _Response) -> Iterator[bytes]:
+        """Serve an app that calls start_response while iterating, replacing the body on failure."""
+        try:
+            for chunk in result:
+                if state.failed:
+                    yield _UNAVAILABLE_BODY
+                    return
+                yield chunk
+        finally:
+            _close(result)
+
+    def _load(self, header: str) -> tuple[str, Record] | None:
+        """The session's loader: a valid cookie costs one store call, anything else none."""
+        parsed = self.cookie.read(header)
+        if parsed is None:
+            return None
+        record = self.store.load(hash_id(parsed.session_id), self._now())
+        if record is None:
+            return None
+        return parsed.session_id, record
+
+    def _is_https(self, environ: WSGIEnvironment) -> bool:
+        if environ.get("wsgi.url_scheme") == "https":
+            return True
+        if self.trust_forwarded_proto:
+            forwarded = environ.get("HTTP_X_FORWARDED_PROTO", "")
+            return forwarded.split(",")[0].strip().lower() == "https"
+        return False
+
+    def _finish(
+        self,
+        session: Session,
+        environ: WSGIEnvironment,
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: _ExcInfo | None,
+    ) -> list[tuple[str, str]]:
+        """Save what the session says must be saved and return the headers to send."""
+        headers = _add_vary_cookie(headers)
+        error = session.store_error
+        if error is not None:
+            self._log_store_error(error)
+            if self.on_store_error == "error":
+                raise error
+            return headers
+        if exc_info is not None or status[:1] == "5":
+            return headers  # a failed request saves nothing
+        plan = session.plan()
+        if plan is None:
+            return headers
+        https = self._is_https(environ)
+        secure = https if self.cookie.secure is None else self.cookie.secure
+        cookie_allowed = https or not secure
+        if not cookie_allowed and (plan.set_cookie or plan.create is not None):
+            logger.warning(
+                "a session was not saved: cookie_secure=True but the request came over plain "
+                "HTTP, so its cookie could not be sent (serve over HTTPS, or see "
+                "trust_forwarded_proto when behind a TLS proxy)"
+            )
+            plan = Plan(delete_id=plan.delete_id) if plan.delete_id else None
+            if plan is None:
+                return headers
+        written = self._write(plan)
+        cookie: str | None = None
+        if written and plan.write_id is not None:
+            if plan.set_cookie or (self._rotating and self._needs_resign(environ)):
+                cookie = self.cookie.build(plan.write_id, plan.cookie_max_age, secure)
+        elif plan.expire_cookie and cookie_allowed:
+            cookie = self.cookie.build_expired(secure)
+        if cookie is not None:
+            if not any(name.lower() == "cache-control" for name, _ in headers):
+                headers.append(("Cache-Control", "private"))
+            headers.append(("Set-Cookie", cookie))
+        return headers
+
+    def _write(self, plan: Plan) -> bool:
+        """Carry out *plan* on the store in one call; return False when the record was gone."""
+        store = self.store
+        now = self._now()
+        old = hash_id(plan.delete_id) if plan.delete_id is not None else None
+        if plan.write_id is None:
+            if old is not None:
+                store.delete(old)
+            return False
+        key = hash_id(plan.write_id)
+        if plan.create is not None:
+            assert plan.meta is not None
+            store.create(key, plan.create, plan.meta, plan.expires, now, replaces=old)
+            return True
+        assert plan.changes is not None
+        saved = store.save(key, plan.changes, now)
+        if not saved:
+            logger.info("session %s ended before this request saved it; not recreated", log_id(key))
+        return saved
+
+    def _needs_resign(self, environ: WSGIEnvironment) -> bool:
+        """Tell whether the request's cookie was signed with an older key."""
+        parsed = self.cookie.read(environ.get("HTTP_COOKIE", ""))
+        return parsed is not None and not parsed.current
+
+    def _log_store_error(self, error: StoreError) -> None:
+        """Log a store failure once per request, with no session id in it."""
+        if getattr(error, "_wsgisession_logged", False):
+            return
+        error._wsgisession_logged = True  # type: ignore[attr-defined]
+        logger.error(
+            "session store failed (%s: %s); policy on_store_error=%r",
+            type(error).__name__,
+            error,
+            self.on_store_error,
+        )
+
+    def _unavailable(self, error: StoreError) -> tuple[str, list[tuple[str, str]]]:
+        """The 503 sent when the store fails under the 'error' policy (logged once)."""
+        self._log_store_error(error)
+        headers = [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(_UNAVAILABLE_BODY))),
+            ("Retry-After", str(self.retry_after)),
+            ("Cache-Control", "no-store"),
+        ]
+        return "503 Service Unavailable", headers
+
+
+class _Response:
+    """What the start_response wrapper saw, shared with the request's other steps."""
+
+    __slots__ = ("started", "failed")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.failed = False
+
+
+def _close(result: Iterable[bytes]) -> None:
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()
+
+
+def _add_vary_cookie(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Return *headers* with ``Cookie`` among the Vary values (a response read the session)."""
+    headers = list(headers)
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == "vary":
+            tokens = [token.strip().lower() for token in value.split(",")]
+            if "cookie" not in tokens and "*" not in tokens:
+                headers[index] = (name, f"{value}, Cookie")
+            return headers
+    headers.append(("Vary", "Cookie"))
+    return headers

@@ -1,0 +1,486 @@
+"""Session: the dict-like object a view finds in ``environ["wsgisession"]``.
+
+It loads lazily (the first access asks the store, through a loader the middleware gives it),
+records which keys were set and which removed, notices changes inside nested values, and owns
+the lifecycle: expiry, throttled refresh, ``regenerate()``, ``destroy()`` and flash messages.
+It knows nothing of WSGI, cookies or stores: :meth:`Session.plan` says what must be written,
+and the middleware does it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import secrets
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .errors import ConfigurationError, SerializationError, StoreError
+from .records import Changes, Record
+from .serializers import JSONSerializer, Serializer
+
+__all__ = ["Plan", "Session", "SessionConfig"]
+
+#: A loader takes the request's source (the raw cookie header) and returns the session id with
+#: its stored record, or None when there is no live session. It may raise StoreError.
+Loader = Callable[[Any], "tuple[str, Record] | None"]
+
+_FLASH_PREFIX: Final = "_flash:"
+_CSRF_KEY: Final = "_csrf_token"
+# Keys of the session's own bookkeeping in Record.meta.
+_CREATED: Final = "c"  # creation time, for absolute_timeout (kept across regenerate)
+_LIFETIME: Final = "t"  # idle timeout set by set_expiry(seconds)
+_BROWSER: Final = "b"  # set_expiry(None): cookie ends with the browser session
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """The lifecycle settings shared by every session of one middleware."""
+
+    #: Idle timeout in seconds: a session unused this long is dead.
+    max_age: int = 1209600
+    #: The refreshed expiry is written at most once per this many seconds.
+    touch_interval: int = 120960
+    #: Seconds after creation when a session ends however active it is; None for never.
+    absolute_timeout: int | None = None
+    #: Raise store failures into the application (True) or carry on with an empty session.
+    raise_store_errors: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_age, int) or self.max_age <= 0:
+            raise ConfigurationError(
+                f"max_age={self.max_age!r} must be a positive number of seconds (default 1209600)"
+            )
+        if not isinstance(self.touch_interval, int) or self.touch_interval < 0:
+            raise ConfigurationError(
+                f"touch_interval={self.touch_interval!r} must be 0 or more seconds "
+                "(default max_age // 10)"
+            )
+        if self.absolute_timeout is not None and (
+            not isinstance(self.absolute_timeout, int) or self.absolute_timeout <= 0
+        ):
+            raise ConfigurationError(
+                f"absolute_timeout={self.absolute_timeout!r} must be a positive number of seconds "
+                "or None"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the end of a request must do to the store and the cookie; built by Session.plan."""
+
+    #: The id whose record is written (created or updated), or None.
+    write_id: str | None = None
+    #: For a new record: its whole data (``changes`` is None then).
+    create: Mapping[str, Any] | None = None
+    #: For an existing record: the changes to apply (``create`` is None then).
+    changes: Changes | None = None
+    #: Session metadata for a new record.
+    meta: Mapping[str, Any] | None = None
+    #: Expiry for a new record, in seconds since the epoch.
+    expires: float = 0.0
+    #: An id whose record must go: destroyed, or replaced by ``write_id`` (regenerate).
+    delete_id: str | None = None
+    #: True when the cookie must be (re)sent with ``write_id``.
+    set_cookie: bool = False
+    #: True when the cookie must be expired (destroy without a new session).
+    expire_cookie: bool = False
+    #: The cookie's Max-Age, or None for a cookie that ends with the browser session.
+    cookie_max_age: int | None = None
+
+
+class Session(MutableMapping[str, Any]):
+    """A dict-like session that loads on first access and tracks exactly what changed.
+
+    Views get one from the middleware; they never build it. Reading any key, ``in``, ``len``
+    or iteration loads the session (and marks the response ``Vary: Cookie``). Values must be
+    JSON types; a value that is not raises :class:`~wsgisession.errors.SerializationError`
+    (a ``TypeError``) naming the key, and the session is left as it was.
+    """
+
+    __slots__ = (
+        "_loader",
+        "_source",
+        "_config",
+        "_clock",
+        "_new_id",
+        "_serializer",
+        "_loaded",
+        "_data",
+        "_record",
+        "_id",
+        "_origin",
+        "_fresh",
+        "_needs_create",
+        "_replaces",
+        "_destroyed",
+        "_updates",
+        "_removals",
+        "_snapshots",
+        "_meta",
+        "_meta_dirty",
+        "_error",
+    )
+
+    def __init__(
+        self,
+        loader: Loader | None = None,
+        source: Any = None,
+        *,
+        config: SessionConfig,
+        clock: Callable[[], float],
+        new_id: Callable[[], str],
+        serializer: Serializer | None = None,
+    ) -> None:
+        self._loader = loader
+        self._source = source
+        self._config = config
+        self._clock = clock
+        self._new_id = new_id
+        self._serializer = serializer if serializer is not None else _JSON
+        self._loaded = False
+        self._error: StoreError | None = None
+
+    # Loading ------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        """Fill the session from the store, once; a missing or dead record gives an empty one."""
+        self._loaded = True
+        self._data: dict[str, Any] = {}
+        self._record: Record | None = None
+        self._id: str | None = None
+        self._origin: str | None = None
+        self._fresh = True
+        self._needs_create = True
+        self._replaces: str | None = None
+        self._destroyed = False
+        self._updates: set[str] = set()
+        self._removals: set[str] = set()
+        self._snapshots: dict[str, str] = {}
+        self._meta: dict[str, Any] = {}
+        self._meta_dirty = False
+        if self._loader is None or self._source is None:
+            return
+        try:
+            found = self._loader(self._source)
+        except StoreError as exc:
+            self._error = exc
+            if self._config.raise_store_errors:
+                raise
+            return
+        if found is None:
+            return
+        session_id, record = found
+        if self._is_past_deadline(record.meta, self._clock()):
+            self._replaces = session_id  # dead by absolute_timeout: delete it at the end
+            return
+        self._data = record.data
+        self._record = record
+        self._meta = record.meta
+        self._id = self._origin = session_id
+        self._fresh = False
+        self._needs_create = False
+
+    def _is_past_deadline(self, meta: Mapping[str, Any], now: float) -> bool:
+        limit = self._config.absolute_timeout
+        created = meta.get(_CREATED)
+        return limit is not None and isinstance(created, (int, float)) and now >= created + limit
+
+    def _ensure(self) -> None:
+        if not self._loaded:
+            self._load()
+
+    def _writable(self) -> None:
+        """Load, then make sure the session has an id, because it is about to hold data."""
+        if not self._loaded:
+            self._load()
+        if self._id is None:
+            self._id = self._new_id()
+
+    # Properties ----------------------------------------------------------------------------
+
+    @property
+    def accessed(self) -> bool:
+        """True once anything read or wrote the session (the response then varies by cookie)."""
+        return self._loaded
+
+    @property
+    def store_error(self) -> StoreError | None:
+        """The store failure met while loading, if any; such a session is never saved."""
+        return self._error
+
+    @property
+    def id(self) -> str | None:
+        """The session id, or None while the session has no data and so does not exist yet."""
+        self._ensure()
+        return self._id
+
+    @property
+    def is_new(self) -> bool:
+        """True when this request started the session (no live session came with it)."""
+        self._ensure()
+        return self._fresh
+
+    # Mapping -------------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        if not self._loaded:
+            self._load()
+        value = self._data[key]
+        if (
+            type(value) in _MUTABLE
+            and key not in self._snapshots
+            and key not in self._updates
+        ):
+            # Remember how it looked, so an in-place change (cart.append(x)) is noticed at save.
+            self._snapshots[key] = self._serializer.dumps(value)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value under *key*, or *default*."""
+        if not self._loaded:
+            self._load()
+        if key in self._data:
+            return self[key]
+        return default
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise SerializationError(
+                repr(key), value, f"session keys must be str, not {type(key).__name__}"
+            )
+        try:
+            self._serializer.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise SerializationError(key, value, str(exc)) from exc
+        self._writable()
+        self._data[key] = value
+        self._updates.add(key)
+        self._removals.discard(key)
+        self._snapshots.pop(key, None)
+
+    def set(self, key: str, value: Any) -> None:
+        """Set *key* to *value* (the same as ``session[key] = value``)."""
+        self[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if not self._loaded:
+            self._load()
+        del self._data[key]
+        self._updates.discard(key)
+        self._snapshots.pop(key, None)
+        if not self._needs_create:
+            self._removals.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        if not self._loaded:
+            self._load()
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        if not self._loaded:
+            self._load()
+        return iter(list(self._data))
+
+    def __len__(self) -> int:
+        if not self._loaded:
+            self._load()
+        return len(self._data)
+
+    def clear(self) -> None:
+        """Remove every key (the session itself lives on; see :meth:`destroy` to end it)."""
+        if not self._loaded:
+            self._load()
+        if not self._needs_create:
+            self._removals.update(self._data)
+        self._data.clear()
+        self._updates.clear()
+        self._snapshots.clear()
+
+    def __repr__(self) -> str:
+        if not self._loaded:
+            return "<Session (not loaded)>"
+        return f"<Session keys={sorted(self._data)!r} new={self._fresh}>"
+
+    # Lifecycle -----------------------------------------------------------------------------
+
+    def regenerate(self) -> None:
+        """Move the session to a new id and delete the old record; call it at login.
+
+        The data is kept, the absolute deadline is not reset, and the CSRF token is replaced.
+        """
+        self._ensure()
+        if self._origin is not None and self._replaces is None:
+            self._replaces = self._origin
+        self._origin = None
+        self._needs_create = True
+        self._removals.clear()
+        self._data.pop(_CSRF_KEY, None)
+        self._id = self._new_id() if self._data else None
+
+    def destroy(self) -> None:
+        """End the session: its record is deleted and the cookie expired; call it at logout.
+
+        Setting a key afterwards starts a brand-new session with a new id.
+        """
+        self._ensure()
+        if self._origin is not None and self._replaces is None:
+            self._replaces = self._origin
+        self._origin = None
+        self._id = None
+        self._data = {}
+        self._meta = {}
+        self._record = None
+        self._fresh = True
+        self._needs_create = True
+        self._destroyed = True
+        self._updates.clear()
+        self._removals.clear()
+        self._snapshots.clear()
+
+    def set_expiry(self, seconds: int | None) -> None:
+        """Give this session its own idle timeout; None makes the cookie end with the browser.
+
+        Use it for "remember me": ``set_expiry(30 * 86400)`` keeps the session for 30 idle days.
+        """
+        if seconds is not None and (
+            not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0
+        ):
+            raise ConfigurationError(
+                f"set_expiry({seconds!r}): give a positive number of seconds, or None for a "
+                "cookie that ends with the browser session"
+            )
+        self._writable()
+        meta = dict(self._meta)
+        meta.pop(_LIFETIME, None)
+        meta.pop(_BROWSER, None)
+        if seconds is None:
+            meta[_BROWSER] = 1
+        else:
+            meta[_LIFETIME] = seconds
+        self._meta = meta
+        self._meta_dirty = True
+
+    # Flash messages and CSRF ------------------------------------------------------------------
+
+    def flash(self, msg: Any, queue: str = "", allow_duplicate: bool = True) -> None:
+        """Add *msg* to a flash queue, to be shown once on a later request."""
+        key = _FLASH_PREFIX + queue
+        messages = list(self.get(key) or [])
+        if not allow_duplicate and msg in messages:
+            return
+        messages.append(msg)
+        self[key] = messages
+
+    def pop_flash(self, queue: str = "") -> list[Any]:
+        """Return the messages of a flash queue and empty it."""
+        messages = self.pop(_FLASH_PREFIX + queue, [])
+        return list(messages)
+
+    def peek_flash(self, queue: str = "") -> list[Any]:
+        """Return the messages of a flash queue and leave them there."""
+        return list(self.get(_FLASH_PREFIX + queue) or [])
+
+    @property
+    def csrf_token(self) -> str:
+        """This session's CSRF token, made on first use and replaced by :meth:`regenerate`."""
+        token = self.get(_CSRF_KEY)
+        if not isinstance(token, str):
+            token = secrets.token_urlsafe(32)
+            self[_CSRF_KEY] = token
+        return token
+
+    def check_csrf_token(self, value: str | None) -> bool:
+        """Tell whether *value* is this session's CSRF token, comparing in constant time."""
+        token = self.get(_CSRF_KEY)
+        if not isinstance(token, str) or not isinstance(value, str):
+            return False
+        return hmac.compare_digest(token.encode("utf-8"), value.encode("utf-8"))
+
+    # What to write -----------------------------------------------------------------------
+
+    def _lifetime(self) -> int:
+        value = self._meta.get(_LIFETIME)
+        return value if isinstance(value, int) and value > 0 else self._config.max_age
+
+    def _target_expiry(self, now: float) -> float:
+        """The expiry a write at *now* gives: idle timeout from now, capped by the deadline."""
+        expires = now + self._lifetime()
+        limit = self._config.absolute_timeout
+        created = self._meta.get(_CREATED)
+        if limit is not None and isinstance(created, (int, float)):
+            expires = min(expires, created + limit)
+        return expires
+
+    def _cookie_max_age(self, expires: float, now: float) -> int | None:
+        if self._meta.get(_BROWSER):
+            return None
+        return max(0, math.floor(expires - now))
+
+    def _changed_nested(self) -> None:
+        """Mark keys whose mutable values were changed in place since they were read."""
+        dumps = self._serializer.dumps
+        for key, before in self._snapshots.items():
+            if key in self._data:
+                try:
+                    after = dumps(self._data[key])
+                except (TypeError, ValueError) as exc:
+                    raise SerializationError(key, self._data[key], str(exc)) from exc
+                if after != before:
+                    self._updates.add(key)
+        self._snapshots.clear()
+
+    def plan(self) -> Plan | None:
+        """Say what the end of this request must write, or None when nothing must change."""
+        if not self._loaded or self._error is not None:
+            return None
+        now = self._clock()
+        self._changed_nested()
+        if self._needs_create:
+            if self._id is None or not self._data:
+                if self._replaces is None:
+                    return None
+                # Destroyed (or emptied and regenerated): the old record goes, the cookie too.
+                return Plan(delete_id=self._replaces, expire_cookie=self._origin_had_cookie())
+            meta = dict(self._meta)
+            meta.setdefault(_CREATED, now)
+            self._meta = meta
+            expires = self._target_expiry(now)
+            return Plan(
+                write_id=self._id,
+                create=self._data,
+                meta=meta,
+                expires=expires,
+                delete_id=self._replaces,
+                set_cookie=True,
+                cookie_max_age=self._cookie_max_age(expires, now),
+            )
+        record = self._record
+        assert record is not None and self._id is not None
+        target = self._target_expiry(now)
+        refresh = self._meta_dirty or target - record.expires >= self._config.touch_interval
+        if not (self._updates or self._removals or refresh):
+            return None
+        changes = Changes(
+            updates={key: self._data[key] for key in self._updates},
+            removals=frozenset(self._removals),
+            expires=target if refresh else None,
+            meta=self._meta if self._meta_dirty else None,
+            base=record,
+            data=self._data,
+        )
+        return Plan(
+            write_id=self._id,
+            changes=changes,
+            set_cookie=refresh and (self._meta_dirty or not self._meta.get(_BROWSER)),
+            cookie_max_age=self._cookie_max_age(target if refresh else record.expires, now),
+        )
+
+    def _origin_had_cookie(self) -> bool:
+        # A record to delete can only have come from the request's cookie.
+        return self._replaces is not None
+
+
+_JSON = JSONSerializer()
+_MUTABLE = (dict, list)

@@ -1,0 +1,121 @@
+"""Session ids: generation, hashing for store keys, and HMAC signing with rotating keys.
+
+Only this module knows that ``secret_keys`` are newest first: the newest key signs, every
+key verifies, and every comparison runs in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Sequence
+
+from .errors import BadCookieError, ConfigurationError
+
+__all__ = ["ID_LENGTH", "Signer", "hash_id", "is_valid_id", "log_id", "new_id", "normalize_keys"]
+
+#: Characters in an id: ``secrets.token_urlsafe(32)`` gives 43 url-safe characters, 256 bits.
+ID_LENGTH = 43
+_ID_BYTES = 32
+_SIG_LENGTH = 43  # base64url of a 32-byte HMAC-SHA256, without padding
+_ID_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def new_id() -> str:
+    """Return a fresh session id with 256 bits from the operating system's CSPRNG."""
+    return secrets.token_urlsafe(_ID_BYTES)
+
+
+def is_valid_id(value: str) -> bool:
+    """Tell whether *value* has the exact shape of an id this library issues."""
+    return len(value) == ID_LENGTH and _ID_RE.fullmatch(value) is not None
+
+
+def hash_id(session_id: str) -> str:
+    """Return the store key for *session_id*: its SHA-256, so a leaked store holds no live id."""
+    return hashlib.sha256(session_id.encode("ascii")).hexdigest()
+
+
+def log_id(store_key: str) -> str:
+    """Return the short prefix of a store key that log lines may carry instead of an id."""
+    return store_key[:8]
+
+
+def normalize_keys(secret_keys: str | bytes | Sequence[str | bytes] | None) -> list[bytes]:
+    """Return *secret_keys* as a list of bytes, newest first; reject empty keys."""
+    if secret_keys is None:
+        return []
+    if isinstance(secret_keys, (str, bytes)):
+        secret_keys = [secret_keys]
+    keys = []
+    for position, key in enumerate(secret_keys):
+        if not isinstance(key, (str, bytes)):
+            raise ConfigurationError(
+                f"secret_keys[{position}] is a {type(key).__name__}; give each key as a str"
+            )
+        raw = key.encode("utf-8") if isinstance(key, str) else key
+        if not raw:
+            raise ConfigurationError(
+                f"secret_keys[{position}] is empty; use a long random string, "
+                'e.g. python -c "import secrets; print(secrets.token_urlsafe(32))"'
+            )
+        keys.append(raw)
+    return keys
+
+
+def derive_key(secret: bytes, purpose: str) -> bytes:
+    """Derive a key for one *purpose* from a secret, so one secret never signs two kinds of data."""
+    return hmac.new(secret, b"wsgisession:" + purpose.encode("ascii"), hashlib.sha256).digest()
+
+
+class Signer:
+    """Signs ids as ``id.signature`` with the newest key and verifies with every key.
+
+    :param secret_keys: the secrets, newest first (already normalized to bytes).
+    :param purpose: separates these signatures from any other use of the same secrets.
+    """
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, secret_keys: Sequence[bytes], purpose: str = "session-id") -> None:
+        if not secret_keys:
+            raise ConfigurationError("a Signer needs at least one secret key")
+        self._keys = tuple(derive_key(secret, purpose) for secret in secret_keys)
+
+    @property
+    def key_count(self) -> int:
+        """How many keys verify; more than one means a rotation is under way."""
+        return len(self._keys)
+
+    def _signature(self, key: bytes, value: str) -> str:
+        digest = hmac.new(key, value.encode("ascii"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    def sign(self, session_id: str) -> str:
+        """Return ``session_id.signature``, signed with the newest key."""
+        return f"{session_id}.{self._signature(self._keys[0], session_id)}"
+
+    def unsign(self, value: str) -> tuple[str, bool]:
+        """Return ``(id, signed_with_newest_key)``; raise BadCookieError for anything else.
+
+        Every key is tried even after a match, so the time taken does not tell which key fitted.
+        """
+        if (
+            len(value) != ID_LENGTH + 1 + _SIG_LENGTH
+            or value[ID_LENGTH] != "."
+            or not value.isascii()
+        ):
+            raise BadCookieError("the cookie value does not have the shape id.signature")
+        session_id, signature = value[:ID_LENGTH], value[ID_LENGTH + 1 :]
+        if not is_valid_id(session_id):
+            raise BadCookieError("the cookie value does not hold a well-formed id")
+        matched = -1
+        for index, key in enumerate(self._keys):
+            if hmac.compare_digest(self._signature(key, session_id), signature) and matched < 0:
+                matched = index
+        if matched < 0:
+            raise BadCookieError("the cookie signature matches none of the secret keys")
+        return session_id, matched == 0

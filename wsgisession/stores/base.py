@@ -1,0 +1,125 @@
+"""The store contract: what every session store, ours or a user's, must do.
+
+A store keeps records under *keys*. A key is the SHA-256 of a session id, never the id itself,
+so stores cannot leak live sessions. Stores know nothing of HTTP, cookies or WSGI. Every time
+comes in as an argument (``now``), so expiry follows the middleware's one clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from ..records import Changes, Record
+from ..serializers import JSONSerializer, Serializer
+from ..signing import log_id
+
+__all__ = ["Changes", "Record", "Store", "StoreStats", "apply_changes"]
+
+logger = logging.getLogger("wsgisession.store")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Counts for the ``stats`` command: live sessions and the bytes their data takes."""
+
+    sessions: int
+    size_bytes: int
+
+
+def apply_changes(data: dict[str, Any], changes: Changes) -> dict[str, Any]:
+    """Apply *changes* to *data* in place and return it: removals first, then updates."""
+    for name in changes.removals:
+        data.pop(name, None)
+    data.update(changes.updates)
+    return data
+
+
+class Store(ABC):
+    """Base class for session stores; subclass it and pass :mod:`wsgisession.testing`.
+
+    Every method may raise :class:`~wsgisession.errors.StoreUnavailableError` when the backing
+    service cannot be reached; the middleware then applies its outage policy. A store must never
+    swallow a failure and report success.
+    """
+
+    #: Turns values into text; JSON unless a subclass is given another one.
+    serializer: Serializer
+
+    def __init__(self, serializer: Serializer | None = None) -> None:
+        self.serializer = serializer if serializer is not None else JSONSerializer()
+
+    @abstractmethod
+    def load(self, key: str, now: float) -> Record | None:
+        """Return the live record under *key*, or None when it is missing, expired or corrupt.
+
+        One round trip to the backing service. An expired record may be deleted on the way.
+        """
+
+    @abstractmethod
+    def create(
+        self,
+        key: str,
+        data: Mapping[str, Any],
+        meta: Mapping[str, Any],
+        expires: float,
+        now: float,
+        replaces: str | None = None,
+    ) -> None:
+        """Write a new record under *key*; delete the record under *replaces* in the same step.
+
+        *replaces* is how ``regenerate()`` moves a session to a new id: both happen or neither.
+        """
+
+    @abstractmethod
+    def save(self, key: str, changes: Changes, now: float) -> bool:
+        """Apply *changes* to the live record under *key*; return False when there is none.
+
+        A record that was deleted or expired in the meantime is never brought back: that is
+        what stops a slow request from resurrecting a session that logged out.
+        """
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete the record under *key*; deleting a missing record is not an error."""
+
+    @abstractmethod
+    def purge(self, now: float) -> int:
+        """Delete every record that expired before *now*; return how many were deleted."""
+
+    def stats(self, now: float) -> StoreStats:
+        """Return the number of live sessions and their total size in bytes."""
+        raise NotImplementedError(f"{type(self).__name__} does not report stats")
+
+    def close(self) -> None:  # noqa: B027 - a store without resources has nothing to close
+        """Release connections and files; the store must not be used afterwards."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # Helpers for subclasses -------------------------------------------------------------
+
+    def decode(self, key: str, text: str | bytes | None) -> Any:
+        """Deserialize stored *text*; a corrupt value is logged (hashed key only) and gives None."""
+        if text is None:
+            return None
+        try:
+            return self.serializer.loads(text)
+        except (ValueError, TypeError, UnicodeDecodeError):
+            logger.warning(
+                "session %s: stored record is corrupt and was ignored; a fresh session starts",
+                log_id(key),
+            )
+            return None

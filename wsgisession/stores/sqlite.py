@@ -1,0 +1,297 @@
+"""SqliteStore: sessions in an SQLite file, shared by every worker process on one machine.
+
+WAL journal, a busy timeout, one connection per thread, fresh connections after fork.
+Saves are optimistic: one UPDATE that succeeds when nobody saved the session since this request
+loaded it, and otherwise a short ``BEGIN IMMEDIATE`` transaction that merges the changes into
+what is stored now.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from ..errors import ConfigurationError, StoreUnavailableError
+from ..serializers import Serializer
+from .base import Changes, Record, Store, StoreStats, apply_changes
+
+__all__ = ["SqliteStore"]
+
+_T = TypeVar("_T")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+class SqliteStore(Store):
+    """Sessions in an SQLite database file, for one machine with any number of workers.
+
+    :param path: the database file, created with its schema on first use. ``":memory:"`` gives
+        a throwaway database in a temporary folder, private to this store (for tests).
+    :param table: the table name; ``wsgisession_sessions`` by default.
+    :param busy_timeout: seconds a statement waits for another process's write lock before the
+        store reports itself unavailable (a 503 by default, never a hang).
+    :param purge_every: after this many new sessions in a process, one small batch of expired
+        rows is deleted on the side; 0 turns that off (then run ``wsgisession purge``).
+    :param serializer: how values become text; JSON by default.
+    """
+
+    #: Expired rows deleted per statement, so a purge never holds the write lock for long.
+    purge_batch = 500
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        table: str = "wsgisession_sessions",
+        busy_timeout: float = 5.0,
+        purge_every: int = 1000,
+        serializer: Serializer | None = None,
+    ) -> None:
+        super().__init__(serializer)
+        if not _IDENTIFIER.fullmatch(table):
+            raise ConfigurationError(
+                f"table={table!r} is not a plain SQL name; use letters, digits and underscores"
+            )
+        if busy_timeout <= 0:
+            raise ConfigurationError(f"busy_timeout={busy_timeout} must be a positive number of seconds")
+        self.path = os.fspath(path)
+        self.table = table
+        self.busy_timeout = busy_timeout
+        self.purge_every = purge_every
+        self._tempdir: str | None = None
+        if self.path == ":memory:":
+            # A private file in a temporary folder, removed at close: unlike SQLite's shared
+            # in-memory cache, it gives every thread the same WAL locking as a real file.
+            self._tempdir = tempfile.mkdtemp(prefix="wsgisession-")
+            self.path = os.path.join(self._tempdir, "sessions.db")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._schema_ready = False
+        self._creates = 0
+        self._pid = self._owner_pid = os.getpid()
+        t = table
+        self._sql_load = f"SELECT data, meta, expires, version FROM {t} WHERE key = ?"
+        self._sql_drop_expired = f"DELETE FROM {t} WHERE key = ? AND expires <= ?"
+        self._sql_insert = (
+            f"INSERT INTO {t} (key, data, meta, expires, version) VALUES (?, ?, ?, ?, 0)"
+        )
+        self._sql_delete = f"DELETE FROM {t} WHERE key = ?"
+        self._sql_update_if = (
+            f"UPDATE {t} SET data = ?, meta = coalesce(?, meta), expires = coalesce(?, expires),"
+            f" version = version + 1 WHERE key = ? AND version = ? AND expires > ?"
+        )
+        self._sql_touch = (
+            f"UPDATE {t} SET meta = coalesce(?, meta), expires = coalesce(?, expires)"
+            f" WHERE key = ? AND expires > ?"
+        )
+        self._sql_read_for_merge = f"SELECT data, version FROM {t} WHERE key = ? AND expires > ?"
+        self._sql_purge = (
+            f"DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires <= ? LIMIT ?)"
+        )
+        self._sql_stats = (
+            f"SELECT count(*), coalesce(sum(length(CAST(data AS BLOB))), 0) FROM {t} WHERE expires > ?"
+        )
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r}, table={self.table!r})"
+
+    # Connections ------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        with self._lock:
+            self._connections.append(conn)
+        if not self._schema_ready:
+            self._create_schema(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        t = self.table
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, data TEXT NOT NULL,"
+            " meta TEXT NOT NULL, expires REAL NOT NULL, version INTEGER NOT NULL DEFAULT 0)"
+            " WITHOUT ROWID"
+        )
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires)")
+        self._schema_ready = True
+
+    def create_schema(self) -> None:
+        """Create the table and its expiry index now (they are also created on first use)."""
+        self._run(self._create_schema)
+
+    def _reset_after_fork(self) -> None:
+        # Connections opened before fork belong to the parent: never use or close them here
+        # (closing could checkpoint and remove the parent's WAL); leave them to the parent.
+        self._abandoned = self._connections
+        self._connections = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def _run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run *operation* on this thread's connection, turning SQLite failures into store errors."""
+        try:
+            return operation(self._conn())
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailableError(
+                f"SQLite database {self.path!r} could not be used ({exc}); a lock held past "
+                f"busy_timeout={self.busy_timeout}s, a full disk or a missing folder are the "
+                "usual causes"
+            ) from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailableError(
+                f"SQLite database {self.path!r} failed ({exc}); check the file is a healthy "
+                "SQLite database (PRAGMA integrity_check)"
+            ) from exc
+
+    # Store API --------------------------------------------------------------------------
+
+    def load(self, key: str, now: float) -> Record | None:
+        """One SELECT; an expired row is deleted on the way."""
+
+        def op(conn: sqlite3.Connection) -> Any:
+            row = conn.execute(self._sql_load, (key,)).fetchone()
+            if row is not None and row[2] <= now:
+                conn.execute(self._sql_drop_expired, (key, now))
+                return None
+            return row
+
+        row = self._run(op)
+        if row is None:
+            return None
+        data = self.decode(key, row[0])
+        meta = self.decode(key, row[1])
+        if not isinstance(data, dict) or not isinstance(meta, dict):
+            return None
+        return Record(data, meta, row[2], row[3])
+
+    def create(
+        self,
+        key: str,
+        data: Mapping[str, Any],
+        meta: Mapping[str, Any],
+        expires: float,
+        now: float,
+        replaces: str | None = None,
+    ) -> None:
+        """One INSERT, or with *replaces* a DELETE and an INSERT in one transaction."""
+        params = (key, self.serializer.dumps(dict(data)), self.serializer.dumps(dict(meta)), expires)
+
+        def op(conn: sqlite3.Connection) -> None:
+            if replaces is None:
+                conn.execute(self._sql_insert, params)
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(self._sql_delete, (replaces,))
+                conn.execute(self._sql_insert, params)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        self._run(op)
+        if self.purge_every:
+            self._creates += 1
+            if self._creates % self.purge_every == 0:
+                self._run(lambda conn: conn.execute(self._sql_purge, (now, self.purge_batch)))
+
+    def save(self, key: str, changes: Changes, now: float) -> bool:
+        """One UPDATE when nobody saved since this request loaded; else a merging transaction."""
+        dumps = self.serializer.dumps
+        meta = dumps(dict(changes.meta)) if changes.meta is not None else None
+        if not changes.updates and not changes.removals:
+            cursor = self._run(
+                lambda conn: conn.execute(self._sql_touch, (meta, changes.expires, key, now))
+            )
+            return cursor.rowcount == 1
+        base = changes.base
+        if base is not None and base.version is not None:
+            whole = dumps(dict(changes.data))
+            params = (whole, meta, changes.expires, key, base.version, now)
+            cursor = self._run(lambda conn: conn.execute(self._sql_update_if, params))
+            if cursor.rowcount == 1:
+                return True
+
+        def merge(conn: sqlite3.Connection) -> bool:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(self._sql_read_for_merge, (key, now)).fetchone()
+                if row is None:
+                    conn.execute("ROLLBACK")
+                    return False
+                current = self.decode(key, row[0])
+                merged = apply_changes(current if isinstance(current, dict) else {}, changes)
+                conn.execute(
+                    self._sql_update_if, (dumps(merged), meta, changes.expires, key, row[1], now)
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return True
+
+        return self._run(merge)
+
+    def delete(self, key: str) -> None:
+        """One DELETE."""
+        self._run(lambda conn: conn.execute(self._sql_delete, (key,)))
+
+    def purge(self, now: float) -> int:
+        """Delete expired rows in batches of :attr:`purge_batch`, each its own short transaction."""
+        total = 0
+        while True:
+            deleted = self._run(
+                lambda conn: conn.execute(self._sql_purge, (now, self.purge_batch)).rowcount
+            )
+            total += deleted
+            if deleted < self.purge_batch:
+                return total
+
+    def stats(self, now: float) -> StoreStats:
+        """Count live rows and the bytes of their data."""
+        count, size = self._run(lambda conn: conn.execute(self._sql_stats, (now,)).fetchone())
+        return StoreStats(int(count), int(size))
+
+    def close(self) -> None:
+        """Close every connection this process opened."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            try:
+                conn.close()
+            except sqlite3.ProgrammingError:
+                pass  # opened by another thread; SQLite closes it when that thread ends
+        self._local = threading.local()
+        if self._tempdir is not None and self._owner_pid == os.getpid():
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+            self._tempdir = None
+
+
+def _after_fork(ref: weakref.ReferenceType[SqliteStore]) -> None:
+    store = ref()
+    if store is not None:
+        store._reset_after_fork()

@@ -1,0 +1,239 @@
+"""The store contract as a pytest mixin: every store, ours or a user's, must pass it.
+
+Use it from your own tests::
+
+    import pytest
+    from wsgisession.testing import StoreContract
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def store(self):
+            store = MyStore(...)
+            yield store
+            store.close()
+
+Each test speaks to the store directly, with keys shaped like the ones the middleware passes
+(the SHA-256 hex of an id) and an explicit clock, so expiry is tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from typing import Any
+
+import pytest
+
+from .records import Changes, Record
+from .signing import hash_id, new_id
+from .stores.base import Store
+
+__all__ = ["StoreContract", "new_key"]
+
+NOW = 1_800_000_000.0
+DAY = 86400.0
+
+
+def new_key() -> str:
+    """Return a fresh store key, as the middleware derives one from a new id."""
+    return hash_id(new_id())
+
+
+class StoreContract:
+    """Tests every store must pass; subclasses provide a ``store`` fixture."""
+
+    @pytest.fixture
+    def store(self) -> Store:  # pragma: no cover - always overridden
+        raise NotImplementedError("define a 'store' fixture that returns the store under test")
+
+    # Helpers ----------------------------------------------------------------------------
+
+    def _create(self, store: Store, data: dict[str, Any], expires: float = NOW + DAY) -> str:
+        key = new_key()
+        store.create(key, data, {"c": NOW}, expires, NOW)
+        return key
+
+    def _load(self, store: Store, key: str, now: float = NOW) -> Record:
+        record = store.load(key, now)
+        assert record is not None, "a record that was just written must load"
+        return record
+
+    # Creating and loading ----------------------------------------------------------------
+
+    def test_missing_key_loads_none(self, store: Store) -> None:
+        """An unknown key loads as None, and loading it creates nothing."""
+        key = new_key()
+        assert store.load(key, NOW) is None
+        assert store.load(key, NOW) is None
+
+    def test_create_then_load_round_trips_json_values(self, store: Store) -> None:
+        """What is created loads back equal: nested, unicode and every JSON type."""
+        data = {
+            "user": "zoë ✓",
+            "n": 42,
+            "pi": 3.5,
+            "ok": True,
+            "none": None,
+            "cart": [1, {"sku": "a'b\"c;--", "qty": 2}],
+            "nested": {"deep": {"list": [[], {}]}},
+        }
+        key = self._create(store, data)
+        record = self._load(store, key)
+        assert record.data == data
+        assert record.meta == {"c": NOW}
+        assert record.expires == pytest.approx(NOW + DAY)
+
+    def test_expired_record_loads_none(self, store: Store) -> None:
+        """Expiry is decided with the caller's clock: a record past its expiry is dead."""
+        key = self._create(store, {"a": 1}, expires=NOW + 10)
+        assert store.load(key, NOW + 9) is not None
+        assert store.load(key, NOW + 10) is None
+        assert store.load(key, NOW + 11) is None
+
+    def test_create_with_replaces_deletes_the_old_record(self, store: Store) -> None:
+        """create(replaces=old) moves a session: the new key holds it and the old one is gone."""
+        old = self._create(store, {"user": "ann"})
+        new = new_key()
+        store.create(new, {"user": "ann", "role": "admin"}, {"c": NOW}, NOW + DAY, NOW, replaces=old)
+        assert store.load(old, NOW) is None
+        assert self._load(store, new).data == {"user": "ann", "role": "admin"}
+
+    # Saving ------------------------------------------------------------------------------
+
+    def test_save_applies_updates_and_removals(self, store: Store) -> None:
+        """A save sets the changed keys, removes the removed ones, and keeps the rest."""
+        key = self._create(store, {"a": 1, "b": 2, "c": 3})
+        base = self._load(store, key)
+        changes = Changes(
+            updates={"a": 10, "d": [4]},
+            removals=frozenset({"b"}),
+            base=base,
+            data={"a": 10, "c": 3, "d": [4]},
+        )
+        assert store.save(key, changes, NOW) is True
+        assert self._load(store, key).data == {"a": 10, "c": 3, "d": [4]}
+
+    def test_save_never_recreates_a_deleted_record(self, store: Store) -> None:
+        """A slow request that saves after logout does not bring the session back."""
+        key = self._create(store, {"a": 1})
+        base = self._load(store, key)
+        store.delete(key)
+        changes = Changes(updates={"b": 2}, base=base, data={"a": 1, "b": 2})
+        assert store.save(key, changes, NOW) is False
+        assert store.load(key, NOW) is None
+
+    def test_save_never_revives_an_expired_record(self, store: Store) -> None:
+        """Saving to a record that expired in the meantime fails and leaves it dead."""
+        key = self._create(store, {"a": 1}, expires=NOW + 10)
+        base = self._load(store, key)
+        changes = Changes(updates={"b": 2}, expires=NOW + 1000, base=base, data={"a": 1, "b": 2})
+        assert store.save(key, changes, NOW + 20) is False
+        assert store.load(key, NOW + 20) is None
+
+    def test_save_to_unknown_key_creates_nothing(self, store: Store) -> None:
+        """An id the store never issued stays unknown, whatever a request tries to save."""
+        key = new_key()
+        assert store.save(key, Changes(updates={"x": 1}, data={"x": 1}), NOW) is False
+        assert store.load(key, NOW) is None
+
+    def test_overlapping_saves_of_different_keys_both_land(self, store: Store) -> None:
+        """Two requests that loaded the same version and changed different keys both persist."""
+        key = self._create(store, {"a": 0, "b": 0})
+        first = self._load(store, key)
+        second = self._load(store, key)
+        assert store.save(key, Changes(updates={"a": 1}, base=first, data={"a": 1, "b": 0}), NOW)
+        assert store.save(key, Changes(updates={"b": 2}, base=second, data={"a": 0, "b": 2}), NOW)
+        assert self._load(store, key).data == {"a": 1, "b": 2}
+
+    def test_removal_is_not_undone_by_an_overlapping_save(self, store: Store) -> None:
+        """A deletes k while B sets j: k stays absent and j is present (SECURITY T45)."""
+        key = self._create(store, {"k": 1})
+        first = self._load(store, key)
+        second = self._load(store, key)
+        assert store.save(key, Changes(removals=frozenset({"k"}), base=first, data={}), NOW)
+        assert store.save(key, Changes(updates={"j": 2}, base=second, data={"k": 1, "j": 2}), NOW)
+        assert self._load(store, key).data == {"j": 2}
+
+    def test_touch_only_save_moves_expiry_and_keeps_data(self, store: Store) -> None:
+        """A save with no key changes only refreshes the expiry."""
+        key = self._create(store, {"a": 1}, expires=NOW + 100)
+        base = self._load(store, key)
+        assert store.save(key, Changes(expires=NOW + 500, base=base, data={"a": 1}), NOW + 50)
+        record = self._load(store, key, NOW + 200)
+        assert record.data == {"a": 1}
+        assert record.expires == pytest.approx(NOW + 500)
+
+    def test_save_replaces_meta_when_given(self, store: Store) -> None:
+        """Session metadata is replaced when a save carries it and kept otherwise."""
+        key = self._create(store, {"a": 1})
+        base = self._load(store, key)
+        meta = {"c": NOW, "t": 60}
+        assert store.save(key, Changes(meta=meta, expires=NOW + 60, base=base, data={"a": 1}), NOW)
+        assert self._load(store, key).meta == meta
+        base = self._load(store, key)
+        assert store.save(key, Changes(updates={"a": 2}, base=base, data={"a": 2}), NOW)
+        assert self._load(store, key).meta == meta
+
+    def test_saves_from_many_threads_all_land(self, store: Store) -> None:
+        """Eight threads saving their own keys of one session lose nothing."""
+        key = self._create(store, {})
+        errors: list[BaseException] = []
+
+        def worker(name: str) -> None:
+            try:
+                for i in range(20):
+                    base = store.load(key, NOW)
+                    assert base is not None
+                    data = dict(base.data)
+                    data[name] = i
+                    assert store.save(key, Changes(updates={name: i}, base=base, data=data), NOW)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(f"t{n}",)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert self._load(store, key).data == {f"t{n}": 19 for n in range(8)}
+
+    # Deleting, purging, stats ---------------------------------------------------------------
+
+    def test_delete_removes_and_tolerates_missing(self, store: Store) -> None:
+        """delete() removes a record; deleting a missing one is not an error."""
+        key = self._create(store, {"a": 1})
+        store.delete(key)
+        assert store.load(key, NOW) is None
+        store.delete(key)
+        store.delete(new_key())
+
+    def test_purge_deletes_only_expired_records(self, store: Store) -> None:
+        """purge(now) deletes what expired and reports how many; live records stay."""
+        dead = [self._create(store, {"i": i}, expires=NOW + 5) for i in range(3)]
+        live = [self._create(store, {"i": i}, expires=NOW + DAY) for i in range(2)]
+        assert store.purge(NOW + 10) >= 3
+        for key in dead:
+            assert store.load(key, NOW) is None
+        for key in live:
+            assert store.load(key, NOW + 10) is not None
+
+    def test_stats_counts_live_sessions(self, store: Store) -> None:
+        """stats() counts live sessions and their size; expired ones do not count."""
+        try:
+            before = store.stats(NOW)
+        except NotImplementedError:
+            pytest.skip(f"{type(store).__name__} does not report stats")
+        self._create(store, {"blob": "x" * 100})
+        self._create(store, {"gone": 1}, expires=NOW - 1)
+        after = store.stats(NOW)
+        assert after.sessions == before.sessions + 1
+        assert after.size_bytes >= before.size_bytes + 100
+
+    def test_store_never_holds_a_raw_id(self, store: Store) -> None:
+        """Stores only ever see hashed keys: a raw id is nowhere in what they report."""
+        session_id = new_id()
+        key = hash_id(session_id)
+        store.create(key, {"marker": secrets.token_hex(4)}, {"c": NOW}, NOW + DAY, NOW)
+        assert session_id not in repr(self._load(store, key))
+        assert store.load(hash_id(session_id + "x"), NOW) is None
