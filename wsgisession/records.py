@@ -39,6 +39,9 @@ class Changes:
     updates: Mapping[str, Any] = field(default_factory=dict)
     #: Keys removed in this request; a removed key stays removed.
     removals: Set[str] = frozenset()
+    #: Amounts to add to numeric keys, atomically in the store (a missing or non-numeric
+    #: value counts as 0): ``session.increment()``. A key is never in both this and updates.
+    increments: Mapping[str, int | float] = field(default_factory=dict)
     #: The new expiry in seconds since the epoch, or None to keep the stored one.
     expires: float | None = None
     #: New session metadata to store, or None to keep the stored one.

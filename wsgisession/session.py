@@ -117,6 +117,7 @@ class Session(MutableMapping[str, Any]):
         "_destroyed",
         "_updates",
         "_removals",
+        "_increments",
         "_snapshots",
         "_meta",
         "_meta_dirty",
@@ -157,6 +158,7 @@ class Session(MutableMapping[str, Any]):
         self._destroyed = False
         self._updates: set[str] = set()
         self._removals: set[str] = set()
+        self._increments: dict[str, int | float] = {}
         self._snapshots: dict[str, str] = {}
         self._meta: dict[str, Any] = {}
         self._meta_dirty = False
@@ -258,6 +260,7 @@ class Session(MutableMapping[str, Any]):
         self._data[key] = value
         self._updates.add(key)
         self._removals.discard(key)
+        self._increments.pop(key, None)
         self._snapshots.pop(key, None)
 
     def set(self, key: str, value: Any) -> None:
@@ -269,6 +272,7 @@ class Session(MutableMapping[str, Any]):
             self._load()
         del self._data[key]
         self._updates.discard(key)
+        self._increments.pop(key, None)
         self._snapshots.pop(key, None)
         if not self._needs_create:
             self._removals.add(key)
@@ -296,7 +300,34 @@ class Session(MutableMapping[str, Any]):
             self._removals.update(self._data)
         self._data.clear()
         self._updates.clear()
+        self._increments.clear()
         self._snapshots.clear()
+
+    def increment(self, key: str, by: int | float = 1) -> int | float:
+        """Add *by* to the number under *key* (0 when missing) and return the new value.
+
+        Unlike ``session[key] += by``, concurrent increments of one key by overlapping
+        requests all count: the store adds the amounts, it does not overwrite the value.
+        """
+        if not isinstance(by, (int, float)) or isinstance(by, bool):
+            raise SerializationError(key, by, "increment() takes an int or a float")
+        current = self.get(key, 0)
+        if not isinstance(current, (int, float)) or isinstance(current, bool):
+            current = 0
+        value = current + by
+        try:
+            self._serializer.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise SerializationError(key, value, str(exc)) from exc
+        self._writable()
+        self._data[key] = value
+        self._removals.discard(key)
+        self._snapshots.pop(key, None)
+        if self._needs_create or key in self._updates:
+            self._updates.add(key)  # a new record or a key set here: the value is exact
+        else:
+            self._increments[key] = self._increments.get(key, 0) + by
+        return value
 
     def __repr__(self) -> str:
         if not self._loaded:
@@ -316,6 +347,7 @@ class Session(MutableMapping[str, Any]):
         self._origin = None
         self._needs_create = True
         self._removals.clear()
+        self._increments.clear()
         self._data.pop(_CSRF_KEY, None)
         self._id = self._new_id() if self._data else None
 
@@ -337,6 +369,7 @@ class Session(MutableMapping[str, Any]):
         self._destroyed = True
         self._updates.clear()
         self._removals.clear()
+        self._increments.clear()
         self._snapshots.clear()
 
     def set_expiry(self, seconds: int | None) -> None:
@@ -460,11 +493,12 @@ class Session(MutableMapping[str, Any]):
         assert record is not None and self._id is not None
         target = self._target_expiry(now)
         refresh = self._meta_dirty or target - record.expires >= self._config.touch_interval
-        if not (self._updates or self._removals or refresh):
+        if not (self._updates or self._removals or self._increments or refresh):
             return None
         changes = Changes(
             updates={key: self._data[key] for key in self._updates},
             removals=frozenset(self._removals),
+            increments=dict(self._increments),
             expires=target if refresh else None,
             meta=self._meta if self._meta_dirty else None,
             base=record,

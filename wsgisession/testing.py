@@ -154,6 +154,17 @@ class StoreContract:
         assert store.save(key, Changes(updates={"j": 2}, base=second, data={"k": 1, "j": 2}), NOW)
         assert self._load(store, key).data == {"j": 2}
 
+    def test_overlapping_increments_all_count(self, store: Store) -> None:
+        """Increments of one key from requests that loaded the same version add up."""
+        key = self._create(store, {"n": 5, "s": "text"})
+        bases = [self._load(store, key) for _ in range(3)]
+        for base in bases:
+            changes = Changes(increments={"n": 2, "m": 1}, base=base, data={"n": 7, "m": 1})
+            assert store.save(key, changes, NOW)
+        base = self._load(store, key)
+        assert store.save(key, Changes(increments={"s": 1}, base=base, data={}), NOW)
+        assert self._load(store, key).data == {"n": 11, "m": 3, "s": 1}
+
     def test_touch_only_save_moves_expiry_and_keeps_data(self, store: Store) -> None:
         """A save with no key changes only refreshes the expiry."""
         key = self._create(store, {"a": 1}, expires=NOW + 100)

@@ -32,10 +32,15 @@ class StoreStats:
 
 
 def apply_changes(data: dict[str, Any], changes: Changes) -> dict[str, Any]:
-    """Apply *changes* to *data* in place and return it: removals first, then updates."""
+    """Apply *changes* to *data* in place and return it: removals, updates, then increments."""
     for name in changes.removals:
         data.pop(name, None)
     data.update(changes.updates)
+    for name, amount in changes.increments.items():
+        current = data.get(name)
+        if not isinstance(current, (int, float)) or isinstance(current, bool):
+            current = 0
+        data[name] = current + amount
     return data
 
 

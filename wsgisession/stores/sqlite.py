@@ -223,7 +223,7 @@ class SqliteStore(Store):
         """One UPDATE when nobody saved since this request loaded; else a merging transaction."""
         dumps = self.serializer.dumps
         meta = dumps(dict(changes.meta)) if changes.meta is not None else None
-        if not changes.updates and not changes.removals:
+        if not changes.updates and not changes.removals and not changes.increments:
             cursor = self._run(
                 lambda conn: conn.execute(self._sql_touch, (meta, changes.expires, key, now))
             )

@@ -1,0 +1,59 @@
+"""Shared fixtures: a store of every kind, and a factory that wraps an app in the middleware."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wsgisession import MemoryStore, SqliteStore, Store
+
+#: The store kinds every middleware test runs on; network stores add themselves here.
+STORE_KINDS = ["memory", "sqlite"]
+
+
+def make_store(kind: str, tmp_path: Path) -> Store:
+    """Build a fresh, empty store of *kind* for one test."""
+    if kind == "memory":
+        return MemoryStore()
+    if kind == "sqlite":
+        return SqliteStore(tmp_path / "sessions.db")
+    raise ValueError(f"unknown store kind {kind!r}")
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """The name of the store kind under test."""
+    return str(request.param)
+
+
+@pytest.fixture
+def store(store_kind: str, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store of each kind in turn."""
+    store = make_store(store_kind, tmp_path)
+    yield store
+    store.close()
+
+
+class Clock:
+    """A clock a test can move: pass it as SessionMiddleware(clock=...)."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A movable clock starting at a fixed time."""
+    return Clock()
+
+
+AppFactory = Callable[..., Any]
