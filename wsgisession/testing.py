@@ -159,10 +159,13 @@ class StoreContract:
         key = self._create(store, {"n": 5, "s": "text"})
         bases = [self._load(store, key) for _ in range(3)]
         for base in bases:
-            changes = Changes(increments={"n": 2, "m": 1}, base=base, data={"n": 7, "m": 1})
+            changes = Changes(
+                increments={"n": 2, "m": 1}, base=base, data={"n": 7, "m": 1, "s": "text"}
+            )
             assert store.save(key, changes, NOW)
         base = self._load(store, key)
-        assert store.save(key, Changes(increments={"s": 1}, base=base, data={}), NOW)
+        data = {"n": 11, "m": 3, "s": 1}
+        assert store.save(key, Changes(increments={"s": 1}, base=base, data=data), NOW)
         assert self._load(store, key).data == {"n": 11, "m": 3, "s": 1}
 
     def test_touch_only_save_moves_expiry_and_keeps_data(self, store: Store) -> None:
