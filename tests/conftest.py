@@ -8,18 +8,34 @@ from typing import Any
 
 import pytest
 
+from services import (  # noqa: F401 - fixtures for every test
+    _postgres_cluster,
+    network_store,
+    postgres_dsn,
+    postgres_server,
+    redis_server,
+    redis_url,
+)
 from wsgisession import MemoryStore, SqliteStore, Store
 
-#: The store kinds every middleware test runs on; network stores add themselves here.
-STORE_KINDS = ["memory", "sqlite"]
+#: The store kinds every middleware test runs on.
+STORE_KINDS = ["memory", "sqlite", "redis", "postgres"]
 
 
-def make_store(kind: str, tmp_path: Path) -> Store:
-    """Build a fresh, empty store of *kind* for one test."""
+def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest | None = None) -> Store:
+    """Build a fresh, empty store of *kind* for one test.
+
+    Redis and PostgreSQL stores need the test's *request* (for their server fixtures); each gets
+    its own key prefix or table, removed after the test.
+    """
     if kind == "memory":
         return MemoryStore()
     if kind == "sqlite":
         return SqliteStore(tmp_path / "sessions.db")
+    if kind in ("redis", "postgres"):
+        if request is None:
+            raise ValueError(f"make_store({kind!r}) needs the test's request for its server")
+        return network_store(kind, request)
     raise ValueError(f"unknown store kind {kind!r}")
 
 
@@ -30,9 +46,9 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(store_kind: str, tmp_path: Path) -> Iterator[Store]:
+def store(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
     """A fresh store of each kind in turn."""
-    store = make_store(store_kind, tmp_path)
+    store = make_store(store_kind, tmp_path, request)
     yield store
     store.close()
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     BadCookieError,
     ConfigurationError,
+    MissingDriverError,
     SerializationError,
     SessionError,
     SessionNotInstalledError,
@@ -26,6 +27,10 @@ from .serializers import JSONSerializer, Serializer
 from .session import Session
 from .stores import MemoryStore, SqliteStore, Store, StoreStats, store_from_url
 
+if TYPE_CHECKING:
+    from .stores.postgres import PostgresStore
+    from .stores.redis import RedisStore
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -33,6 +38,9 @@ __all__ = [
     "ConfigurationError",
     "JSONSerializer",
     "MemoryStore",
+    "MissingDriverError",
+    "PostgresStore",
+    "RedisStore",
     "SerializationError",
     "Serializer",
     "Session",
@@ -49,3 +57,12 @@ __all__ = [
     "get_session",
     "store_from_url",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the network stores only when asked for, so ``import wsgisession`` needs WebOb alone."""
+    if name in ("RedisStore", "PostgresStore"):
+        from . import stores
+
+        return getattr(stores, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,6 +8,7 @@
      ├── SessionTooLargeError (ValueError)      a session over the size limit, at save
      ├── SessionNotInstalledError (LookupError) get_session() without the middleware
      ├── BadCookieError (ValueError)            a cookie that is malformed, forged or expired
+ ├── MissingDriverError (ImportError)       a store's driver is not installed
      └── StoreError                             a store failed
           └── StoreUnavailableError             the store's server cannot be reached
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 __all__ = [
     "BadCookieError",
     "ConfigurationError",
+    "MissingDriverError",
     "SerializationError",
     "SessionError",
     "SessionNotInstalledError",
@@ -67,6 +69,10 @@ class SessionNotInstalledError(SessionError, LookupError):
 
 class BadCookieError(SessionError, ValueError):
     """A cookie value is malformed, carries a bad signature, or has expired."""
+
+
+class MissingDriverError(SessionError, ImportError):
+    """A store needs a driver that is not installed; the message names the extra to install."""
 
 
 class StoreError(SessionError):

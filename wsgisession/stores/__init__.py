@@ -14,12 +14,15 @@ from .memory import MemoryStore
 from .sqlite import SqliteStore
 
 if TYPE_CHECKING:
-    pass
+    from .postgres import PostgresStore
+    from .redis import RedisStore
 
 __all__ = [
     "Changes",
     "MemoryStore",
+    "PostgresStore",
     "Record",
+    "RedisStore",
     "SqliteStore",
     "Store",
     "StoreStats",
@@ -27,10 +30,25 @@ __all__ = [
 ]
 
 
-def store_from_url(url: str, **options: Any) -> Store:
-    """Build a store from a URL: ``memory://``, ``sqlite:///relative.db``, ``sqlite:////abs.db``.
+_LAZY = {"RedisStore": ".redis", "PostgresStore": ".postgres"}
 
-    Extra keyword *options* go to the store's constructor.
+
+def __getattr__(name: str) -> Any:
+    """Import a network store's module only when it is asked for."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def store_from_url(url: str, **options: Any) -> Store:
+    """Build a store from a URL.
+
+    ``memory://``; ``sqlite:///relative.db`` or ``sqlite:////absolute/path.db``;
+    ``redis://host:6379/0``, ``rediss://`` (TLS) or ``unix:///path/redis.sock`` for
+    :class:`RedisStore`; ``postgresql://user@host:5432/db`` (or ``postgres://``) for
+    :class:`PostgresStore`. Extra keyword *options* go to the store's constructor.
     """
     from ..errors import ConfigurationError
 
@@ -49,7 +67,23 @@ def store_from_url(url: str, **options: Any) -> Store:
                 f"{url!r} names no file; use sqlite:///relative.db or sqlite:////absolute/path.db"
             )
         return SqliteStore(rest[1:], **options)
+    if scheme in ("redis", "rediss", "unix"):
+        if not rest.strip("/"):
+            raise ConfigurationError(
+                f"{url!r} names no server; use redis://host:6379/0 or unix:///path/redis.sock"
+            )
+        from .redis import RedisStore
+
+        return RedisStore(url, **options)
+    if scheme in ("postgresql", "postgres"):
+        if not rest.strip("/"):
+            raise ConfigurationError(
+                f"{url!r} names no server; use postgresql://user@host:5432/dbname"
+            )
+        from .postgres import PostgresStore
+
+        return PostgresStore(url, **options)
     raise ConfigurationError(
-        f"{url!r} has an unknown scheme {scheme!r}; use memory://, sqlite://, redis:// or "
-        "postgresql://"
+        f"{url!r} has an unknown scheme {scheme!r}; use memory://, sqlite://, redis://, "
+        "rediss://, unix:// or postgresql://"
     )

@@ -1,0 +1,166 @@
+"""RedisStore passes the store contract against a real server, in one round trip per load and save."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from services import drop_redis_prefix, redis_prefix
+
+from wsgisession import RedisStore
+from wsgisession.records import Changes
+from wsgisession.signing import hash_id, new_id
+from wsgisession.testing import DAY, NOW, StoreContract, new_key
+
+redis = pytest.importorskip("redis")
+
+
+class TestRedisStoreContract(StoreContract):
+    @pytest.fixture
+    def store(self, redis_url: str) -> Iterator[RedisStore]:
+        prefix = redis_prefix()
+        with RedisStore(redis_url, prefix) as store:
+            yield store
+        drop_redis_prefix(redis_url, prefix)
+
+
+class CountingConnection(redis.Connection):  # type: ignore[misc]
+    """A real redis-py connection that counts the requests it sends (each is one round trip)."""
+
+    sent = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)
+
+
+@pytest.fixture
+def counted(redis_url: str) -> Iterator[RedisStore]:
+    """A RedisStore on a client whose connections count what they send."""
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
+    client = redis.Redis(connection_pool=pool)
+    prefix = redis_prefix()
+    store = RedisStore(client, prefix)
+    yield store
+    client.close()
+    drop_redis_prefix(redis_url, prefix)
+
+
+def _round_trips(action: Any) -> int:
+    before = CountingConnection.sent
+    action()
+    return CountingConnection.sent - before
+
+
+def test_one_round_trip_to_load_create_and_save(counted: RedisStore) -> None:
+    """Load is one request, create one (MULTI/EXEC in one send), every kind of save one."""
+    old, key = new_key(), new_key()
+    counted.create(old, {"a": 1}, {"c": NOW}, NOW + DAY, NOW)
+    counted.save(old, Changes(updates={"warm": 1}), NOW)  # the script is loaded once, here
+    assert _round_trips(lambda: counted.create(key, {"a": 1}, {}, NOW + DAY, NOW, replaces=old)) == 1
+    assert _round_trips(lambda: counted.load(key, NOW)) == 1
+    assert _round_trips(lambda: counted.load(new_key(), NOW)) == 1
+    changes = Changes(
+        updates={"b": [1, 2]},
+        removals=frozenset({"a"}),
+        increments={"n": 3},
+        expires=NOW + 2 * DAY,
+        meta={"c": NOW, "t": 1},
+    )
+    assert _round_trips(lambda: counted.save(key, changes, NOW)) == 1
+    assert _round_trips(lambda: counted.save(key, Changes(expires=NOW + 3 * DAY), NOW)) == 1
+    record = counted.load(key, NOW)
+    assert record is not None
+    assert record.data == {"b": [1, 2], "n": 3}
+    assert counted.load(old, NOW) is None
+
+
+def test_one_hash_per_session_with_reserved_fields(redis_url: str) -> None:
+    """The record is a hash of d:-prefixed keys plus @m and @e, so no user key can collide."""
+    prefix = redis_prefix()
+    with RedisStore(redis_url, prefix) as store, redis.Redis.from_url(redis_url) as client:
+        key = new_key()
+        store.create(key, {"@e": "mine", "@m": 1, "x": True}, {"c": NOW}, NOW + DAY, NOW)
+        fields = client.hgetall(prefix + key)
+        assert set(fields) == {b"d:@e", b"d:@m", b"d:x", b"@m", b"@e"}
+        record = store.load(key, NOW)
+        assert record is not None
+        assert record.data == {"@e": "mine", "@m": 1, "x": True}
+        assert 0 < client.pttl(prefix + key) <= (DAY + store.ttl_margin) * 1000
+    drop_redis_prefix(redis_url, prefix)
+
+
+def test_increments_keep_json_number_types(redis_url: str) -> None:
+    """Integer increments stay integers; with a float on either side the result is a float."""
+    prefix = redis_prefix()
+    with RedisStore(redis_url, prefix) as store:
+        key = new_key()
+        store.create(key, {"i": 2**60, "f": 2.5, "g": 1, "t": "x", "b": True}, {}, NOW + DAY, NOW)
+        increments = {"i": 5, "f": 0.5, "g": 0.25, "t": 2, "b": 1, "new": 1.0}
+        assert store.save(key, Changes(increments=increments), NOW)
+        record = store.load(key, NOW)
+        assert record is not None
+        assert record.data == {"i": 2**60 + 5, "f": 3.0, "g": 1.25, "t": 2, "b": 1, "new": 1.0}
+        assert isinstance(record.data["f"], float) and isinstance(record.data["new"], float)
+        assert isinstance(record.data["i"], int)
+    drop_redis_prefix(redis_url, prefix)
+
+
+def test_corrupt_record_gives_none_and_a_hashed_warning(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A value that is not JSON loads as no session, logged with the key's prefix only (T33)."""
+    prefix = redis_prefix()
+    session_id = new_id()
+    key = hash_id(session_id)
+    with RedisStore(redis_url, prefix) as store, redis.Redis.from_url(redis_url) as client:
+        store.create(key, {"a": 1}, {}, NOW + DAY, NOW)
+        client.hset(prefix + key, "d:a", b"\xff{not json")
+        with caplog.at_level(logging.WARNING, logger="wsgisession"):
+            assert store.load(key, NOW) is None
+        client.delete(prefix + key)
+        client.set(prefix + key, "a string, not a hash")
+        assert store.load(key, NOW) is None
+    assert len(caplog.records) >= 1
+    assert key[:8] in caplog.text
+    assert key not in caplog.text and session_id not in caplog.text
+    drop_redis_prefix(redis_url, prefix)
+
+
+def test_raw_id_is_never_in_redis(redis_url: str) -> None:
+    """Redis holds the SHA-256 of the id, never the id itself (T11)."""
+    prefix = redis_prefix()
+    session_id = new_id()
+    with RedisStore(redis_url, prefix) as store, redis.Redis.from_url(redis_url) as client:
+        store.create(hash_id(session_id), {"user": "ann"}, {}, NOW + DAY, NOW)
+        names = list(client.scan_iter(match=prefix + "*"))
+        assert names == [(prefix + hash_id(session_id)).encode()]
+        dumped = b"".join(k + v for name in names for k, v in client.hgetall(name).items())
+        assert session_id.encode() not in dumped
+    drop_redis_prefix(redis_url, prefix)
+
+
+def test_purge_and_stats_keep_to_their_prefix(redis_url: str) -> None:
+    """purge() and stats() see only their own prefix, even when it holds glob characters."""
+    mine, other = redis_prefix() + "[*]", redis_prefix()
+    with RedisStore(redis_url, mine) as a, RedisStore(redis_url, other) as b:
+        a.create(new_key(), {"x": "y" * 10}, {}, NOW + 5, NOW)
+        b.create(new_key(), {"x": 1}, {}, NOW + 5, NOW)
+        assert a.stats(NOW).sessions == 1
+        assert a.purge(NOW + 10) == 1
+        assert b.stats(NOW).sessions == 1
+    drop_redis_prefix(redis_url, other)
+
+
+def test_ready_client_is_used_and_left_open(redis_url: str) -> None:
+    """A client handed in (e.g. from Sentinel) is used as it is and not closed by close()."""
+    client = redis.Redis.from_url(redis_url)
+    prefix = redis_prefix()
+    store = RedisStore(client, prefix)
+    store.create(new_key(), {}, {}, NOW + DAY, NOW)
+    store.close()
+    assert client.ping()
+    client.close()
+    drop_redis_prefix(redis_url, prefix)

@@ -1,0 +1,384 @@
+"""PostgresStore: sessions in a PostgreSQL table, on psycopg 3 with a psycopg_pool pool.
+
+One row per session: ``key`` (the SHA-256 of the id, never the id), ``data`` and ``meta`` as
+``jsonb``, ``expires`` in seconds since the epoch of the middleware's clock, with an index for
+purging. Loading is one SELECT. Saving is one UPDATE that merges the request's changes inside
+the database, ``(data - removed_keys) || set_keys`` plus the increments computed in SQL, and
+only while the row is alive for the caller's ``now``, so a logged-out session is never brought
+back. Creating is one INSERT, which also deletes the row a regenerated session replaces.
+Connections run in autocommit, so each statement is one round trip.
+
+The pool is opened in the process that first uses the store, and a child process after
+``fork()`` (gunicorn ``--preload``) starts its own, never touching the parent's connections.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import select
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
+from ..serializers import Serializer
+from ..signing import log_id
+from .base import Changes, Record, Store, StoreStats, logger
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+__all__ = ["PostgresStore"]
+
+_NAME = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+class PostgresStore(Store):
+    """Sessions in a PostgreSQL table: one statement to load and one to save.
+
+    :param dsn: a ``postgresql://`` (or ``postgres://``) URL or a libpq ``key=value`` string.
+    :param table: the table, optionally ``schema.table``; created with its index on first use.
+    :param pool_size: the most connections one process keeps open.
+    :param timeout: seconds to wait for a connection (from the pool or a new one) before the
+        store reports itself unavailable, a 503 by default, well under a worker timeout.
+    :param configure: called with each new connection, e.g. to set ``search_path``.
+    :param serializer: how values become JSON text; it must produce JSON, as the columns are
+        ``jsonb``.
+
+    ``jsonb`` cannot hold the NUL character (``\\u0000``) inside strings; a session value
+    with one is refused at save with a :class:`~wsgisession.errors.StoreError`.
+    """
+
+    #: Expired rows deleted per statement by :meth:`purge`.
+    purge_batch = 1000
+
+    def __init__(
+        self,
+        dsn: str,
+        table: str = "wsgisession_sessions",
+        *,
+        pool_size: int = 4,
+        timeout: float = 3.0,
+        configure: Callable[[psycopg.Connection[Any]], None] | None = None,
+        serializer: Serializer | None = None,
+    ) -> None:
+        super().__init__(serializer)
+        try:
+            import psycopg
+            import psycopg_pool
+            from psycopg import sql
+        except ImportError as exc:
+            raise MissingDriverError(
+                "PostgresStore needs psycopg 3 and psycopg_pool: pip install wsgisession[postgres]"
+            ) from exc
+        if not _NAME.fullmatch(table):
+            raise ConfigurationError(
+                f"table={table!r} is not a plain SQL name; use letters, digits and underscores, "
+                "optionally as schema.table"
+            )
+        if pool_size < 1:
+            raise ConfigurationError(f"pool_size={pool_size} must be at least 1")
+        if timeout <= 0:
+            raise ConfigurationError(f"timeout={timeout} must be a positive number of seconds")
+        try:
+            params = psycopg.conninfo.conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigurationError(
+                f"the PostgreSQL DSN cannot be parsed ({exc}); use "
+                "postgresql://user@host:5432/dbname"
+            ) from exc
+        self._psycopg = psycopg
+        self._pool_module = psycopg_pool
+        self.dsn = dsn
+        self.table = table
+        self.pool_size = pool_size
+        self.timeout = timeout
+        self._configure_user = configure
+        self._where = (
+            f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/"
+            f"{params.get('dbname', params.get('user', ''))}"
+        )
+        self._connect_kwargs: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in params:
+            # libpq counts whole seconds, at least 2.
+            self._connect_kwargs["connect_timeout"] = max(2, math.ceil(timeout))
+        self._pool: ConnectionPool[Any] | None = None
+        self._abandoned: list[Any] = []
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._schema_ready = False
+        self._closed = False
+
+        parts = table.split(".")
+        t = sql.Identifier(*parts)
+        index = sql.Identifier(parts[-1] + "_expires")
+        self._sql_schema = [
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {t} (key text PRIMARY KEY, data jsonb NOT NULL,"
+                " meta jsonb NOT NULL, expires double precision NOT NULL)"
+            ).format(t=t),
+            sql.SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} (expires)").format(i=index, t=t),
+        ]
+        self._sql_load = sql.SQL(
+            "SELECT data::text, meta::text, expires FROM {t} WHERE key = %s"
+        ).format(t=t)
+        upsert = sql.SQL(
+            "INSERT INTO {t} (key, data, meta, expires) VALUES (%s, %s::jsonb, %s::jsonb, %s)"
+            " ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, meta = EXCLUDED.meta,"
+            " expires = EXCLUDED.expires"
+        ).format(t=t)
+        self._sql_create = upsert
+        self._sql_create_replacing = sql.SQL(
+            "WITH gone AS (DELETE FROM {t} WHERE key = %s) "
+        ).format(t=t) + upsert
+        keep = sql.SQL(
+            "meta = coalesce(%(meta)s::jsonb, meta), expires = coalesce(%(expires)s, expires)"
+            " WHERE key = %(key)s AND expires > %(now)s"
+        )
+        self._sql_touch = sql.SQL("UPDATE {t} SET ").format(t=t) + keep
+        merged = sql.SQL("(data - %(removals)s::text[]) || %(updates)s::jsonb")
+        self._sql_save = sql.SQL("UPDATE {t} SET data = {merged}, ").format(t=t, merged=merged) + keep
+        # Increments read the stored value (after the removals): a number adds up, anything
+        # else counts as 0, as apply_changes() does.
+        base = sql.SQL("(data - %(removals)s::text[])")
+        increments = sql.SQL(
+            " || coalesce((SELECT jsonb_object_agg(i.key, CASE WHEN"
+            " jsonb_typeof({base} -> i.key) = 'number' THEN ({base} ->> i.key)::numeric"
+            " ELSE 0 END + i.value::numeric) FROM jsonb_each_text(%(increments)s::jsonb) AS i),"
+            " '{{}}'::jsonb)"
+        ).format(base=base)
+        self._sql_save_increments = (
+            sql.SQL("UPDATE {t} SET data = {merged}").format(t=t, merged=merged)
+            + increments
+            + sql.SQL(", ")
+            + keep
+        )
+        self._sql_delete = sql.SQL("DELETE FROM {t} WHERE key = %s").format(t=t)
+        self._sql_purge = sql.SQL(
+            "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires <= %s LIMIT %s"
+            " FOR UPDATE SKIP LOCKED)"
+        ).format(t=t)
+        self._sql_stats = sql.SQL(
+            "SELECT count(*), coalesce(sum(octet_length(data::text)), 0) FROM {t}"
+            " WHERE expires > %s"
+        ).format(t=t)
+        self._sql_lock = sql.SQL("SELECT pg_advisory_xact_lock(hashtext(%s))")
+
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where!r}, table={self.table!r})"
+
+    # Connections ------------------------------------------------------------------------
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        self._connections.add(conn)
+        if self._configure_user is not None:
+            self._configure_user(conn)
+
+    def _get_pool(self) -> ConnectionPool[Any]:
+        pool = self._pool
+        if pool is not None:
+            return pool
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"{self!r} is closed; build a new store")
+            if self._pool is None:
+                pool = self._pool_module.ConnectionPool(
+                    self.dsn,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    kwargs=self._connect_kwargs,
+                    configure=self._configure,
+                    check=_check_idle,
+                    timeout=self.timeout,
+                    name=f"wsgisession-{self.table}",
+                    open=False,
+                )
+                pool.open(wait=False)
+                self._pool = pool
+            return self._pool
+
+    def _reset_after_fork(self) -> None:
+        """In a child process: forget the parent's pool without touching its connections."""
+        if self._pool is not None:
+            # Closing a connection would send the server a Terminate over the socket the parent
+            # still uses. Point each inherited descriptor at /dev/null instead, so whatever the
+            # child does with these objects can never reach the parent's sessions.
+            devnull = os.open(os.devnull, os.O_RDWR)
+            try:
+                for conn in list(self._connections):
+                    try:
+                        os.dup2(devnull, conn.pgconn.socket)
+                    except Exception:  # noqa: BLE001, S112 - a connection already closed
+                        continue
+            finally:
+                os.close(devnull)
+            self._abandoned.append(self._pool)
+        self._pool = None
+        self._connections = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection, with driver failures turned into store errors."""
+        psycopg = self._psycopg
+        try:
+            with self._get_pool().connection() as conn:
+                if not self._schema_ready:
+                    self._create_schema(conn)
+                yield conn
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise StoreUnavailableError(
+                f"PostgreSQL at {self._where} could not be reached or did not answer within "
+                f"timeout={self.timeout}s ({type(exc).__name__}: {_first_line(exc)}); check that "
+                "the server is running and accepts connections from here, and the DSN"
+            ) from exc
+        except psycopg.errors.UntranslatableCharacter as exc:
+            raise StoreError(
+                "PostgreSQL jsonb cannot hold the NUL character (\\u0000) inside strings; "
+                "remove it from the session values"
+            ) from exc
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"PostgreSQL at {self._where} refused a session statement on table "
+                f"{self.table!r} ({type(exc).__name__}: {_first_line(exc)}); check that the "
+                "user may read and write that table, and that its columns are as "
+                "create_schema() makes them"
+            ) from exc
+
+    def _create_schema(self, conn: psycopg.Connection[Any]) -> None:
+        # The advisory lock keeps workers that start together from racing on CREATE TABLE.
+        with conn.transaction():
+            conn.execute(self._sql_lock, (self.table,))
+            for statement in self._sql_schema:
+                conn.execute(statement)
+        self._schema_ready = True
+
+    def create_schema(self) -> None:
+        """Create the table and its expiry index now (they are also created on first use)."""
+        with self._connection() as conn:
+            if self._schema_ready:  # _connection() has just made them
+                return
+            self._create_schema(conn)
+
+    # Store API --------------------------------------------------------------------------
+
+    def load(self, key: str, now: float) -> Record | None:
+        """One SELECT; a row past its expiry for *now* loads as None (purge removes it)."""
+        with self._connection() as conn:
+            row = conn.execute(self._sql_load, (key,)).fetchone()
+        if row is None or row[2] <= now:
+            return None
+        data = self.decode(key, row[0])
+        meta = self.decode(key, row[1])
+        if not isinstance(data, dict) or not isinstance(meta, dict):
+            logger.warning(
+                "session %s: stored record is not a JSON object and was ignored; "
+                "a fresh session starts",
+                log_id(key),
+            )
+            return None
+        return Record(data, meta, float(row[2]))
+
+    def create(
+        self,
+        key: str,
+        data: Mapping[str, Any],
+        meta: Mapping[str, Any],
+        expires: float,
+        now: float,
+        replaces: str | None = None,
+    ) -> None:
+        """One INSERT; with *replaces*, one statement that also deletes the old row."""
+        dumps = self.serializer.dumps
+        params: tuple[Any, ...] = (key, dumps(dict(data)), dumps(dict(meta)), float(expires))
+        with self._connection() as conn:
+            if replaces is None:
+                conn.execute(self._sql_create, params)
+            else:
+                conn.execute(self._sql_create_replacing, (replaces, *params))
+
+    def save(self, key: str, changes: Changes, now: float) -> bool:
+        """One UPDATE that merges the changes in the database, only into a live row."""
+        dumps = self.serializer.dumps
+        params: dict[str, Any] = {
+            "key": key,
+            "now": float(now),
+            "meta": dumps(dict(changes.meta)) if changes.meta is not None else None,
+            "expires": float(changes.expires) if changes.expires is not None else None,
+        }
+        if not changes.updates and not changes.removals and not changes.increments:
+            statement = self._sql_touch
+        else:
+            params["removals"] = list(changes.removals)
+            params["updates"] = dumps(dict(changes.updates))
+            statement = self._sql_save
+            if changes.increments:
+                params["increments"] = dumps(dict(changes.increments))
+                statement = self._sql_save_increments
+        with self._connection() as conn:
+            cursor = conn.execute(statement, params)
+            return cursor.rowcount == 1
+
+    def delete(self, key: str) -> None:
+        """One DELETE."""
+        with self._connection() as conn:
+            conn.execute(self._sql_delete, (key,))
+
+    def purge(self, now: float) -> int:
+        """Delete expired rows in batches of :attr:`purge_batch`, each its own short statement."""
+        total = 0
+        while True:
+            with self._connection() as conn:
+                deleted = conn.execute(self._sql_purge, (float(now), self.purge_batch)).rowcount
+            total += deleted
+            if deleted < self.purge_batch:
+                return total
+
+    def stats(self, now: float) -> StoreStats:
+        """Count the live rows and the bytes of their data as JSON text."""
+        with self._connection() as conn:
+            row = conn.execute(self._sql_stats, (float(now),)).fetchone()
+        assert row is not None
+        return StoreStats(int(row[0]), int(row[1]))
+
+    def close(self) -> None:
+        """Close this process's pool and its connections."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._closed = True
+        if pool is not None:
+            pool.close()
+
+
+def _check_idle(conn: psycopg.Connection[Any]) -> None:
+    """Reject a pooled connection the server has closed while it sat idle (e.g. a restart).
+
+    An idle connection has nothing to read; a readable one holds the server's goodbye or EOF.
+    This costs no round trip, unlike a test query, and spares the first request after a
+    database restart a failure.
+    """
+    import psycopg
+
+    if conn.closed:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        raise psycopg.OperationalError("the server closed the connection while it was idle")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _after_fork(ref: weakref.ReferenceType[PostgresStore]) -> None:
+    store = ref()
+    if store is not None:
+        store._reset_after_fork()
