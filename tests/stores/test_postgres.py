@@ -1,0 +1,166 @@
+"""PostgresStore passes the store contract against a real server, in one statement per load and save."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from services import drop_postgres_table, postgres_table
+
+from wsgisession import ConfigurationError, PostgresStore, StoreError
+from wsgisession.records import Changes
+from wsgisession.signing import hash_id, new_id
+from wsgisession.testing import DAY, NOW, StoreContract, new_key
+
+psycopg = pytest.importorskip("psycopg")
+
+
+class TestPostgresStoreContract(StoreContract):
+    @pytest.fixture
+    def store(self, postgres_dsn: str) -> Iterator[PostgresStore]:
+        table = postgres_table()
+        with PostgresStore(postgres_dsn, table) as store:
+            yield store
+        drop_postgres_table(postgres_dsn, table)
+
+
+@pytest.fixture
+def table(postgres_dsn: str) -> Iterator[str]:
+    """A table name of this test's own, dropped afterwards."""
+    name = postgres_table()
+    yield name
+    drop_postgres_table(postgres_dsn, name)
+
+
+class Trace:
+    """libpq's protocol trace of a store's one pooled connection: what really went over the wire."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn: Any = None
+
+    def configure(self, conn: Any) -> None:
+        self.conn = conn
+
+    def count(self, action: Any) -> tuple[int, int]:
+        """Run *action*; return (statements executed, round trips) from the client's messages."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            self.conn.pgconn.trace(fd)
+            try:
+                action()
+            finally:
+                self.conn.pgconn.untrace()  # flushes libpq's buffer
+        finally:
+            os.close(fd)
+        # Each line: timestamp, F (frontend) or B (backend), length, message and its fields.
+        lines = [line.split("\t") for line in self.path.read_text().splitlines()]
+        sent = [fields[3].split(" ")[0] for fields in lines if len(fields) > 3 and fields[1] == "F"]
+        statements = sum(1 for message in sent if message in ("Execute", "Query"))
+        round_trips = sum(1 for message in sent if message in ("Sync", "Query"))
+        return statements, round_trips
+
+
+def test_one_statement_to_load_create_and_save(
+    postgres_dsn: str, table: str, tmp_path: Path
+) -> None:
+    """Load, create (even replacing) and each kind of save are one statement in one round trip."""
+    trace = Trace(tmp_path / "libpq.trace")
+    with PostgresStore(postgres_dsn, table, pool_size=1, configure=trace.configure) as store:
+        old, key = new_key(), new_key()
+        store.create(old, {"a": 1}, {"c": NOW}, NOW + DAY, NOW)  # first use makes the table
+        assert trace.count(lambda: store.create(key, {"a": 1}, {}, NOW + DAY, NOW, replaces=old)) == (1, 1)
+        assert trace.count(lambda: store.load(key, NOW)) == (1, 1)
+        changes = Changes(
+            updates={"b": [1, 2]},
+            removals=frozenset({"a"}),
+            increments={"n": 3},
+            expires=NOW + 2 * DAY,
+            meta={"c": NOW, "t": 1},
+        )
+        assert trace.count(lambda: store.save(key, changes, NOW)) == (1, 1)
+        assert trace.count(lambda: store.save(key, Changes(updates={"c": 1}), NOW)) == (1, 1)
+        assert trace.count(lambda: store.save(key, Changes(expires=NOW + 3 * DAY), NOW)) == (1, 1)
+        record = store.load(key, NOW)
+        assert record is not None
+        assert record.data == {"b": [1, 2], "n": 3, "c": 1}
+        assert record.meta == {"c": NOW, "t": 1}
+        assert store.load(old, NOW) is None
+
+
+def test_schema_has_jsonb_columns_and_an_expiry_index(postgres_dsn: str, table: str) -> None:
+    """create_schema() makes key/data/meta/expires with jsonb data and an index on expires."""
+    with PostgresStore(postgres_dsn, table) as store:
+        store.create_schema()
+        store.create_schema()  # idempotent
+    with psycopg.connect(postgres_dsn) as conn:
+        columns = dict(conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s",
+            (table,),
+        ).fetchall())
+        indexes = [row[0] for row in conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s", (table,)
+        ).fetchall()]
+    assert columns == {"key": "text", "data": "jsonb", "meta": "jsonb", "expires": "double precision"}
+    assert any(re.search(r"\(expires\)", index) for index in indexes)
+
+
+def test_corrupt_record_gives_none_and_a_hashed_warning(
+    postgres_dsn: str, table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row whose data is not a JSON object loads as no session, logged by key prefix only (T33)."""
+    session_id = new_id()
+    key = hash_id(session_id)
+    with PostgresStore(postgres_dsn, table) as store:
+        store.create(key, {"a": 1}, {}, NOW + DAY, NOW)
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f"UPDATE {table} SET data = '[\"not\", \"an object\"]'::jsonb")
+        with caplog.at_level(logging.WARNING, logger="wsgisession"):
+            assert store.load(key, NOW) is None
+    assert key[:8] in caplog.text
+    assert key not in caplog.text and session_id not in caplog.text
+
+
+def test_raw_id_is_never_in_a_row(postgres_dsn: str, table: str) -> None:
+    """The table holds the SHA-256 of the id, never the id itself (T11)."""
+    session_id = new_id()
+    with PostgresStore(postgres_dsn, table) as store:
+        store.create(hash_id(session_id), {"user": "ann"}, {"c": NOW}, NOW + DAY, NOW)
+    with psycopg.connect(postgres_dsn) as conn:
+        rows = conn.execute(f"SELECT key, data::text, meta::text FROM {table}").fetchall()
+    assert rows[0][0] == hash_id(session_id)
+    assert session_id not in repr(rows)
+
+
+def test_purge_works_in_batches(postgres_dsn: str, table: str) -> None:
+    """purge() deletes every expired row across several batches and keeps the live ones."""
+    with PostgresStore(postgres_dsn, table) as store:
+        store.purge_batch = 3
+        for i in range(8):
+            store.create(new_key(), {"i": i}, {}, NOW + 5, NOW)
+        live = new_key()
+        store.create(live, {}, {}, NOW + DAY, NOW)
+        assert store.purge(NOW + 10) == 8
+        assert store.stats(NOW + 10).sessions == 1
+        assert store.load(live, NOW + 10) is not None
+
+
+def test_nul_character_is_a_clear_store_error(postgres_dsn: str, table: str) -> None:
+    """jsonb cannot hold NUL in a string: the save fails with a message that says so."""
+    with PostgresStore(postgres_dsn, table) as store:
+        key = new_key()
+        store.create(key, {}, {}, NOW + DAY, NOW)
+        with pytest.raises(StoreError, match="NUL"):
+            store.save(key, Changes(updates={"a": "x\x00y"}), NOW)
+        assert store.load(key, NOW) is not None
+
+
+def test_bad_table_name_is_refused(postgres_dsn: str) -> None:
+    """A table name that is not a plain SQL name is a configuration error at construction."""
+    with pytest.raises(ConfigurationError, match="plain SQL name"):
+        PostgresStore(postgres_dsn, "sessions; DROP TABLE users")
