@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import MissingDriverError, StoreError, StoreUnavailableError
+from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
 from ..serializers import Serializer
 from ..signing import log_id
 from .base import Changes, Record, Store, StoreStats, logger
@@ -151,9 +151,15 @@ class RedisStore(Store):
         self.prefix = prefix
         self._owns_client = isinstance(url_or_client, str)
         if isinstance(url_or_client, str):
-            self.client: Any = redis.Redis.from_url(
-                url_or_client, **_client_options(redis, socket_timeout, connect_timeout)
-            )
+            try:
+                self.client: Any = redis.Redis.from_url(
+                    url_or_client, **_client_options(redis, socket_timeout, connect_timeout)
+                )
+            except ValueError as exc:
+                raise ConfigurationError(
+                    f"the Redis URL cannot be used ({exc}); use redis://[:password@]host:6379/0, "
+                    "rediss://… for TLS or unix:///path/redis.sock"
+                ) from exc
         else:
             self.client = url_or_client
         self._cluster = type(self.client).__name__ == "RedisCluster"
