@@ -76,9 +76,11 @@ def blackhole() -> Iterator[int]:
 class RedisServer:
     """A throwaway ``redis-server`` on a free loopback port, with no persistence, in *directory*."""
 
-    def __init__(self, directory: Path, binary: str) -> None:
+    def __init__(self, directory: Path, binary: str, persistent: bool = False) -> None:
         self.directory = directory
         self.binary = binary
+        #: Keep the data across a stop and start (an append-only file), as a real server would.
+        self.persistent = persistent
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -96,7 +98,7 @@ class RedisServer:
             return
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory), "--daemonize", "no",
+             "--appendonly", "yes" if self.persistent else "no", "--dir", str(self.directory), "--daemonize", "no",
              "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -113,12 +115,12 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def throwaway_redis(directory: Path) -> Iterator[RedisServer]:
+def throwaway_redis(directory: Path, persistent: bool = False) -> Iterator[RedisServer]:
     """A started RedisServer, stopped on exit; skips (fails under CI) without a binary."""
     binary = RedisServer.find_binary()
     if binary is None:
         missing("no redis-server on PATH to start a throwaway Redis (apt-get install redis-server)")
-    server = RedisServer(directory, binary)
+    server = RedisServer(directory, binary, persistent)
     server.start()
     try:
         yield server
@@ -245,8 +247,8 @@ def postgres_dsn() -> Iterator[str]:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A Redis server of this test's own, which the test may stop and start again."""
-    with throwaway_redis(tmp_path) as server:
+    """A Redis server of this test's own, which the test may stop and start again (data kept)."""
+    with throwaway_redis(tmp_path, persistent=True) as server:
         yield server
 
 

@@ -196,8 +196,11 @@ class PostgresStore(Store):
                     max_size=self.pool_size,
                     kwargs=self._connect_kwargs,
                     configure=self._configure,
-                    check=_check_idle,
                     timeout=self.timeout,
+                    # No background retries with a growing back-off: during an outage they
+                    # would leave the pool waiting long after the server is back. A failed
+                    # connection is given up at once, and the next request tries anew.
+                    reconnect_timeout=0,
                     name=f"wsgisession-{self.table}",
                     open=False,
                 )
@@ -230,10 +233,22 @@ class PostgresStore(Store):
         """A pooled connection, with driver failures turned into store errors."""
         psycopg = self._psycopg
         try:
-            with self._get_pool().connection() as conn:
-                if not self._schema_ready:
-                    self._create_schema(conn)
-                yield conn
+            pool = self._get_pool()
+            conn = pool.getconn()
+            if _closed_by_server(conn):
+                # The server closed this idle connection, so it was restarted and closed the
+                # others too: drop them all now rather than fail this request on them.
+                conn.close()
+                pool.putconn(conn)
+                pool.check()
+                conn = pool.getconn()
+            try:
+                with conn:
+                    if not self._schema_ready:
+                        self._create_schema(conn)
+                    yield conn
+            finally:
+                pool.putconn(conn)
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise StoreUnavailableError(
                 f"PostgreSQL at {self._where} could not be reached or did not answer within "
@@ -358,20 +373,16 @@ class PostgresStore(Store):
             pool.close()
 
 
-def _check_idle(conn: psycopg.Connection[Any]) -> None:
-    """Reject a pooled connection the server has closed while it sat idle (e.g. a restart).
+def _closed_by_server(conn: psycopg.Connection[Any]) -> bool:
+    """Tell whether the server has closed this idle pooled connection (e.g. it was restarted).
 
     An idle connection has nothing to read; a readable one holds the server's goodbye or EOF.
-    This costs no round trip, unlike a test query, and spares the first request after a
-    database restart a failure.
+    Unlike a test query this costs no round trip.
     """
-    import psycopg
-
     if conn.closed:
-        raise psycopg.OperationalError("the connection is closed")
+        return True
     readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
-    if readable:
-        raise psycopg.OperationalError("the server closed the connection while it was idle")
+    return bool(readable)
 
 
 def _first_line(exc: BaseException) -> str:
