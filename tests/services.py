@@ -1,4 +1,4 @@
-"""Real Redis and PostgreSQL servers for the tests, and stores on them that clean up after themselves.
+"""Real Redis and PostgreSQL servers for the tests, and stores on them that clean up after them.
 
 A test that needs a server gets one in this order:
 
@@ -63,7 +63,7 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 @contextlib.contextmanager
 def blackhole() -> Iterator[int]:
-    """A loopback port whose kernel completes connections that no one ever answers (a hung server)."""
+    """A loopback port whose kernel accepts connections that no one ever answers (a hung server)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)
@@ -98,8 +98,8 @@ class RedisServer:
             return
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes" if self.persistent else "no", "--dir", str(self.directory), "--daemonize", "no",
-             "--logfile", str(self.directory / "redis.log")],
+             "--appendonly", "yes" if self.persistent else "no", "--dir", str(self.directory),
+             "--daemonize", "no", "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

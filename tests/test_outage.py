@@ -1,4 +1,4 @@
-"""Store outages on real servers: the 503 and carry-on policies, recovery, and a hung server (T49-T52).
+"""Store outages on real servers: 503 or carry on, recovery, and a hung server (T49-T52).
 
 Each test has a server of its own (Redis) or a table of its own on a throwaway cluster
 (PostgreSQL) that it stops and starts again in the middle of the test.
@@ -84,7 +84,7 @@ def _session_id(client: webtest.TestApp) -> str:
 def test_store_down_gives_503_and_one_log_line(
     outage: Outage, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """T49: store down, fail-closed: 503, Retry-After, generic body, no cookie, one clean log line."""
+    """T49: store down, fail-closed: 503, Retry-After, generic body, no cookie, one log line."""
     client = _client(outage.store)
     client.get("/set?user=ann")
     session_id = _session_id(client)

@@ -60,7 +60,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Import the network stores only when asked for, so ``import wsgisession`` needs WebOb alone."""
+    """Import the network stores when asked for: ``import wsgisession`` needs WebOb alone."""
     if name in ("RedisStore", "PostgresStore"):
         from . import stores
 

@@ -1,4 +1,4 @@
-"""PostgresStore passes the store contract against a real server, in one statement per load and save."""
+"""PostgresStore passes the store contract on a real server, in one statement per load and save."""
 
 from __future__ import annotations
 
@@ -74,7 +74,8 @@ def test_one_statement_to_load_create_and_save(
     with PostgresStore(postgres_dsn, table, pool_size=1, configure=trace.configure) as store:
         old, key = new_key(), new_key()
         store.create(old, {"a": 1}, {"c": NOW}, NOW + DAY, NOW)  # first use makes the table
-        assert trace.count(lambda: store.create(key, {"a": 1}, {}, NOW + DAY, NOW, replaces=old)) == (1, 1)
+        replacing = lambda: store.create(key, {"a": 1}, {}, NOW + DAY, NOW, replaces=old)  # noqa: E731
+        assert trace.count(replacing) == (1, 1)
         assert trace.count(lambda: store.load(key, NOW)) == (1, 1)
         changes = Changes(
             updates={"b": [1, 2]},
@@ -106,14 +107,15 @@ def test_schema_has_jsonb_columns_and_an_expiry_index(postgres_dsn: str, table: 
         indexes = [row[0] for row in conn.execute(
             "SELECT indexdef FROM pg_indexes WHERE tablename = %s", (table,)
         ).fetchall()]
-    assert columns == {"key": "text", "data": "jsonb", "meta": "jsonb", "expires": "double precision"}
+    expected = {"key": "text", "data": "jsonb", "meta": "jsonb", "expires": "double precision"}
+    assert columns == expected
     assert any(re.search(r"\(expires\)", index) for index in indexes)
 
 
 def test_corrupt_record_gives_none_and_a_hashed_warning(
     postgres_dsn: str, table: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A row whose data is not a JSON object loads as no session, logged by key prefix only (T33)."""
+    """A row whose data is not a JSON object loads as None, logged by key prefix only (T33)."""
     session_id = new_id()
     key = hash_id(session_id)
     with PostgresStore(postgres_dsn, table) as store:

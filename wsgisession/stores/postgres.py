@@ -142,7 +142,9 @@ class PostgresStore(Store):
         )
         self._sql_touch = sql.SQL("UPDATE {t} SET ").format(t=t) + keep
         merged = sql.SQL("(data - %(removals)s::text[]) || %(updates)s::jsonb")
-        self._sql_save = sql.SQL("UPDATE {t} SET data = {merged}, ").format(t=t, merged=merged) + keep
+        self._sql_save = (
+            sql.SQL("UPDATE {t} SET data = {merged}, ").format(t=t, merged=merged) + keep
+        )
         # Increments read the stored value (after the removals): a number adds up, anything
         # else counts as 0, as apply_changes() does.
         base = sql.SQL("(data - %(removals)s::text[])")
@@ -219,7 +221,7 @@ class PostgresStore(Store):
                 for conn in list(self._connections):
                     try:
                         os.dup2(devnull, conn.pgconn.socket)
-                    except Exception:  # noqa: BLE001, S112 - a connection already closed
+                    except Exception:
                         continue
             finally:
                 os.close(devnull)

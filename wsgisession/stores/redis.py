@@ -153,7 +153,7 @@ class RedisStore(Store):
         if isinstance(url_or_client, str):
             try:
                 self.client: Any = redis.Redis.from_url(
-                    url_or_client, **_client_options(redis, socket_timeout, connect_timeout)
+                    url_or_client, **_client_options(socket_timeout, connect_timeout)
                 )
             except ValueError as exc:
                 raise ConfigurationError(
@@ -250,7 +250,10 @@ class RedisStore(Store):
         with self._errors():
             # A cluster cannot run one transaction over two slots: write the new record first,
             # so a failure in between leaves the old session alive rather than losing it.
-            pipe = self.client.pipeline() if self._cluster else self.client.pipeline(transaction=True)
+            if self._cluster:
+                pipe = self.client.pipeline()
+            else:
+                pipe = self.client.pipeline(transaction=True)
             pipe.delete(target)
             pipe.hset(target, mapping=mapping)
             pipe.pexpire(target, self._ttl_ms(expires, now))
@@ -334,7 +337,7 @@ class RedisStore(Store):
             self.client.close()
 
 
-def _client_options(redis: Any, socket_timeout: float, connect_timeout: float | None) -> dict[str, Any]:
+def _client_options(socket_timeout: float, connect_timeout: float | None) -> dict[str, Any]:
     """redis-py options for a client built from a URL: short timeouts and no retries."""
     from redis.backoff import NoBackoff
     from redis.retry import Retry
