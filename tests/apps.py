@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 #: /slow waits for this before it sets its key, so a test can interleave other requests.
 SLOW_GATE: dict[str, threading.Event] = {}
+#: /slow sets this once it has loaded the session.
+SLOW_LOADED: dict[str, threading.Event] = {}
 
 
 def _json(data: Any) -> Response:
@@ -64,8 +66,11 @@ def view(request: Request, session: Session) -> Response:
         session["boom"] = "yes"
         raise RuntimeError("boom")
     if path == "/slow":
-        gate = SLOW_GATE.get(params.get("gate", ""))
+        name = params.get("gate", "")
+        gate = SLOW_GATE.get(name)
         session.get("user")
+        if name in SLOW_LOADED:
+            SLOW_LOADED[name].set()
         if gate is not None:
             gate.wait(10)
         session["slow"] = "done"
