@@ -27,7 +27,9 @@ SLOW_LOADED: dict[str, threading.Event] = {}
 
 
 def _json(data: Any) -> Response:
-    return Response(json.dumps(data, sort_keys=True), content_type="application/json", charset="utf-8")
+    return Response(
+        json.dumps(data, sort_keys=True), content_type="application/json", charset="utf-8"
+    )
 
 
 def view(request: Request, session: Session) -> Response:

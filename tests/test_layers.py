@@ -14,9 +14,19 @@ FORBIDDEN = {
     "wsgisession.serializers": ["wsgisession.signing", "wsgisession.session", "webob"],
     "wsgisession.signing": ["wsgisession.session", "wsgisession.stores", "webob"],
     "wsgisession.records": ["wsgisession.session", "wsgisession.stores", "webob"],
-    "wsgisession.session": ["wsgisession.cookies", "wsgisession.stores", "wsgisession.middleware", "webob"],
+    "wsgisession.session": [
+        "wsgisession.cookies",
+        "wsgisession.stores",
+        "wsgisession.middleware",
+        "webob",
+    ],
     "wsgisession.cookies": ["wsgisession.session", "wsgisession.stores", "wsgisession.middleware"],
-    "wsgisession.stores.base": ["wsgisession.cookies", "wsgisession.middleware", "wsgisession.session", "webob"],
+    "wsgisession.stores.base": [
+        "wsgisession.cookies",
+        "wsgisession.middleware",
+        "wsgisession.session",
+        "webob",
+    ],
     "wsgisession.stores.memory": ["wsgisession.cookies", "wsgisession.middleware", "webob"],
     "wsgisession.stores.sqlite": ["wsgisession.cookies", "wsgisession.middleware", "webob"],
     "wsgisession": ["redis", "psycopg", "psycopg_pool", "cryptography"],
@@ -42,7 +52,9 @@ def _loaded_after_import(module: str) -> set[str]:
         f"TARGET = {module!r}\n{_STUB_PACKAGES}\n"
         f"import {module}\nprint(json.dumps(sorted(sys.modules)))"
     )
-    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    )
     return set(json.loads(output.stdout))
 
 

@@ -18,7 +18,7 @@ from wsgisession.signing import hash_id, new_id
 
 def test_unknown_id_is_never_adopted(store: Store) -> None:
     """T12: a well-formed unknown id gets a different id on write, and no record under it."""
-    middleware, counting = wrap(store)
+    middleware, _ = wrap(store)
     client = webtest.TestApp(middleware)
     forged = new_id()
     client.set_cookie("wsgisession", forged)
@@ -48,7 +48,7 @@ def test_random_unknown_ids_do_not_grow_the_store(store: Store) -> None:
 
 def test_login_moves_the_session_to_a_new_id(store: Store) -> None:
     """T14: /login sends a new id, keeps the data, and the old id comes back empty."""
-    middleware, counting = wrap(store)
+    middleware, _ = wrap(store)
     client = webtest.TestApp(middleware)
     client.get("/set?cart=book")
     old = client.cookies["wsgisession"]
@@ -141,7 +141,7 @@ def test_logout_then_flash_starts_a_new_session(store: Store) -> None:
 
 
 def test_idle_session_expires_on_the_server(store: Store, clock: Clock) -> None:
-    """T21: after max_age idle the old cookie gives an empty session, a new id, the old record gone."""
+    """T21: after max_age idle: an empty session, a new id, and the old record gone."""
     middleware, _ = wrap(store, max_age=600, clock=clock)
     client = webtest.TestApp(middleware)
     client.get("/set?user=bob")
@@ -205,7 +205,7 @@ def test_activity_slides_the_expiry(store: Store, clock: Clock) -> None:
 
 
 def test_refresh_writes_are_throttled(store: Store, clock: Clock) -> None:
-    """T25: reads refresh the expiry with at most one write per touch_interval, with a new cookie."""
+    """T25: reads refresh the expiry with at most one write (and cookie) per touch_interval."""
     middleware, counting = wrap(store, max_age=600, touch_interval=60, clock=clock)
     client = webtest.TestApp(middleware)
     client.get("/set?user=bob")
@@ -223,7 +223,9 @@ def test_refresh_writes_are_throttled(store: Store, clock: Clock) -> None:
 # Races ---------------------------------------------------------------------------------------
 
 
-def _start_slow(middleware: object, cookie: str, gate_name: str) -> tuple[threading.Thread, dict[str, object]]:
+def _start_slow(
+    middleware: object, cookie: str, gate_name: str
+) -> tuple[threading.Thread, dict[str, object]]:
     """Start /slow on a thread; it waits for the gate before it sets its key."""
     SLOW_GATE[gate_name] = threading.Event()
     SLOW_LOADED[gate_name] = threading.Event()
@@ -273,7 +275,11 @@ def test_slow_request_after_login_leaves_both_ids_right(store: Store) -> None:
         SLOW_GATE["t47"].set()
         thread.join(10)
     assert store.load(hash_id(old), middleware._now()) is None
-    assert client.get("/get?cart=&user=&slow=").json == {"cart": "book", "user": "alice", "slow": None}
+    assert client.get("/get?cart=&user=&slow=").json == {
+        "cart": "book",
+        "user": "alice",
+        "slow": None,
+    }
 
 
 def test_deletion_is_not_undone_by_an_overlapping_write(store: Store) -> None:

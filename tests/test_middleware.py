@@ -32,8 +32,14 @@ def _noop_app(environ, start_response):  # type: ignore[no-untyped-def]
         ({"cookie_samesite": "Sometimes"}, "unknown; use 'Strict', 'Lax' or 'None'"),
         ({"cookie_samesite": "None"}, "needs cookie_secure=True"),
         ({"cookie_name": "__Host-s"}, "needs cookie_secure=True"),
-        ({"cookie_name": "__Host-s", "cookie_secure": True, "cookie_domain": "a.example"}, "domain"),
-        ({"cookie_name": "__Host-s", "cookie_secure": True, "cookie_path": "/app"}, "cookie_path='/'"),
+        (
+            {"cookie_name": "__Host-s", "cookie_secure": True, "cookie_domain": "a.example"},
+            "domain",
+        ),
+        (
+            {"cookie_name": "__Host-s", "cookie_secure": True, "cookie_path": "/app"},
+            "cookie_path='/'",
+        ),
         ({"secret_keys": ""}, "empty"),
         ({"secret_keys": ["new", ""]}, "secret_keys[1] is empty"),
         ({"max_age": 0}, "positive"),
@@ -44,8 +50,10 @@ def _noop_app(environ, start_response):  # type: ignore[no-untyped-def]
     ],
 )
 def test_bad_options_raise_at_construction(options: dict[str, object], message: str) -> None:
-    """T07: impossible settings raise a ValueError that is a SessionError and says what to change."""
-    with pytest.raises(ConfigurationError, match=message.replace("[", r"\[").replace("(", r"\(")) as info:
+    """T07: impossible settings raise a ValueError (a SessionError) that says what to change."""
+    with pytest.raises(
+        ConfigurationError, match=message.replace("[", r"\[").replace("(", r"\(")
+    ) as info:
         SessionMiddleware(_noop_app, **options)  # type: ignore[arg-type]
     assert isinstance(info.value, ValueError)
     assert isinstance(info.value, SessionError)
@@ -70,7 +78,9 @@ def test_a_non_store_is_rejected() -> None:
 
 def test_get_session_without_middleware_explains() -> None:
     """get_session() on a bare environ says to install the middleware."""
-    with pytest.raises(SessionNotInstalledError, match="wrap the WSGI application with SessionMiddleware"):
+    with pytest.raises(
+        SessionNotInstalledError, match="wrap the WSGI application with SessionMiddleware"
+    ):
         get_session({})
 
 
@@ -95,7 +105,9 @@ def test_custom_environ_key(store: Store) -> None:
         start_response("200 OK", [])
         return [b""]
 
-    response = webtest.TestApp(SessionMiddleware(view, store=store, environ_key="my.session")).get("/")
+    response = webtest.TestApp(SessionMiddleware(view, store=store, environ_key="my.session")).get(
+        "/"
+    )
     assert session_cookie(response)
 
 
@@ -159,6 +171,7 @@ def test_setting_the_same_value_still_saves_but_sends_no_cookie(store: Store) ->
     client = webtest.TestApp(middleware)
     client.get("/set?a=1")
     response = client.get("/set?a=2")
+    assert counting.calls == ["create", "load", "save"]
     assert set_cookies(response) == []
     assert client.get("/get?a=").json == {"a": "2"}
 
@@ -190,7 +203,9 @@ def test_default_cookie_attributes_over_http(store: Store) -> None:
 def test_secure_follows_https(store: Store) -> None:
     """T04: over HTTPS (cookie_secure=None) the cookie is Secure."""
     middleware, _ = wrap(store)
-    response = webtest.TestApp(middleware).get("/set?a=1", extra_environ={"wsgi.url_scheme": "https"})
+    response = webtest.TestApp(middleware).get(
+        "/set?a=1", extra_environ={"wsgi.url_scheme": "https"}
+    )
     assert "secure" in cookie_attributes(response)
 
 

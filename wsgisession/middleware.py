@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 from .cookies import CookieSettings
@@ -22,13 +21,13 @@ from .stores.base import Store
 from .stores.memory import MemoryStore
 
 if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["SessionMiddleware", "get_session"]
 
 logger = logging.getLogger("wsgisession")
 
-_ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
 _UNAVAILABLE_BODY = b"Service temporarily unavailable. Please try again shortly.\n"
 
 
@@ -161,7 +160,7 @@ class SessionMiddleware:
         state = _Response()
 
         def session_start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: _ExcInfo | None = None
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
         ) -> Callable[[bytes], object]:
             state.started = True
             if session.accessed:
@@ -212,7 +211,7 @@ class SessionMiddleware:
         if environ.get("wsgi.url_scheme") == "https":
             return True
         if self.trust_forwarded_proto:
-            forwarded = environ.get("HTTP_X_FORWARDED_PROTO", "")
+            forwarded = str(environ.get("HTTP_X_FORWARDED_PROTO", ""))
             return forwarded.split(",")[0].strip().lower() == "https"
         return False
 
@@ -222,7 +221,7 @@ class SessionMiddleware:
         environ: WSGIEnvironment,
         status: str,
         headers: list[tuple[str, str]],
-        exc_info: _ExcInfo | None,
+        exc_info: OptExcInfo | None,
     ) -> list[tuple[str, str]]:
         """Save what the session says must be saved and return the headers to send."""
         headers = _add_vary_cookie(headers)
@@ -232,7 +231,7 @@ class SessionMiddleware:
             if self.on_store_error == "error":
                 raise error
             return headers
-        if exc_info is not None or status[:1] == "5":
+        if (exc_info is not None and exc_info[0] is not None) or status[:1] == "5":
             return headers  # a failed request saves nothing
         plan = session.plan()
         if plan is None:

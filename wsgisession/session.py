@@ -314,7 +314,7 @@ class Session(MutableMapping[str, Any]):
         current = self.get(key, 0)
         if not isinstance(current, (int, float)) or isinstance(current, bool):
             current = 0
-        value = current + by
+        value: int | float = current + by
         try:
             self._serializer.dumps(value)
         except (TypeError, ValueError) as exc:

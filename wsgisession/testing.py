@@ -152,7 +152,8 @@ class StoreContract:
         """create(replaces=old) moves a session: the new key holds it and the old one is gone."""
         old = self._create(store, {"user": "ann"})
         new = new_key()
-        store.create(new, {"user": "ann", "role": "admin"}, {"c": NOW}, NOW + DAY, NOW, replaces=old)
+        data = {"user": "ann", "role": "admin"}
+        store.create(new, data, {"c": NOW}, NOW + DAY, NOW, replaces=old)
         assert store.load(old, NOW) is None
         assert self._load(store, new).data == {"user": "ann", "role": "admin"}
 
