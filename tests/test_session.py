@@ -19,7 +19,9 @@ def _detached() -> Session:
     return Session(config=SessionConfig(), clock=lambda: 1_800_000_000.0, new_id=lambda: "i" * 43)
 
 
-def run_view(store: Store, view: Callable[[Session], Any], cookie: str | None = None) -> Any:
+def run_view(
+    store: Store, view: Callable[[Session], Any], cookie: str | None = None, **options: Any
+) -> Any:
     """Run *view* against the session of one request; return (its result, the response)."""
     box: dict[str, Any] = {}
 
@@ -28,7 +30,7 @@ def run_view(store: Store, view: Callable[[Session], Any], cookie: str | None = 
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
 
-    client = webtest.TestApp(SessionMiddleware(app, store=store))
+    client = webtest.TestApp(SessionMiddleware(app, store=store, **options))
     if cookie:
         client.set_cookie("wsgisession", cookie)
     response = client.get("/")
@@ -227,3 +229,34 @@ def test_repr_shows_keys_not_values() -> None:
     session["password"] = "hunter2"
     assert "password" in repr(session)
     assert "hunter2" not in repr(session)
+
+
+def test_oversized_value_is_refused_and_the_session_kept(store: Store) -> None:
+    """A value that takes the session past max_session_size raises and changes nothing."""
+    from wsgisession import SessionTooLargeError
+
+    middleware, _ = wrap(store, max_session_size=2000)
+    client = webtest.TestApp(middleware)
+    client.get("/set?small=1")
+    cookie = client.cookies["wsgisession"]
+
+    def grow(session: Session) -> str:
+        session["a"] = "x" * 900
+        try:
+            session["b"] = "y" * 1500
+        except SessionTooLargeError as exc:
+            return str(exc)
+        return "accepted"
+
+    message, _ = run_view(store, grow, cookie, max_session_size=2000)
+    assert "over the limit of 2000 bytes" in message and "'b'" in message
+    assert sorted(client.get("/keys").json) == ["a", "small"]
+
+
+def test_size_limit_can_be_lifted() -> None:
+    """max_session_size=None accepts a large session."""
+    session = Session(
+        config=SessionConfig(max_size=None), clock=lambda: 0.0, new_id=lambda: "i" * 43
+    )
+    session["big"] = "z" * 200_000
+    assert len(session["big"]) == 200_000

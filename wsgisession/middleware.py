@@ -73,6 +73,9 @@ class SessionMiddleware:
         ``max_age // 10`` by default.
     :param absolute_timeout: seconds after creation when the session ends however active it
         is; ``regenerate()`` does not reset it. None (the default) for no such limit.
+    :param max_session_size: the largest session in bytes of JSON (64 KiB); setting a value
+        that would pass it raises SessionTooLargeError and leaves the session as it was.
+        None for no limit.
     :param environ_key: where the session is put in the environ.
     :param on_store_error: ``"error"`` answers a store failure with a 503 and ``Retry-After``;
         ``"continue"`` serves the request with an empty session that is not saved.
@@ -97,6 +100,7 @@ class SessionMiddleware:
         max_age: int = 1209600,
         touch_interval: int | None = None,
         absolute_timeout: int | None = None,
+        max_session_size: int | None = 65536,
         environ_key: str = "wsgisession",
         on_store_error: Literal["error", "continue"] = "error",
         clock: Callable[[], float] | None = None,
@@ -136,6 +140,7 @@ class SessionMiddleware:
             max_age=max_age,
             touch_interval=max_age // 10 if touch_interval is None else touch_interval,
             absolute_timeout=absolute_timeout,
+            max_size=max_session_size,
             raise_store_errors=on_store_error == "error",
         )
         self.environ_key = environ_key

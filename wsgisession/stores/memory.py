@@ -75,7 +75,7 @@ class MemoryStore(Store):
         meta = self.decode(key, meta_text)
         if not isinstance(data, dict) or not isinstance(meta, dict):
             return None
-        return Record(data, meta, expires, version)
+        return Record(data, meta, expires, version, len(text))
 
     def create(
         self,

@@ -189,7 +189,7 @@ class SqliteStore(Store):
         meta = self.decode(key, row[1])
         if not isinstance(data, dict) or not isinstance(meta, dict):
             return None
-        return Record(data, meta, row[2], row[3])
+        return Record(data, meta, row[2], row[3], len(row[0]))
 
     def create(
         self,
