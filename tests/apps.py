@@ -1,8 +1,8 @@
 """The WSGI application the middleware tests drive, with the routes SECURITY.md names.
 
 /set?k=v · /get?k= · /noop (never touches the session) · /login (regenerate, then user) ·
-/logout (destroy) · /boom (sets a key, then raises) · /slow (waits on an event, then sets a key)
-· /cart (appends to a nested list) · /flash?m= · /flashes · /incr?k= · /remember?s= · /dump
+/logout (destroy) · /boom (sets a key, then raises) · /slow (waits on an event, then sets a
+key) · /peek (reads, then waits) · /cart (appends to a nested list) · /flash?m= · /flashes · /incr?k= · /remember?s= · /dump
 """
 
 from __future__ import annotations
@@ -77,6 +77,12 @@ def view(request: Request, session: Session) -> Response:
             gate.wait(10)
         session["slow"] = "done"
         return _json(dict(session))
+    if path == "/peek":
+        name = params.get("gate", "")
+        value = session.get("a")
+        SLOW_LOADED[name].set()
+        SLOW_GATE[name].wait(10)
+        return _json({"a": value})
     if path == "/cart":
         session.setdefault("cart", [])
         session["cart"].append(params.get("item", "x"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 
 import webtest
@@ -223,39 +222,40 @@ def test_refresh_writes_are_throttled(store: Store, clock: Clock) -> None:
 # Races ---------------------------------------------------------------------------------------
 
 
-def _start_slow(
-    middleware: object, cookie: str, gate_name: str
-) -> tuple[threading.Thread, dict[str, object]]:
-    """Start /slow on a thread; it waits for the gate before it sets its key."""
-    SLOW_GATE[gate_name] = threading.Event()
-    SLOW_LOADED[gate_name] = threading.Event()
-    result: dict[str, object] = {}
+def _while_slow(client: webtest.TestApp, setup: str, during: str) -> tuple[str, list[str]]:
+    """Run *setup*, then *during* while a /slow request of the same session is in flight.
 
-    def run() -> None:
-        slow = webtest.TestApp(middleware)
+    /slow loads the session, waits until *during* has finished, then sets ``slow``. Returns
+    the session cookie from before, and the Set-Cookie headers /slow answered with.
+    """
+    client.get(setup)
+    cookie = client.cookies["wsgisession"]
+    gate = f"gate-{threading.get_ident()}-{len(SLOW_GATE)}"
+    SLOW_GATE[gate] = threading.Event()
+    SLOW_LOADED[gate] = threading.Event()
+    answered: list[str] = []
+
+    def slow_request() -> None:
+        slow = webtest.TestApp(client.app)
         slow.set_cookie("wsgisession", cookie)
-        response = slow.get(f"/slow?gate={gate_name}")
-        result["set_cookie"] = set_cookies(response)
+        answered.extend(set_cookies(slow.get(f"/slow?gate={gate}")))
 
-    thread = threading.Thread(target=run)
+    thread = threading.Thread(target=slow_request)
     thread.start()
-    assert SLOW_LOADED[gate_name].wait(10), "the slow request never loaded its session"
-    return thread, result
+    try:
+        assert SLOW_LOADED[gate].wait(10), "the slow request never loaded its session"
+        client.get(during)
+    finally:
+        SLOW_GATE[gate].set()
+        thread.join(10)
+    return cookie, answered
 
 
 def test_slow_request_after_logout_does_not_resurrect(store: Store) -> None:
     """T46: /slow in flight, /logout completes, /slow finishes: the old id stays dead."""
     middleware, _ = wrap(store)
-    client = webtest.TestApp(middleware)
-    client.get("/set?user=bob")
-    old = client.cookies["wsgisession"]
-    thread, result = _start_slow(middleware, old, "t46")
-    try:
-        client.get("/logout")
-    finally:
-        SLOW_GATE["t46"].set()
-        thread.join(10)
-    assert result["set_cookie"] == []
+    old, answered = _while_slow(webtest.TestApp(middleware), "/set?user=bob", "/logout")
+    assert answered == []
     assert store.load(hash_id(old), middleware._now()) is None
     replay = webtest.TestApp(middleware)
     replay.set_cookie("wsgisession", old)
@@ -266,34 +266,17 @@ def test_slow_request_after_login_leaves_both_ids_right(store: Store) -> None:
     """T47: /slow in flight, /login regenerates: the old id is dead, the new id's data intact."""
     middleware, _ = wrap(store)
     client = webtest.TestApp(middleware)
-    client.get("/set?cart=book")
-    old = client.cookies["wsgisession"]
-    thread, _ = _start_slow(middleware, old, "t47")
-    try:
-        client.get("/login?user=alice")
-    finally:
-        SLOW_GATE["t47"].set()
-        thread.join(10)
+    old, _ = _while_slow(client, "/set?cart=book", "/login?user=alice")
     assert store.load(hash_id(old), middleware._now()) is None
-    assert client.get("/get?cart=&user=&slow=").json == {
-        "cart": "book",
-        "user": "alice",
-        "slow": None,
-    }
+    expected = {"cart": "book", "user": "alice", "slow": None}
+    assert client.get("/get?cart=&user=&slow=").json == expected
 
 
 def test_deletion_is_not_undone_by_an_overlapping_write(store: Store) -> None:
     """T45: A deletes k while B (loaded before) sets j: k is absent and j present."""
     middleware, _ = wrap(store)
     client = webtest.TestApp(middleware)
-    client.get("/set?k=1&user=bob")
-    cookie = client.cookies["wsgisession"]
-    thread, _ = _start_slow(middleware, cookie, "t45")
-    try:
-        client.get("/del?k")
-    finally:
-        SLOW_GATE["t45"].set()
-        thread.join(10)
+    _while_slow(client, "/set?k=1&user=bob", "/del?k")
     assert client.get("/get?k=&slow=&user=").json == {"k": None, "slow": "done", "user": "bob"}
 
 
@@ -301,32 +284,32 @@ def test_overlapping_writes_of_different_keys_both_land(store: Store) -> None:
     """T43 in small: a slow request and a fast one change different keys; both persist."""
     middleware, _ = wrap(store)
     client = webtest.TestApp(middleware)
-    client.get("/set?user=bob")
-    cookie = client.cookies["wsgisession"]
-    thread, _ = _start_slow(middleware, cookie, "t43")
-    try:
-        client.get("/set?fast=1")
-    finally:
-        SLOW_GATE["t43"].set()
-        thread.join(10)
-    assert client.get("/get?fast=&slow=&user=").json == {"fast": "1", "slow": "done", "user": "bob"}
+    _while_slow(client, "/set?user=bob", "/set?fast=1")
+    expected = {"fast": "1", "slow": "done", "user": "bob"}
+    assert client.get("/get?fast=&slow=&user=").json == expected
 
 
 def test_read_only_overlap_never_clobbers(store: Store) -> None:
-    """T48: a read-only request overlapping a write does not undo it."""
+    """T48: a write that lands while a read-only request is in flight is not undone by it."""
     middleware, _ = wrap(store)
     client = webtest.TestApp(middleware)
     client.get("/set?a=1")
     cookie = client.cookies["wsgisession"]
-    SLOW_GATE["t48"] = threading.Event()
+    gate = "t48"
+    SLOW_GATE[gate] = threading.Event()
+    SLOW_LOADED[gate] = threading.Event()
 
     def reader() -> None:
         other = webtest.TestApp(middleware)
         other.set_cookie("wsgisession", cookie)
-        other.get("/get?a=")
+        other.get(f"/peek?gate={gate}")
 
     thread = threading.Thread(target=reader)
     thread.start()
-    client.get("/set?a=2")
-    thread.join(10)
-    assert json.loads(client.get("/get?a=").text) == {"a": "2"}
+    try:
+        assert SLOW_LOADED[gate].wait(10)
+        client.get("/set?a=2")
+    finally:
+        SLOW_GATE[gate].set()
+        thread.join(10)
+    assert client.get("/get?a=").json == {"a": "2"}
