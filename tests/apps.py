@@ -2,7 +2,8 @@
 
 /set?k=v · /get?k= · /noop (never touches the session) · /login (regenerate, then user) ·
 /logout (destroy) · /boom (sets a key, then raises) · /slow (waits on an event, then sets a
-key) · /peek (reads, then waits) · /cart (appends to a nested list) · /flash?m= · /flashes · /incr?k= · /remember?s= · /dump
+key) · /peek (reads, then waits) · /cart (appends to a nested list) · /flash?m= · /flashes ·
+/incr?k= · /remember?s= · /dump
 """
 
 from __future__ import annotations
