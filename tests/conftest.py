@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services import (  # noqa: F401 - fixtures for every test
+
+from tests.services import (  # noqa: F401 - fixtures for every test
     _postgres_cluster,
     network_store,
     postgres_dsn,
@@ -15,7 +16,6 @@ from services import (  # noqa: F401 - fixtures for every test
     redis_server,
     redis_url,
 )
-
 from wsgisession import MemoryStore, SqliteStore, Store
 
 #: The store kinds every middleware test runs on.

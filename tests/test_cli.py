@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from services import drop_redis_prefix, redis_prefix
 
+from tests.services import drop_redis_prefix, redis_prefix
 from wsgisession import RedisStore, SqliteStore
 from wsgisession.cli import main
 from wsgisession.testing import new_key
@@ -87,7 +87,7 @@ def test_purge_and_stats_on_redis(redis_url: str, capsys: pytest.CaptureFixture[
 
 def test_unreachable_store_is_one_line_and_status_1(capsys: pytest.CaptureFixture[str]) -> None:
     """A server that refuses connections is one line saying what to check, exit status 1."""
-    from services import free_port
+    from tests.services import free_port
 
     assert main(["stats", f"redis://127.0.0.1:{free_port()}/0"]) == 1
     err = capsys.readouterr().err

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from webob.cookies import make_cookie, parse_cookie
+from webob.cookies import make_cookie, parse_cookie  # type: ignore[attr-defined]
 
 from .errors import BadCookieError, ConfigurationError
 from .signing import Signer, is_valid_id, normalize_keys
@@ -42,7 +43,7 @@ class CookieSettings:
     #: None: Secure exactly when the request came over HTTPS.
     secure: bool | None = None
     httponly: bool = True
-    samesite: str | None = "Lax"
+    samesite: Any = "Lax"  #: "Strict", "Lax", "None" (any case), or None for no attribute
     secret_keys: str | bytes | Sequence[str | bytes] | None = None
     signer: Signer | None = field(init=False, repr=False, compare=False)
     _needle: str = field(init=False, repr=False, compare=False)
@@ -51,7 +52,8 @@ class CookieSettings:
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in ' ;,="\\\t\r\n'):
             raise ConfigurationError(
-                f"cookie_name={self.name!r} is not a valid cookie name; use letters, digits, - and _"
+                f"cookie_name={self.name!r} is not a valid cookie name; "
+                "use letters, digits, - and _"
             )
         if self.samesite is not None:
             canonical = _SAMESITE.get(str(self.samesite).lower())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 from .cookies import CookieSettings
@@ -22,13 +21,13 @@ from .stores.base import Store
 from .stores.memory import MemoryStore
 
 if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["SessionMiddleware", "get_session"]
 
 logger = logging.getLogger("wsgisession")
 
-_ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
 _UNAVAILABLE_BODY = b"Service temporarily unavailable. Please try again shortly.\n"
 
 
@@ -74,6 +73,9 @@ class SessionMiddleware:
         ``max_age // 10`` by default.
     :param absolute_timeout: seconds after creation when the session ends however active it
         is; ``regenerate()`` does not reset it. None (the default) for no such limit.
+    :param max_session_size: the largest session in bytes of JSON (64 KiB); setting a value
+        that would pass it raises SessionTooLargeError and leaves the session as it was.
+        None for no limit.
     :param environ_key: where the session is put in the environ.
     :param on_store_error: ``"error"`` answers a store failure with a 503 and ``Retry-After``;
         ``"continue"`` serves the request with an empty session that is not saved.
@@ -98,6 +100,7 @@ class SessionMiddleware:
         max_age: int = 1209600,
         touch_interval: int | None = None,
         absolute_timeout: int | None = None,
+        max_session_size: int | None = 65536,
         environ_key: str = "wsgisession",
         on_store_error: Literal["error", "continue"] = "error",
         clock: Callable[[], float] | None = None,
@@ -137,6 +140,7 @@ class SessionMiddleware:
             max_age=max_age,
             touch_interval=max_age // 10 if touch_interval is None else touch_interval,
             absolute_timeout=absolute_timeout,
+            max_size=max_session_size,
             raise_store_errors=on_store_error == "error",
         )
         self.environ_key = environ_key
@@ -161,7 +165,7 @@ class SessionMiddleware:
         state = _Response()
 
         def session_start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: _ExcInfo | None = None
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
         ) -> Callable[[bytes], object]:
             state.started = True
             if session.accessed:
@@ -212,7 +216,7 @@ class SessionMiddleware:
         if environ.get("wsgi.url_scheme") == "https":
             return True
         if self.trust_forwarded_proto:
-            forwarded = environ.get("HTTP_X_FORWARDED_PROTO", "")
+            forwarded = str(environ.get("HTTP_X_FORWARDED_PROTO", ""))
             return forwarded.split(",")[0].strip().lower() == "https"
         return False
 
@@ -222,7 +226,7 @@ class SessionMiddleware:
         environ: WSGIEnvironment,
         status: str,
         headers: list[tuple[str, str]],
-        exc_info: _ExcInfo | None,
+        exc_info: OptExcInfo | None,
     ) -> list[tuple[str, str]]:
         """Save what the session says must be saved and return the headers to send."""
         headers = _add_vary_cookie(headers)
@@ -232,7 +236,7 @@ class SessionMiddleware:
             if self.on_store_error == "error":
                 raise error
             return headers
-        if exc_info is not None or status[:1] == "5":
+        if (exc_info is not None and exc_info[0] is not None) or status[:1] == "5":
             return headers  # a failed request saves nothing
         plan = session.plan()
         if plan is None:

@@ -25,6 +25,9 @@ class Record:
     expires: float
     #: Anything the store wants back at save time, e.g. a row version for optimistic updates.
     version: Any = None
+    #: The size of the stored data in bytes, when the store knows it cheaply (0 otherwise);
+    #: the session uses it to enforce its size limit without serializing everything again.
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)

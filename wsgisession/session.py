@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .errors import ConfigurationError, SerializationError, StoreError
+from .errors import ConfigurationError, SerializationError, SessionTooLargeError, StoreError
 from .records import Changes, Record
 from .serializers import JSONSerializer, Serializer
 
@@ -46,6 +46,8 @@ class SessionConfig:
     absolute_timeout: int | None = None
     #: Raise store failures into the application (True) or carry on with an empty session.
     raise_store_errors: bool = True
+    #: The largest session, in bytes of serialized data; None for no limit.
+    max_size: int | None = 65536
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_age, int) or self.max_age <= 0:
@@ -56,6 +58,10 @@ class SessionConfig:
             raise ConfigurationError(
                 f"touch_interval={self.touch_interval!r} must be 0 or more seconds "
                 "(default max_age // 10)"
+            )
+        if self.max_size is not None and (not isinstance(self.max_size, int) or self.max_size <= 0):
+            raise ConfigurationError(
+                f"max_session_size={self.max_size!r} must be a positive number of bytes or None"
             )
         if self.absolute_timeout is not None and (
             not isinstance(self.absolute_timeout, int) or self.absolute_timeout <= 0
@@ -121,6 +127,7 @@ class Session(MutableMapping[str, Any]):
         "_snapshots",
         "_meta",
         "_meta_dirty",
+        "_size",
         "_error",
     )
 
@@ -162,6 +169,7 @@ class Session(MutableMapping[str, Any]):
         self._snapshots: dict[str, str] = {}
         self._meta: dict[str, Any] = {}
         self._meta_dirty = False
+        self._size = 0
         if self._loader is None or self._source is None:
             return
         try:
@@ -178,6 +186,7 @@ class Session(MutableMapping[str, Any]):
             self._replaces = session_id  # dead by absolute_timeout: delete it at the end
             return
         self._data = record.data
+        self._size = record.size
         self._record = record
         self._meta = record.meta
         self._id = self._origin = session_id
@@ -253,15 +262,36 @@ class Session(MutableMapping[str, Any]):
                 repr(key), value, f"session keys must be str, not {type(key).__name__}"
             )
         try:
-            self._serializer.dumps(value)
+            text = self._serializer.dumps(value)
         except (TypeError, ValueError) as exc:
             raise SerializationError(key, value, str(exc)) from exc
         self._writable()
+        self._check_size(key, value, len(text) + len(key) + 4)
         self._data[key] = value
         self._updates.add(key)
         self._removals.discard(key)
         self._increments.pop(key, None)
         self._snapshots.pop(key, None)
+
+    def _check_size(self, key: str, value: Any, added: int) -> None:
+        """Refuse a value that would take the session past ``max_size``; the data stays as it was.
+
+        A running estimate (the stored size plus what this request set) keeps the common case
+        free; only when the estimate passes the limit is the whole session measured.
+        """
+        limit = self._config.max_size
+        if limit is None:
+            return
+        self._size += added
+        if self._size <= limit:
+            return
+        trial = dict(self._data)
+        trial[key] = value
+        exact = len(self._serializer.dumps(trial).encode("utf-8"))
+        if exact > limit:
+            self._size -= added
+            raise SessionTooLargeError(exact, limit, f"the session with session[{key!r}] set")
+        self._size = exact
 
     def set(self, key: str, value: Any) -> None:
         """Set *key* to *value* (the same as ``session[key] = value``)."""
@@ -314,7 +344,7 @@ class Session(MutableMapping[str, Any]):
         current = self.get(key, 0)
         if not isinstance(current, (int, float)) or isinstance(current, bool):
             current = 0
-        value = current + by
+        value: int | float = current + by
         try:
             self._serializer.dumps(value)
         except (TypeError, ValueError) as exc:

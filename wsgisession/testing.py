@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from .records import Changes, Record
 from .signing import hash_id, new_id
-from .stores.base import Store
+from .stores.base import Store, StoreStats
 
-__all__ = ["StoreContract", "new_key"]
+__all__ = ["CountingStore", "StoreContract", "new_key"]
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
@@ -37,6 +38,63 @@ DAY = 86400.0
 def new_key() -> str:
     """Return a fresh store key, as the middleware derives one from a new id."""
     return hash_id(new_id())
+
+
+class CountingStore(Store):
+    """Wraps a store and records every call, to check how many store calls a request makes.
+
+    ``calls`` lists the method names in order; ``reset()`` empties it.
+    """
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner.serializer)
+        #: The store that does the work.
+        self.inner = inner
+        #: The names of the calls made, in order.
+        self.calls: list[str] = []
+
+    def reset(self) -> None:
+        """Forget the calls counted so far."""
+        self.calls.clear()
+
+    @property
+    def writes(self) -> list[str]:
+        """The calls that write: create, save and delete."""
+        return [name for name in self.calls if name in ("create", "save", "delete")]
+
+    def load(self, key: str, now: float) -> Record | None:
+        self.calls.append("load")
+        return self.inner.load(key, now)
+
+    def create(
+        self,
+        key: str,
+        data: Mapping[str, Any],
+        meta: Mapping[str, Any],
+        expires: float,
+        now: float,
+        replaces: str | None = None,
+    ) -> None:
+        self.calls.append("create")
+        self.inner.create(key, data, meta, expires, now, replaces)
+
+    def save(self, key: str, changes: Changes, now: float) -> bool:
+        self.calls.append("save")
+        return self.inner.save(key, changes, now)
+
+    def delete(self, key: str) -> None:
+        self.calls.append("delete")
+        self.inner.delete(key)
+
+    def purge(self, now: float) -> int:
+        self.calls.append("purge")
+        return self.inner.purge(now)
+
+    def stats(self, now: float) -> StoreStats:
+        return self.inner.stats(now)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class StoreContract:
@@ -94,7 +152,8 @@ class StoreContract:
         """create(replaces=old) moves a session: the new key holds it and the old one is gone."""
         old = self._create(store, {"user": "ann"})
         new = new_key()
-        store.create(new, {"user": "ann", "role": "admin"}, {"c": NOW}, NOW + DAY, NOW, replaces=old)
+        data = {"user": "ann", "role": "admin"}
+        store.create(new, data, {"c": NOW}, NOW + DAY, NOW, replaces=old)
         assert store.load(old, NOW) is None
         assert self._load(store, new).data == {"user": "ann", "role": "admin"}
 

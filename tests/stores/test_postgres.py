@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services import drop_postgres_table, postgres_table
 
+from tests.services import drop_postgres_table, postgres_table
 from wsgisession import ConfigurationError, PostgresStore, StoreError
 from wsgisession.records import Changes
 from wsgisession.signing import hash_id, new_id

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from services import drop_redis_prefix, redis_prefix
 
+from tests.services import drop_redis_prefix, redis_prefix
 from wsgisession import RedisStore
 from wsgisession.records import Changes
 from wsgisession.signing import hash_id, new_id

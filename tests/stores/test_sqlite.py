@@ -34,3 +34,66 @@ def test_file_uses_wal(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.close()
+
+
+def test_expired_rows_are_purged_on_the_side(tmp_path: Path) -> None:
+    """Every purge_every new sessions, a small batch of expired rows goes, with no extra call."""
+    from wsgisession.testing import NOW, new_key
+
+    store = SqliteStore(tmp_path / "s.db", purge_every=5)
+    dead = [new_key() for _ in range(3)]
+    for key in dead:
+        store.create(key, {}, {}, NOW - 10, NOW - 100)
+    assert store.stats(NOW - 50).sessions == 3
+    for _ in range(5):
+        store.create(new_key(), {}, {}, NOW + 100, NOW)
+    assert store.stats(NOW - 50).sessions == 5  # the 3 dead rows are gone, the 5 live stay
+    store.close()
+
+
+def test_purge_works_in_batches(tmp_path: Path) -> None:
+    """purge() deletes every expired row, batch after batch, and counts them."""
+    from wsgisession.testing import NOW, new_key
+
+    store = SqliteStore(tmp_path / "s.db", purge_every=0)
+    store.purge_batch = 7
+    for _ in range(30):
+        store.create(new_key(), {}, {}, NOW - 1, NOW - 100)
+    store.create(new_key(), {}, {}, NOW + 100, NOW)
+    assert store.purge(NOW) == 30
+    assert store.stats(NOW).sessions == 1
+    store.close()
+
+
+def test_locked_database_becomes_a_store_error(tmp_path: Path) -> None:
+    """A write lock held past busy_timeout is a StoreUnavailableError, not a hang or a crash."""
+    from wsgisession import StoreUnavailableError
+    from wsgisession.testing import NOW, new_key
+
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, busy_timeout=0.2)
+    store.create_schema()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailableError, match="busy_timeout"):
+            store.create(new_key(), {}, {}, NOW + 100, NOW)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    store.create(new_key(), {}, {}, NOW + 100, NOW)
+    store.close()
+
+
+def test_sqlite_store_url(tmp_path: Path) -> None:
+    """store_from_url builds SQLite and memory stores, and explains a bad URL."""
+    from wsgisession import ConfigurationError, MemoryStore, store_from_url
+
+    assert isinstance(store_from_url("memory://"), MemoryStore)
+    store = store_from_url(f"sqlite:///{tmp_path}/u.db")
+    assert isinstance(store, SqliteStore) and store.path == f"{tmp_path}/u.db"
+    store.close()
+    with pytest.raises(ConfigurationError, match="names no file"):
+        store_from_url("sqlite://")
+    with pytest.raises(ConfigurationError, match="unknown scheme"):
+        store_from_url("ftp://x")

@@ -41,11 +41,14 @@ class MemoryStore(Store):
     :param serializer: how values become text; JSON by default.
     """
 
-    def __init__(self, max_entries: int | None = None, serializer: Serializer | None = None) -> None:
+    def __init__(
+        self, max_entries: int | None = None, serializer: Serializer | None = None
+    ) -> None:
         super().__init__(serializer)
         if max_entries is not None and max_entries <= 0:
             raise ConfigurationError(
-                f"max_entries={max_entries} must be a positive number of sessions, or None for no bound"
+                f"max_entries={max_entries} must be a positive number of sessions, "
+                "or None for no bound"
             )
         #: The most sessions kept at once; None for no bound.
         self.max_entries = max_entries
@@ -72,7 +75,7 @@ class MemoryStore(Store):
         meta = self.decode(key, meta_text)
         if not isinstance(data, dict) or not isinstance(meta, dict):
             return None
-        return Record(data, meta, expires, version)
+        return Record(data, meta, expires, version, len(text))
 
     def create(
         self,
@@ -84,7 +87,8 @@ class MemoryStore(Store):
         replaces: str | None = None,
     ) -> None:
         """Add a record, dropping the one it replaces and, past the bound, the least used."""
-        entry = _Entry(self.serializer.dumps(dict(data)), self.serializer.dumps(dict(meta)), expires, 0)
+        dumps = self.serializer.dumps
+        entry = _Entry(dumps(dict(data)), dumps(dict(meta)), expires, 0)
         with self._lock:
             if replaces is not None:
                 self._entries.pop(replaces, None)

@@ -59,7 +59,9 @@ class SqliteStore(Store):
                 f"table={table!r} is not a plain SQL name; use letters, digits and underscores"
             )
         if busy_timeout <= 0:
-            raise ConfigurationError(f"busy_timeout={busy_timeout} must be a positive number of seconds")
+            raise ConfigurationError(
+                f"busy_timeout={busy_timeout} must be a positive number of seconds"
+            )
         self.path = os.fspath(path)
         self.table = table
         self.busy_timeout = busy_timeout
@@ -96,7 +98,8 @@ class SqliteStore(Store):
             f"DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires <= ? LIMIT ?)"
         )
         self._sql_stats = (
-            f"SELECT count(*), coalesce(sum(length(CAST(data AS BLOB))), 0) FROM {t} WHERE expires > ?"
+            f"SELECT count(*), coalesce(sum(length(CAST(data AS BLOB))), 0) FROM {t}"
+            " WHERE expires > ?"
         )
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _after_fork(ref))
@@ -152,7 +155,7 @@ class SqliteStore(Store):
         self._pid = os.getpid()
 
     def _run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run *operation* on this thread's connection, turning SQLite failures into store errors."""
+        """Run *operation* on this thread's connection; SQLite failures become store errors."""
         try:
             return operation(self._conn())
         except sqlite3.OperationalError as exc:
@@ -186,7 +189,7 @@ class SqliteStore(Store):
         meta = self.decode(key, row[1])
         if not isinstance(data, dict) or not isinstance(meta, dict):
             return None
-        return Record(data, meta, row[2], row[3])
+        return Record(data, meta, row[2], row[3], len(row[0]))
 
     def create(
         self,
@@ -198,7 +201,8 @@ class SqliteStore(Store):
         replaces: str | None = None,
     ) -> None:
         """One INSERT, or with *replaces* a DELETE and an INSERT in one transaction."""
-        params = (key, self.serializer.dumps(dict(data)), self.serializer.dumps(dict(meta)), expires)
+        dumps = self.serializer.dumps
+        params = (key, dumps(dict(data)), dumps(dict(meta)), expires)
 
         def op(conn: sqlite3.Connection) -> None:
             if replaces is None:
@@ -281,10 +285,7 @@ class SqliteStore(Store):
         with self._lock:
             connections, self._connections = self._connections, []
         for conn in connections:
-            try:
-                conn.close()
-            except sqlite3.ProgrammingError:
-                pass  # opened by another thread; SQLite closes it when that thread ends
+            conn.close()
         self._local = threading.local()
         if self._tempdir is not None and self._owner_pid == os.getpid():
             shutil.rmtree(self._tempdir, ignore_errors=True)

@@ -1,0 +1,73 @@
+"""Imports point downward only: each module is imported alone, in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+#: For each module, package modules it must never load (directly or through others).
+FORBIDDEN = {
+    "wsgisession.errors": ["wsgisession.serializers", "wsgisession.signing", "webob"],
+    "wsgisession.serializers": ["wsgisession.signing", "wsgisession.session", "webob"],
+    "wsgisession.signing": ["wsgisession.session", "wsgisession.stores", "webob"],
+    "wsgisession.records": ["wsgisession.session", "wsgisession.stores", "webob"],
+    "wsgisession.session": [
+        "wsgisession.cookies",
+        "wsgisession.stores",
+        "wsgisession.middleware",
+        "webob",
+    ],
+    "wsgisession.cookies": ["wsgisession.session", "wsgisession.stores", "wsgisession.middleware"],
+    "wsgisession.stores.base": [
+        "wsgisession.cookies",
+        "wsgisession.middleware",
+        "wsgisession.session",
+        "webob",
+    ],
+    "wsgisession.stores.memory": ["wsgisession.cookies", "wsgisession.middleware", "webob"],
+    "wsgisession.stores.sqlite": ["wsgisession.cookies", "wsgisession.middleware", "webob"],
+    "wsgisession": ["redis", "psycopg", "psycopg_pool", "cryptography"],
+}
+
+
+# Package __init__ files re-export everything, so importing a submodule normally runs them all.
+# Empty stand-ins for the packages let one module load exactly what it imports itself.
+_STUB_PACKAGES = """
+import importlib.util, json, sys, types
+for name in ("wsgisession", "wsgisession.stores"):
+    if not TARGET.startswith(name + "."):
+        continue
+    spec = importlib.util.find_spec(name)
+    package = types.ModuleType(name)
+    package.__path__ = list(spec.submodule_search_locations)
+    sys.modules[name] = package
+"""
+
+
+def _loaded_after_import(module: str) -> set[str]:
+    code = (
+        f"TARGET = {module!r}\n{_STUB_PACKAGES}\n"
+        f"import {module}\nprint(json.dumps(sorted(sys.modules)))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    )
+    return set(json.loads(output.stdout))
+
+
+@pytest.mark.parametrize("module", sorted(FORBIDDEN))
+def test_module_loads_nothing_above_it(module: str) -> None:
+    """A module imported alone loads none of the layers above it (STYLE.md's layout)."""
+    loaded = _loaded_after_import(module)
+    offending = [name for name in FORBIDDEN[module] if name in loaded]
+    assert offending == [], f"{module} pulls in {offending}"
+
+
+def test_drivers_are_not_needed_to_import_the_package() -> None:
+    """`import wsgisession` needs WebOb alone: no store driver is imported."""
+    loaded = _loaded_after_import("wsgisession")
+    assert "webob" in loaded
+    assert not {"redis", "psycopg", "cryptography"} & loaded
