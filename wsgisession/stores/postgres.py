@@ -2,7 +2,7 @@
 
 One row per session: ``key`` (the SHA-256 of the id, never the id), ``data`` and ``meta`` as
 ``jsonb``, ``expires`` in seconds since the epoch of the middleware's clock, with an index for
-purging. Loading is one SELECT. Saving is one UPDATE that merges the request's changes inside
+purging. Loading is one statement, a SELECT that also deletes the row when it is dead. Saving is one UPDATE that merges the request's changes inside
 the database, ``(data - removed_keys) || set_keys`` plus the increments computed in SQL, and
 only while the row is alive for the caller's ``now``, so a logged-out session is never brought
 back. Creating is one INSERT, which also deletes the row a regenerated session replaces.
@@ -124,8 +124,11 @@ class PostgresStore(Store):
             ).format(t=t),
             sql.SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} (expires)").format(i=index, t=t),
         ]
+        # One statement: the live row, or nothing, deleting the row when it is dead for now.
         self._sql_load = sql.SQL(
-            "SELECT data::text, meta::text, expires FROM {t} WHERE key = %s"
+            "WITH dead AS (DELETE FROM {t} WHERE key = %(key)s AND expires <= %(now)s)"
+            " SELECT data::text, meta::text, expires FROM {t}"
+            " WHERE key = %(key)s AND expires > %(now)s"
         ).format(t=t)
         upsert = sql.SQL(
             "INSERT INTO {t} (key, data, meta, expires) VALUES (%s, %s::jsonb, %s::jsonb, %s)"
@@ -288,10 +291,10 @@ class PostgresStore(Store):
     # Store API --------------------------------------------------------------------------
 
     def load(self, key: str, now: float) -> Record | None:
-        """One SELECT; a row past its expiry for *now* loads as None (purge removes it)."""
+        """One statement: the live row, or None, deleting a row that is dead for *now*."""
         with self._connection() as conn:
-            row = conn.execute(self._sql_load, (key,)).fetchone()
-        if row is None or row[2] <= now:
+            row = conn.execute(self._sql_load, {"key": key, "now": float(now)}).fetchone()
+        if row is None:
             return None
         data = self.decode(key, row[0])
         meta = self.decode(key, row[1])
@@ -302,7 +305,7 @@ class PostgresStore(Store):
                 log_id(key),
             )
             return None
-        return Record(data, meta, float(row[2]))
+        return Record(data, meta, float(row[2]), size=len(row[0]))
 
     def create(
         self,

@@ -7,7 +7,8 @@ One hash per session, under ``prefix + key`` (the key is the SHA-256 of the id, 
 * ``@m`` holds the session metadata as JSON;
 * ``@e`` holds the expiry, in seconds since the epoch of the middleware's clock.
 
-Loading is one ``HGETALL``. Saving is one ``EVALSHA`` of a small Lua script that, atomically on
+Loading is one ``EVALSHA`` of a script that returns the hash (``HGETALL``), or deletes it when
+it is dead for the caller's ``now``. Saving is one ``EVALSHA`` of a small Lua script that, atomically on
 the server, checks the record is still alive for the caller's ``now`` (no resurrection), deletes
 the removed fields, sets the changed ones, adds the increments and moves the expiry. Creating is
 one ``MULTI``/``EXEC``, which also deletes the record a regenerated session replaces. So each is
@@ -94,6 +95,22 @@ end
 return 1
 """
 
+# Returns the hash under KEYS[1] as HGETALL does, or deletes it when it expired before ARGV[1].
+_LOAD_SCRIPT = """
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  if fields[i] == '@e' then
+    local stored = tonumber(fields[i + 1])
+    if stored ~= nil and stored <= tonumber(ARGV[1]) then
+      redis.call('DEL', KEYS[1])
+      return {}
+    end
+    break
+  end
+end
+return fields
+"""
+
 # Deletes one record when it expired before ARGV[1]; used by purge, key by key, so a session
 # refreshed between the scan and the delete is left alone.
 _PURGE_SCRIPT = """
@@ -163,6 +180,7 @@ class RedisStore(Store):
         else:
             self.client = url_or_client
         self._cluster = type(self.client).__name__ == "RedisCluster"
+        self._load_script = self.client.register_script(_LOAD_SCRIPT)
         self._save_script = self.client.register_script(_SAVE_SCRIPT)
         self._purge_script = self.client.register_script(_PURGE_SCRIPT)
         self._where = _describe(self.client)
@@ -198,18 +216,20 @@ class RedisStore(Store):
     # Store API --------------------------------------------------------------------------
 
     def load(self, key: str, now: float) -> Record | None:
-        """One ``HGETALL``; a record past its expiry for *now* loads as None."""
+        """One ``EVALSHA`` (an ``HGETALL``); a record dead for *now* is deleted and loads as None."""
         try:
             with self._errors():
-                fields = self.client.hgetall(self._key(key))
+                flat = self._load_script(keys=[self._key(key)], args=[repr(float(now))])
         except StoreError as exc:
             if "WRONGTYPE" in str(exc):
                 _warn_corrupt(key)
                 return None
             raise
-        if not fields:
+        if not flat:
             return None
+        fields = dict(zip(flat[::2], flat[1::2]))
         data: dict[str, Any] = {}
+        size = 2
         meta: Any = None
         expires: float | None = None
         loads = self.serializer.loads
@@ -218,6 +238,7 @@ class RedisStore(Store):
                 name = raw_name.decode("utf-8") if isinstance(raw_name, bytes) else raw_name
                 if name.startswith(_DATA):
                     data[name[len(_DATA) :]] = loads(raw_value)
+                    size += len(raw_name) + len(raw_value) + 2  # about its share of the JSON
                 elif name == _META:
                     meta = loads(raw_value)
                 elif name == _EXPIRES:
@@ -230,7 +251,7 @@ class RedisStore(Store):
             return None
         if expires <= now:
             return None
-        return Record(data, meta, expires)
+        return Record(data, meta, expires, size=size)
 
     def create(
         self,
