@@ -2,9 +2,9 @@
 
 One row per session: ``key`` (the SHA-256 of the id, never the id), ``data`` and ``meta`` as
 ``jsonb``, ``expires`` in seconds since the epoch of the middleware's clock, with an index for
-purging. Loading is one statement, a SELECT that also deletes the row when it is dead. Saving is one UPDATE that merges the request's changes inside
-the database, ``(data - removed_keys) || set_keys`` plus the increments computed in SQL, and
-only while the row is alive for the caller's ``now``, so a logged-out session is never brought
+purging. Loading is one statement, a SELECT that also deletes the row when it is dead.
+Saving is one UPDATE that merges the request's changes inside the database,
+``(data - removed_keys) || set_keys`` plus the increments computed in SQL, and only while the row is alive for the caller's ``now``, so a logged-out session is never brought
 back. Creating is one INSERT, which also deletes the row a regenerated session replaces.
 Connections run in autocommit, so each statement is one round trip.
 

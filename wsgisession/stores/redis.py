@@ -8,8 +8,8 @@ One hash per session, under ``prefix + key`` (the key is the SHA-256 of the id, 
 * ``@e`` holds the expiry, in seconds since the epoch of the middleware's clock.
 
 Loading is one ``EVALSHA`` of a script that returns the hash (``HGETALL``), or deletes it when
-it is dead for the caller's ``now``. Saving is one ``EVALSHA`` of a small Lua script that, atomically on
-the server, checks the record is still alive for the caller's ``now`` (no resurrection), deletes
+it is dead for the caller's ``now``. Saving is one ``EVALSHA`` of a small Lua script that,
+atomically on the server, checks the record is still alive for the caller's ``now`` (no resurrection), deletes
 the removed fields, sets the changed ones, adds the increments and moves the expiry. Creating is
 one ``MULTI``/``EXEC``, which also deletes the record a regenerated session replaces. So each is
 exactly one round trip (after a server restart, redis-py reloads the script once).
@@ -216,7 +216,7 @@ class RedisStore(Store):
     # Store API --------------------------------------------------------------------------
 
     def load(self, key: str, now: float) -> Record | None:
-        """One ``EVALSHA`` (an ``HGETALL``); a record dead for *now* is deleted and loads as None."""
+        """One ``EVALSHA`` (an ``HGETALL``); a record dead for *now* is deleted, loads as None."""
         try:
             with self._errors():
                 flat = self._load_script(keys=[self._key(key)], args=[repr(float(now))])
@@ -227,7 +227,7 @@ class RedisStore(Store):
             raise
         if not flat:
             return None
-        fields = dict(zip(flat[::2], flat[1::2]))
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
         data: dict[str, Any] = {}
         size = 2
         meta: Any = None
