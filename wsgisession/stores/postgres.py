@@ -2,11 +2,12 @@
 
 One row per session: ``key`` (the SHA-256 of the id, never the id), ``data`` and ``meta`` as
 ``jsonb``, ``expires`` in seconds since the epoch of the middleware's clock, with an index for
-purging. Loading is one statement, a SELECT that also deletes the row when it is dead.
-Saving is one UPDATE that merges the request's changes inside the database,
-``(data - removed_keys) || set_keys`` plus the increments computed in SQL, and only while the row is alive for the caller's ``now``, so a logged-out session is never brought
-back. Creating is one INSERT, which also deletes the row a regenerated session replaces.
-Connections run in autocommit, so each statement is one round trip.
+purging. Loading is one statement, a SELECT that also deletes the row when it is dead. Saving is
+one UPDATE that merges the request's changes inside the database, ``(data - removed_keys) ||
+set_keys`` plus the increments computed in SQL, and only while the row is alive for the caller's
+``now``, so a logged-out session is never brought back. Creating is one INSERT, which also
+deletes the row a regenerated session replaces. Connections run in autocommit, so each statement
+is one round trip.
 
 The pool is opened in the process that first uses the store, and a child process after
 ``fork()`` (gunicorn ``--preload``) starts its own, never touching the parent's connections.

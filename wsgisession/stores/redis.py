@@ -9,14 +9,15 @@ One hash per session, under ``prefix + key`` (the key is the SHA-256 of the id, 
 
 Loading is one ``EVALSHA`` of a script that returns the hash (``HGETALL``), or deletes it when
 it is dead for the caller's ``now``. Saving is one ``EVALSHA`` of a small Lua script that,
-atomically on the server, checks the record is still alive for the caller's ``now`` (no resurrection), deletes
-the removed fields, sets the changed ones, adds the increments and moves the expiry. Creating is
-one ``MULTI``/``EXEC``, which also deletes the record a regenerated session replaces. So each is
-exactly one round trip (after a server restart, redis-py reloads the script once).
+atomically on the server, checks the record is still alive for the caller's ``now`` (no
+resurrection), deletes the removed fields, sets the changed ones, adds the increments and moves
+the expiry. Creating is one ``MULTI``/``EXEC``, which also deletes the record a regenerated
+session replaces. So each is exactly one round trip (after a server restart, redis-py reloads
+the script once).
 
 Redis's own TTL is only a safety net: it is set to the remaining lifetime *as the caller's clock
-sees it* plus :attr:`RedisStore.ttl_margin`, so Redis forgets dead sessions by itself while every
-expiry decision still follows the middleware's clock.
+sees it* plus :attr:`RedisStore.ttl_margin`, so Redis forgets dead sessions by itself while
+every expiry decision still follows the middleware's clock.
 """
 
 from __future__ import annotations
