@@ -166,3 +166,30 @@ def test_bad_table_name_is_refused(postgres_dsn: str) -> None:
     """A table name that is not a plain SQL name is a configuration error at construction."""
     with pytest.raises(ConfigurationError, match="plain SQL name"):
         PostgresStore(postgres_dsn, "sessions; DROP TABLE users")
+
+
+def test_forked_child_has_its_own_pool_and_spares_the_parent(
+    postgres_dsn: str, table: str
+) -> None:
+    """After fork (--preload) a child connects anew; its closing never cuts the parent off."""
+    opened: list[Any] = []
+    with PostgresStore(postgres_dsn, table, pool_size=1, configure=opened.append) as store:
+        key = new_key()
+        store.create(key, {"n": 0}, {}, NOW + DAY, NOW)  # the parent's pool is open now
+        assert len(opened) == 1
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            status = 1
+            try:
+                assert store.save(key, Changes(increments={"n": 1}), NOW)
+                store.close()
+                for inherited in store._abandoned:
+                    inherited.close()  # would send Terminate on the parent's sockets if unguarded
+                status = 0
+            finally:
+                os._exit(status)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        record = store.load(key, NOW)
+        assert record is not None and record.data == {"n": 1}
+        assert len(opened) == 1, "the parent's connection was cut and had to be replaced"
