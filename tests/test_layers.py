@@ -29,6 +29,19 @@ FORBIDDEN = {
     ],
     "wsgisession.stores.memory": ["wsgisession.cookies", "wsgisession.middleware", "webob"],
     "wsgisession.stores.sqlite": ["wsgisession.cookies", "wsgisession.middleware", "webob"],
+    "wsgisession.stores.redis": [
+        "wsgisession.cookies",
+        "wsgisession.middleware",
+        "webob",
+        "redis",
+    ],
+    "wsgisession.stores.postgres": [
+        "wsgisession.cookies",
+        "wsgisession.middleware",
+        "webob",
+        "psycopg",
+        "psycopg_pool",
+    ],
     "wsgisession": ["redis", "psycopg", "psycopg_pool", "cryptography"],
 }
 
