@@ -60,6 +60,21 @@ def test_bad_network_urls_say_what_to_use(url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "option"),
+    [
+        ("redis://127.0.0.1/0", {"socket_timeout": 0}),
+        ("redis://127.0.0.1/0", {"connect_timeout": -1}),
+        ("postgresql://h/db", {"timeout": 0}),
+        ("postgresql://h/db", {"pool_size": 0}),
+    ],
+)
+def test_bad_timeouts_and_sizes_are_refused(url: str, option: dict[str, float]) -> None:
+    """A timeout or pool size that cannot work is refused at construction, naming the option."""
+    with pytest.raises(ConfigurationError, match=next(iter(option))):
+        store_from_url(url, **option)
+
+
+@pytest.mark.parametrize(
     ("module", "url", "extra"),
     [("redis", "redis://127.0.0.1/0", "redis"), ("psycopg", "postgresql://h/db", "postgres")],
 )

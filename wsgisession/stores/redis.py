@@ -165,6 +165,13 @@ class RedisStore(Store):
             raise MissingDriverError(
                 "RedisStore needs the redis-py driver: pip install wsgisession[redis]"
             ) from exc
+        timeouts = {"socket_timeout": socket_timeout, "connect_timeout": connect_timeout}
+        for name, value in timeouts.items():
+            if value is not None and not value > 0:
+                raise ConfigurationError(
+                    f"{name}={value!r} must be a positive number of seconds (a few seconds at "
+                    "most, so an unreachable Redis gives a quick 503)"
+                )
         self._redis = redis
         self.prefix = prefix
         self._owns_client = isinstance(url_or_client, str)
