@@ -339,7 +339,7 @@ def _build_beaker(name: str, kind: str, ctx: Context) -> Contender:
         original = beaker.session._session_id
         beaker.session._session_id = lambda: ctx.token + original()
         beaker.session._bench_patched = True
-    options: dict[str, Any] = {"session.key": "beaker.session.id", "session.timeout": 3600}
+    options: dict[str, Any] = {"session.key": "beaker.session.id"}
     label = {
         "memory": "Beaker memory",
         "memory-signed": "Beaker memory, signed id",
@@ -358,6 +358,7 @@ def _build_beaker(name: str, kind: str, ctx: Context) -> Contender:
     elif kind == "redis":
         options["session.type"] = "ext:redis"
         options["session.url"] = ctx.redis_url
+        options["session.timeout"] = 3600  # a TTL on Beaker's keys, as a safety net
     elif kind == "cookie":
         options["session.type"] = "cookie"
         options["session.validate_key"] = SECRET
