@@ -1,9 +1,9 @@
 """``python -m benchmarks``: run the benchmarks, print the tables and the targets' PASS/MISS.
 
-    python -m benchmarks                 # in-process, floors, HTTP, targets (make bench)
-    python -m benchmarks --no-http       # in-process and floors only
-    python -m benchmarks --scale         # 1k/100k/1M sessions, memory flood, purge (make bench-scale)
-    python -m benchmarks --profile write # cProfile of wsgisession's hot path for one scenario
+python -m benchmarks                 # in-process, floors, HTTP, targets (make bench)
+python -m benchmarks --no-http       # in-process and floors only
+python -m benchmarks --scale         # 1k/100k/1M sessions, flood, purge (make bench-scale)
+python -m benchmarks --profile write # cProfile of wsgisession's hot path for one scenario
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def machine() -> str:
             from importlib.metadata import version
 
             versions.append(f"{dist} {version(dist)}")
-        except Exception:  # noqa: BLE001 - a missing package just is not listed
+        except Exception:
             pass
     import sqlite3
 

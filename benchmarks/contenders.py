@@ -15,6 +15,7 @@ key prefix and table name for the shared Redis and PostgreSQL) and cleans all of
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -259,10 +260,9 @@ class Contender:
 
     def close(self) -> None:
         for close in self.closers:
-            try:
+            # Closing a benchmark contender must not hide its results.
+            with contextlib.suppress(Exception):
                 close()
-            except Exception:  # noqa: BLE001 - closing a benchmark contender must not hide results
-                pass
 
 
 WSGISESSION_STORES = ["memory", "sqlite", "redis", "postgres", "cookie"]

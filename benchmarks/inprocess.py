@@ -22,8 +22,8 @@ from typing import Any
 
 from .contenders import (
     SETUP_DATA,
-    Context,
     Contender,
+    Context,
     Environ,
     WSGIApp,
     build,
@@ -71,7 +71,7 @@ class Timing:
     calls: int
 
     def cell(self) -> str:
-        return f"{_num(self.median)} ({_num(self.low)}–{_num(self.high)})"
+        return f"{_num(self.median)} ({_num(self.low)}-{_num(self.high)})"
 
 
 def _num(us: float) -> str:
@@ -258,7 +258,8 @@ def floors(ctx: Context, repeats: int, budget: float, results: Results) -> None:
     conn.execute("INSERT INTO t VALUES (?, ?)", (key, value))
     select = "SELECT data FROM t WHERE key = ?"
     upsert = (
-        "INSERT INTO t (key, data) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET data = excluded.data"
+        "INSERT INTO t (key, data) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET data = excluded.data"
     )
 
     def sqlite_step() -> None:
@@ -389,9 +390,7 @@ def table(results: Results) -> str:
             cells.append(cell)
         lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(
-        "Median µs per request (min–max over the repeats); [n] = store calls per request."
-    )
+    lines.append("Median µs per request (min-max over the repeats); [n] = store calls per request.")
     return "\n".join(lines)
 
 
@@ -408,9 +407,11 @@ def calls_table(results: Results) -> str:
             text = " + ".join(f"{k} {v:g}" for k, v in sorted(calls.items())) or "none"
             trips = row.trips.get(scenario)
             if trips:
-                text += " (round trips: " + ", ".join(
-                    f"{k} {v:g}" for k, v in sorted(trips.items())
-                ) + ")"
+                text += (
+                    " (round trips: "
+                    + ", ".join(f"{k} {v:g}" for k, v in sorted(trips.items()))
+                    + ")"
+                )
             cells.append(text)
         lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -436,7 +437,7 @@ def ratio_table(results: Results) -> str:
         cells = []
         for scenario in scenarios:
             x, y = a.timings.get(scenario), b.timings.get(scenario)
-            cells.append(f"{x.median / y.median:.2f}×" if x and y else "—")
+            cells.append(f"{x.median / y.median:.2f}x" if x and y else "—")
         lines.append(f"| {a.label} / {b.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
