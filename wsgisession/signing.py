@@ -85,7 +85,8 @@ class Signer:
             raise ConfigurationError("a Signer needs at least one secret key")
         # Keyed once per process: each signature copies a prepared HMAC instead of keying anew.
         self._keys = tuple(
-            hmac.new(derive_key(secret, purpose), digestmod=hashlib.sha256) for secret in secret_keys
+            hmac.new(derive_key(secret, purpose), digestmod=hashlib.sha256)
+            for secret in secret_keys
         )
 
     @property
