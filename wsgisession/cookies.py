@@ -29,7 +29,7 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9._-]+")
 _PLACEHOLDER = "wsgisession-value"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every request with a cookie
 class ParsedCookie:
     """A session id read from a request cookie, and whether its signature is current."""
 

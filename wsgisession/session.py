@@ -72,7 +72,7 @@ class SessionConfig:
             )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every saving request, and frozen costs µs
 class Plan:
     """What the end of a request must do to the store and the cookie; built by Session.plan."""
 
