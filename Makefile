@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check wsgisession tests examples
+	$(VENV)/bin/ruff check wsgisession tests examples benchmarks
 	$(VENV)/bin/mypy
 
 BENCH_STAMP := $(VENV)/.bench-stamp
