@@ -275,12 +275,15 @@ class Session(MutableMapping[str, Any]):
             raise SerializationError(
                 repr(key), value, f"session keys must be str, not {type(key).__name__}"
             )
-        try:
-            text = self._ctx.serializer.dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise SerializationError(key, value, str(exc)) from exc
+        if value is None or value.__class__ in _ATOMS:
+            size = len(repr(value))  # as long as its JSON (null, true, 42); nothing to check
+        else:
+            try:
+                size = len(self._ctx.serializer.dumps(value))
+            except (TypeError, ValueError) as exc:
+                raise SerializationError(key, value, str(exc)) from exc
         self._writable()
-        self._check_size(key, value, len(text) + len(key) + 4)
+        self._check_size(key, value, size + len(key) + 4)
         self._data[key] = value
         self._updates.add(key)
         self._removals.discard(key)
@@ -562,3 +565,4 @@ class Session(MutableMapping[str, Any]):
 
 _JSON = JSONSerializer()
 _MUTABLE = (dict, list)
+_ATOMS = frozenset((int, bool))
