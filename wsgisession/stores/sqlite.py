@@ -282,6 +282,9 @@ class SqliteStore(Store):
                 lambda conn: conn.execute(self._sql_purge, (now, self.purge_batch)).rowcount
             )
             total += deleted
+            # Fold the batch's pages back into the database now, so the WAL stays small and the
+            # checkpoint never falls on a request that happens to commit past the threshold.
+            self._run(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)"))
             if deleted < self.purge_batch:
                 return total
 
