@@ -6,7 +6,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3.10 python3; 
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 10))' && echo $$p && break; done)
 EXTRAS ?= test,dev,redis,postgres,cookie
 
-.PHONY: run test lint bench fuzz clean venv
+.PHONY: run test lint bench bench-scale fuzz clean venv
 
 venv: $(STAMP)
 
@@ -25,8 +25,24 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check wsgisession tests examples
+	$(VENV)/bin/ruff check wsgisession tests examples benchmarks
 	$(VENV)/bin/mypy
+
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[$(EXTRAS),bench]'
+	@touch $(BENCH_STAMP)
+
+# In-process, store floors, HTTP (gunicorn + wrk) and the targets' PASS/MISS: a few minutes.
+bench: $(BENCH_STAMP)
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; } \
+		|| echo "wrk could not be installed: the HTTP part will be skipped"
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# Load/save with 1k, 100k and 1M stored sessions, a bounded MemoryStore flood, a 1M-row purge.
+bench-scale: $(BENCH_STAMP)
+	$(PY) -m benchmarks --scale $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -8,6 +8,8 @@ Building goes through WebOb's ``make_cookie``; no header is formatted by hand.
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +24,12 @@ __all__ = ["CookieSettings", "ParsedCookie"]
 logger = logging.getLogger("wsgisession")
 
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+#: Values made of these characters go into a cookie as they are (WebOb quotes nothing in them).
+_TOKEN_RE = re.compile(r"[A-Za-z0-9._-]+")
+_PLACEHOLDER = "wsgisession-value"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every request with a cookie
 class ParsedCookie:
     """A session id read from a request cookie, and whether its signature is current."""
 
@@ -48,6 +53,10 @@ class CookieSettings:
     signer: Signer | None = field(init=False, repr=False, compare=False)
     _needle: str = field(init=False, repr=False, compare=False)
     _name_bytes: bytes = field(init=False, repr=False, compare=False)
+    #: The last attributes WebOb built: ((max_age, secure, second), "; Max-Age=…; Path=/; …").
+    _attributes: list[tuple[tuple[int | None, bool, int], str]] = field(
+        init=False, repr=False, compare=False, default_factory=list
+    )
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in ' ;,="\\\t\r\n'):
@@ -151,23 +160,36 @@ class CookieSettings:
 
     def build(self, session_id: str, max_age: int | None, secure: bool) -> str:
         """Return a ``Set-Cookie`` value carrying *session_id*."""
-        return make_cookie(
-            self.name,
-            self.value_for(session_id),
-            max_age=max_age,
-            path=self.path,
-            domain=self.domain,
-            secure=secure,
-            httponly=self.httponly,
-            samesite=self.samesite,
-        )
+        return self._make(self.value_for(session_id), max_age, secure)
 
     def build_expired(self, secure: bool) -> str:
         """Return a ``Set-Cookie`` value that deletes the cookie (same Path and Domain)."""
+        return self._make("", 0, secure)
+
+    def _make(self, value: str, max_age: int | None, secure: bool) -> str:
+        """Return ``name=value`` and the attributes, as WebOb's ``make_cookie`` writes them.
+
+        The attributes depend on the request only through Max-Age, Secure and the second
+        (WebOb writes ``expires`` from its clock), so WebOb builds them once for each of those
+        and the value, which needs no quoting, is put in front.
+        """
+        if value and _TOKEN_RE.fullmatch(value) is None:
+            return self._webob(value, max_age, secure)  # WebOb quotes it
+        key = (max_age, secure, int(time.time()))
+        cached = self._attributes
+        if cached and cached[0][0] == key:
+            attributes = cached[0][1]
+        else:
+            built = self._webob(_PLACEHOLDER, max_age, secure)
+            attributes = built[len(self.name) + 1 + len(_PLACEHOLDER) :]
+            cached[:] = [(key, attributes)]
+        return f"{self.name}={value}{attributes}"
+
+    def _webob(self, value: str, max_age: int | None, secure: bool) -> str:
         return make_cookie(
             self.name,
-            "",
-            max_age=0,
+            value,
+            max_age=max_age,
             path=self.path,
             domain=self.domain,
             secure=secure,

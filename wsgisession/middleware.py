@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from .cookies import CookieSettings
 from .errors import ConfigurationError, SessionNotInstalledError, StoreError
 from .records import Record
-from .session import Plan, Session, SessionConfig
+from .session import Plan, Session, SessionConfig, SessionContext
 from .signing import hash_id, log_id, new_id
 from .stores.base import Store
 from .stores.memory import MemoryStore
@@ -149,35 +149,19 @@ class SessionMiddleware:
         self.retry_after = retry_after
         self._now: Callable[[], float] = clock if clock is not None else _time_now
         self._rotating = self.cookie.signer is not None and self.cookie.signer.key_count > 1
+        #: What every session of this middleware shares, bound once.
+        self._context = SessionContext(
+            self._load, self.config, self._now, new_id, self.store.serializer
+        )
 
     # Per request ------------------------------------------------------------------------
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        session = Session(
-            self._load,
-            environ.get("HTTP_COOKIE"),
-            config=self.config,
-            clock=self._now,
-            new_id=new_id,
-            serializer=self.store.serializer,
-        )
+        session = Session(self._context, environ.get("HTTP_COOKIE"))
         environ[self.environ_key] = session
-        state = _Response()
-
-        def session_start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
-        ) -> Callable[[bytes], object]:
-            state.started = True
-            if session.accessed:
-                try:
-                    headers = self._finish(session, environ, status, headers, exc_info)
-                except StoreError as exc:
-                    state.failed = True
-                    return start_response(*self._unavailable(exc), exc_info)
-            return start_response(status, headers, exc_info)
-
+        state = _Response(self, session, environ, start_response)
         try:
-            result = self.app(environ, session_start_response)
+            result = self.app(environ, state)
         except StoreError as exc:
             if state.started:
                 raise
@@ -316,13 +300,41 @@ class SessionMiddleware:
 
 
 class _Response:
-    """What the start_response wrapper saw, shared with the request's other steps."""
+    """One request's ``start_response``: it saves the session as the app starts its response.
 
-    __slots__ = ("started", "failed")
+    A single small object per request, so a request that never touches the session costs
+    little more than the session object itself.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("middleware", "session", "environ", "start_response", "started", "failed")
+
+    def __init__(
+        self,
+        middleware: SessionMiddleware,
+        session: Session,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+    ) -> None:
+        self.middleware = middleware
+        self.session = session
+        self.environ = environ
+        self.start_response = start_response
         self.started = False
         self.failed = False
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
+    ) -> Callable[[bytes], object]:
+        self.started = True
+        session = self.session
+        if session.accessed:
+            middleware = self.middleware
+            try:
+                headers = middleware._finish(session, self.environ, status, headers, exc_info)
+            except StoreError as exc:
+                self.failed = True
+                return self.start_response(*middleware._unavailable(exc), exc_info)
+        return self.start_response(status, headers, exc_info)
 
 
 def _close(result: Iterable[bytes]) -> None:

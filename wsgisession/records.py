@@ -30,7 +30,9 @@ class Record:
     size: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass costs about 2 µs more to build, once per saving request.
+# Stores treat it as read-only all the same.
+@dataclass(slots=True)
 class Changes:
     """What one request did to an existing session: the keys it set and the keys it removed.
 

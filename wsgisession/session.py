@@ -20,7 +20,7 @@ from .errors import ConfigurationError, SerializationError, SessionTooLargeError
 from .records import Changes, Record
 from .serializers import JSONSerializer, Serializer
 
-__all__ = ["Plan", "Session", "SessionConfig"]
+__all__ = ["Plan", "Session", "SessionConfig", "SessionContext"]
 
 #: A loader takes the request's source (the raw cookie header) and returns the session id with
 #: its stored record, or None when there is no live session. It may raise StoreError.
@@ -72,7 +72,7 @@ class SessionConfig:
             )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every saving request, and frozen costs µs
 class Plan:
     """What the end of a request must do to the store and the cookie; built by Session.plan."""
 
@@ -96,6 +96,20 @@ class Plan:
     cookie_max_age: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SessionContext:
+    """What every session of one middleware shares: made once, passed to each ``Session``."""
+
+    #: Gets the session id and record from the request's source, or None (see Loader).
+    loader: Loader | None
+    config: SessionConfig
+    #: Seconds since the epoch.
+    clock: Callable[[], float]
+    #: Makes a fresh session id.
+    new_id: Callable[[], str]
+    serializer: Serializer
+
+
 class Session(MutableMapping[str, Any]):
     """A dict-like session that loads on first access and tracks exactly what changed.
 
@@ -106,12 +120,8 @@ class Session(MutableMapping[str, Any]):
     """
 
     __slots__ = (
-        "_loader",
+        "_ctx",
         "_source",
-        "_config",
-        "_clock",
-        "_new_id",
-        "_serializer",
         "_loaded",
         "_data",
         "_record",
@@ -133,20 +143,24 @@ class Session(MutableMapping[str, Any]):
 
     def __init__(
         self,
-        loader: Loader | None = None,
+        loader: Loader | SessionContext | None = None,
         source: Any = None,
         *,
-        config: SessionConfig,
-        clock: Callable[[], float],
-        new_id: Callable[[], str],
+        config: SessionConfig | None = None,
+        clock: Callable[[], float] | None = None,
+        new_id: Callable[[], str] | None = None,
         serializer: Serializer | None = None,
     ) -> None:
-        self._loader = loader
+        if isinstance(loader, SessionContext):
+            # The middleware's way: settings bound once per process, two slots per request.
+            self._ctx = loader
+        else:
+            if config is None or clock is None or new_id is None:
+                raise TypeError(
+                    "Session() needs config=, clock= and new_id= (or a SessionContext)"
+                )
+            self._ctx = SessionContext(loader, config, clock, new_id, serializer or _JSON)
         self._source = source
-        self._config = config
-        self._clock = clock
-        self._new_id = new_id
-        self._serializer = serializer if serializer is not None else _JSON
         self._loaded = False
         self._error: StoreError | None = None
 
@@ -170,19 +184,19 @@ class Session(MutableMapping[str, Any]):
         self._meta: dict[str, Any] = {}
         self._meta_dirty = False
         self._size = 0
-        if self._loader is None or self._source is None:
+        if self._ctx.loader is None or self._source is None:
             return
         try:
-            found = self._loader(self._source)
+            found = self._ctx.loader(self._source)
         except StoreError as exc:
             self._error = exc
-            if self._config.raise_store_errors:
+            if self._ctx.config.raise_store_errors:
                 raise
             return
         if found is None:
             return
         session_id, record = found
-        if self._is_past_deadline(record.meta, self._clock()):
+        if self._is_past_deadline(record.meta, self._ctx.clock()):
             self._replaces = session_id  # dead by absolute_timeout: delete it at the end
             return
         self._data = record.data
@@ -194,7 +208,7 @@ class Session(MutableMapping[str, Any]):
         self._needs_create = False
 
     def _is_past_deadline(self, meta: Mapping[str, Any], now: float) -> bool:
-        limit = self._config.absolute_timeout
+        limit = self._ctx.config.absolute_timeout
         created = meta.get(_CREATED)
         return limit is not None and isinstance(created, (int, float)) and now >= created + limit
 
@@ -207,7 +221,7 @@ class Session(MutableMapping[str, Any]):
         if not self._loaded:
             self._load()
         if self._id is None:
-            self._id = self._new_id()
+            self._id = self._ctx.new_id()
 
     # Properties ----------------------------------------------------------------------------
 
@@ -245,7 +259,7 @@ class Session(MutableMapping[str, Any]):
             and key not in self._updates
         ):
             # Remember how it looked, so an in-place change (cart.append(x)) is noticed at save.
-            self._snapshots[key] = self._serializer.dumps(value)
+            self._snapshots[key] = self._ctx.serializer.dumps(value)
         return value
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -261,12 +275,15 @@ class Session(MutableMapping[str, Any]):
             raise SerializationError(
                 repr(key), value, f"session keys must be str, not {type(key).__name__}"
             )
-        try:
-            text = self._serializer.dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise SerializationError(key, value, str(exc)) from exc
+        if value is None or value.__class__ in _ATOMS:
+            size = len(repr(value))  # as long as its JSON (null, true, 42); nothing to check
+        else:
+            try:
+                size = len(self._ctx.serializer.dumps(value))
+            except (TypeError, ValueError) as exc:
+                raise SerializationError(key, value, str(exc)) from exc
         self._writable()
-        self._check_size(key, value, len(text) + len(key) + 4)
+        self._check_size(key, value, size + len(key) + 4)
         self._data[key] = value
         self._updates.add(key)
         self._removals.discard(key)
@@ -279,7 +296,7 @@ class Session(MutableMapping[str, Any]):
         A running estimate (the stored size plus what this request set) keeps the common case
         free; only when the estimate passes the limit is the whole session measured.
         """
-        limit = self._config.max_size
+        limit = self._ctx.config.max_size
         if limit is None:
             return
         self._size += added
@@ -287,7 +304,7 @@ class Session(MutableMapping[str, Any]):
             return
         trial = dict(self._data)
         trial[key] = value
-        exact = len(self._serializer.dumps(trial).encode("utf-8"))
+        exact = len(self._ctx.serializer.dumps(trial).encode("utf-8"))
         if exact > limit:
             self._size -= added
             raise SessionTooLargeError(exact, limit, f"the session with session[{key!r}] set")
@@ -346,7 +363,7 @@ class Session(MutableMapping[str, Any]):
             current = 0
         value: int | float = current + by
         try:
-            self._serializer.dumps(value)
+            self._ctx.serializer.dumps(value)
         except (TypeError, ValueError) as exc:
             raise SerializationError(key, value, str(exc)) from exc
         self._writable()
@@ -379,7 +396,7 @@ class Session(MutableMapping[str, Any]):
         self._removals.clear()
         self._increments.clear()
         self._data.pop(_CSRF_KEY, None)
-        self._id = self._new_id() if self._data else None
+        self._id = self._ctx.new_id() if self._data else None
 
     def destroy(self) -> None:
         """End the session: its record is deleted and the cookie expired; call it at logout.
@@ -465,12 +482,12 @@ class Session(MutableMapping[str, Any]):
 
     def _lifetime(self) -> int:
         value = self._meta.get(_LIFETIME)
-        return value if isinstance(value, int) and value > 0 else self._config.max_age
+        return value if isinstance(value, int) and value > 0 else self._ctx.config.max_age
 
     def _target_expiry(self, now: float) -> float:
         """The expiry a write at *now* gives: idle timeout from now, capped by the deadline."""
         expires = now + self._lifetime()
-        limit = self._config.absolute_timeout
+        limit = self._ctx.config.absolute_timeout
         created = self._meta.get(_CREATED)
         if limit is not None and isinstance(created, (int, float)):
             expires = min(expires, created + limit)
@@ -483,7 +500,7 @@ class Session(MutableMapping[str, Any]):
 
     def _changed_nested(self) -> None:
         """Mark keys whose mutable values were changed in place since they were read."""
-        dumps = self._serializer.dumps
+        dumps = self._ctx.serializer.dumps
         for key, before in self._snapshots.items():
             if key in self._data:
                 try:
@@ -498,7 +515,7 @@ class Session(MutableMapping[str, Any]):
         """Say what the end of this request must write, or None when nothing must change."""
         if not self._loaded or self._error is not None:
             return None
-        now = self._clock()
+        now = self._ctx.clock()
         self._changed_nested()
         if self._needs_create:
             if self._id is None or not self._data:
@@ -522,7 +539,7 @@ class Session(MutableMapping[str, Any]):
         record = self._record
         assert record is not None and self._id is not None
         target = self._target_expiry(now)
-        refresh = self._meta_dirty or target - record.expires >= self._config.touch_interval
+        refresh = self._meta_dirty or target - record.expires >= self._ctx.config.touch_interval
         if not (self._updates or self._removals or self._increments or refresh):
             return None
         changes = Changes(
@@ -548,3 +565,4 @@ class Session(MutableMapping[str, Any]):
 
 _JSON = JSONSerializer()
 _MUTABLE = (dict, list)
+_ATOMS = frozenset((int, bool))

@@ -83,16 +83,21 @@ class Signer:
     def __init__(self, secret_keys: Sequence[bytes], purpose: str = "session-id") -> None:
         if not secret_keys:
             raise ConfigurationError("a Signer needs at least one secret key")
-        self._keys = tuple(derive_key(secret, purpose) for secret in secret_keys)
+        # Keyed once per process: each signature copies a prepared HMAC instead of keying anew.
+        self._keys = tuple(
+            hmac.new(derive_key(secret, purpose), digestmod=hashlib.sha256)
+            for secret in secret_keys
+        )
 
     @property
     def key_count(self) -> int:
         """How many keys verify; more than one means a rotation is under way."""
         return len(self._keys)
 
-    def _signature(self, key: bytes, value: str) -> str:
-        digest = hmac.new(key, value.encode("ascii"), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    def _signature(self, key: hmac.HMAC, value: str) -> str:
+        mac = key.copy()
+        mac.update(value.encode("ascii"))
+        return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
 
     def sign(self, session_id: str) -> str:
         """Return ``session_id.signature``, signed with the newest key."""

@@ -19,9 +19,11 @@ __all__ = ["MemoryStore"]
 
 
 class _Entry:
+    # data is JSON text, so no request shares mutable values with another; meta is the
+    # session's own small flat dict of numbers, kept as a dict and copied on the way out.
     __slots__ = ("data", "meta", "expires", "version")
 
-    def __init__(self, data: str, meta: str, expires: float, version: int) -> None:
+    def __init__(self, data: str, meta: dict[str, Any], expires: float, version: int) -> None:
         self.data = data
         self.meta = meta
         self.expires = expires
@@ -70,12 +72,11 @@ class MemoryStore(Store):
                 return None
             if self.max_entries is not None:
                 self._entries.move_to_end(key)
-            text, meta_text, expires, version = entry.data, entry.meta, entry.expires, entry.version
+            text, meta, expires, version = entry.data, entry.meta, entry.expires, entry.version
         data = self.decode(key, text)
-        meta = self.decode(key, meta_text)
-        if not isinstance(data, dict) or not isinstance(meta, dict):
+        if not isinstance(data, dict):
             return None
-        return Record(data, meta, expires, version, len(text))
+        return Record(data, dict(meta), expires, version, len(text))
 
     def create(
         self,
@@ -88,7 +89,7 @@ class MemoryStore(Store):
     ) -> None:
         """Add a record, dropping the one it replaces and, past the bound, the least used."""
         dumps = self.serializer.dumps
-        entry = _Entry(dumps(dict(data)), dumps(dict(meta)), expires, 0)
+        entry = _Entry(dumps(_as_dict(data)), dict(meta), expires, 0)
         with self._lock:
             if replaces is not None:
                 self._entries.pop(replaces, None)
@@ -100,11 +101,11 @@ class MemoryStore(Store):
     def save(self, key: str, changes: Changes, now: float) -> bool:
         """Apply *changes* to the live record under *key*; False when it is gone."""
         dumps = self.serializer.dumps
-        meta_text = dumps(dict(changes.meta)) if changes.meta is not None else None
+        meta = dict(changes.meta) if changes.meta is not None else None
         base = changes.base
         # Optimistic path: serialize the request's whole view outside the lock, and use it
         # when nobody saved in between; otherwise merge the changes into what is stored.
-        whole = dumps(dict(changes.data)) if base is not None else None
+        whole = dumps(_as_dict(changes.data)) if base is not None else None
         while True:
             with self._lock:
                 entry = self._entries.get(key)
@@ -112,7 +113,7 @@ class MemoryStore(Store):
                     self._entries.pop(key, None)
                     return False
                 if whole is not None and base is not None and entry.version == base.version:
-                    self._commit(entry, whole, meta_text, changes.expires)
+                    self._commit(entry, whole, meta, changes.expires)
                     return True
                 text, version = entry.data, entry.version
             current = self.decode(key, text)
@@ -123,12 +124,14 @@ class MemoryStore(Store):
                     self._entries.pop(key, None)
                     return False
                 if entry.version == version:
-                    self._commit(entry, merged, meta_text, changes.expires)
+                    self._commit(entry, merged, meta, changes.expires)
                     return True
             whole = None  # somebody saved again between our read and write: merge once more
 
     @staticmethod
-    def _commit(entry: _Entry, data: str, meta: str | None, expires: float | None) -> None:
+    def _commit(
+        entry: _Entry, data: str, meta: dict[str, Any] | None, expires: float | None
+    ) -> None:
         entry.data = data
         if meta is not None:
             entry.meta = meta
@@ -154,3 +157,8 @@ class MemoryStore(Store):
         with self._lock:
             live = [entry for entry in self._entries.values() if entry.expires > now]
         return StoreStats(len(live), sum(len(entry.data.encode("utf-8")) for entry in live))
+
+
+def _as_dict(data: Mapping[str, Any]) -> dict[str, Any]:
+    """*data* as a dict for the JSON encoder, copied only when it is not one already."""
+    return data if type(data) is dict else dict(data)

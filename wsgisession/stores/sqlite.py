@@ -89,6 +89,11 @@ class SqliteStore(Store):
             f"UPDATE {t} SET data = ?, meta = coalesce(?, meta), expires = coalesce(?, expires),"
             f" version = version + 1 WHERE key = ? AND version = ? AND expires > ?"
         )
+        # The same without touching expires, so its index is left alone when it does not change.
+        self._sql_update_data_if = (
+            f"UPDATE {t} SET data = ?, meta = coalesce(?, meta), version = version + 1"
+            f" WHERE key = ? AND version = ? AND expires > ?"
+        )
         self._sql_touch = (
             f"UPDATE {t} SET meta = coalesce(?, meta), expires = coalesce(?, expires)"
             f" WHERE key = ? AND expires > ?"
@@ -234,9 +239,14 @@ class SqliteStore(Store):
             return cursor.rowcount == 1
         base = changes.base
         if base is not None and base.version is not None:
-            whole = dumps(dict(changes.data))
-            params = (whole, meta, changes.expires, key, base.version, now)
-            cursor = self._run(lambda conn: conn.execute(self._sql_update_if, params))
+            whole = dumps(changes.data if type(changes.data) is dict else dict(changes.data))
+            params: tuple[Any, ...]
+            if changes.expires is None:
+                sql, params = self._sql_update_data_if, (whole, meta, key, base.version, now)
+            else:
+                sql = self._sql_update_if
+                params = (whole, meta, changes.expires, key, base.version, now)
+            cursor = self._run(lambda conn: conn.execute(sql, params))
             if cursor.rowcount == 1:
                 return True
 
@@ -272,6 +282,9 @@ class SqliteStore(Store):
                 lambda conn: conn.execute(self._sql_purge, (now, self.purge_batch)).rowcount
             )
             total += deleted
+            # Fold the batch's pages back into the database now, so the WAL stays small and the
+            # checkpoint never falls on a request that happens to commit past the threshold.
+            self._run(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)"))
             if deleted < self.purge_batch:
                 return total
 

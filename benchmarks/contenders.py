@@ -1,0 +1,502 @@
+"""The contenders: one application logic, wrapped by wsgisession, Beaker or Flask.
+
+Every contender serves the same four pages, so the only difference measured is the session
+layer:
+
+* ``/untouched`` never touches the session;
+* ``/new`` sets one key (a new session when no cookie came);
+* ``/read`` reads one key (``k3``) of the 10-key session made by ``/setup``;
+* ``/write`` increments a counter (``n``);
+* ``/setup`` fills a session with ten keys of about 300 bytes in all.
+
+A :class:`Context` holds what the contenders of one run share (a temporary folder, a unique
+key prefix and table name for the shared Redis and PostgreSQL) and cleans all of it up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import wsgisession
+from wsgisession import SessionMiddleware, Store
+from wsgisession.records import Changes, Record
+from wsgisession.stores.base import StoreStats
+
+_T = TypeVar("_T")
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+#: The ten keys of the session that ``read`` reads from (about 300 bytes of JSON).
+SETUP_DATA: Mapping[str, Any] = {f"k{i}": f"value-{i}-" + "x" * 14 for i in range(10)}
+SECRET = "benchmark-secret-key-0123456789abcdef"
+BODY = b"ok"
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def make_logic(get: Callable[[Environ], Any], save: Callable[[Any], None]) -> WSGIApp:
+    """Return the benchmark application, reaching its session through *get* and *save*."""
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ["PATH_INFO"]
+        if path == "/read":
+            get(environ).get("k3")
+        elif path == "/write":
+            session = get(environ)
+            session["n"] = session.get("n", 0) + 1
+            save(session)
+        elif path == "/new":
+            session = get(environ)
+            session["user"] = "alice"
+            save(session)
+        elif path == "/setup":
+            session = get(environ)
+            session.update(SETUP_DATA)
+            session["n"] = 0
+            save(session)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [BODY]
+
+    return app
+
+
+def _no_save(session: Any) -> None:
+    pass
+
+
+def _beaker_save(session: Any) -> None:
+    session.save()
+
+
+PLAIN_APP = make_logic(lambda environ: {}, _no_save)
+
+
+# Services ---------------------------------------------------------------------------------
+
+
+def redis_url() -> str:
+    return os.environ.get("WSGISESSION_REDIS_URL", DEFAULT_REDIS_URL)
+
+
+def postgres_dsn() -> str:
+    return os.environ.get("WSGISESSION_POSTGRES_DSN", DEFAULT_POSTGRES_DSN)
+
+
+def redis_available() -> str | None:
+    """Return None when Redis answers, else why not."""
+    try:
+        import redis
+    except ImportError:
+        return "redis-py is not installed (pip install wsgisession[redis])"
+    try:
+        client = redis.Redis.from_url(redis_url(), socket_connect_timeout=1)
+        client.ping()
+        client.close()
+    except redis.RedisError as exc:
+        return f"Redis at {redis_url()} does not answer ({exc})"
+    return None
+
+
+def postgres_available() -> str | None:
+    """Return None when PostgreSQL answers, else why not."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install wsgisession[postgres])"
+    try:
+        with psycopg.connect(postgres_dsn(), connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {postgres_dsn()} does not answer ({exc})"
+    return None
+
+
+class RoundTrips:
+    """Counts the packets redis-py sends: one per command, one per pipeline."""
+
+    count = 0
+
+
+def counting_redis_client(url: str) -> Any:
+    """A redis-py client whose connections count their round trips in :class:`RoundTrips`."""
+    import redis
+
+    class CountingConnection(redis.Connection):
+        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            RoundTrips.count += 1
+            super().send_packed_command(command, check_health)
+
+    pool = redis.ConnectionPool.from_url(url, connection_class=CountingConnection)
+    return redis.Redis(connection_pool=pool)
+
+
+@dataclass
+class Context:
+    """What the contenders of one run share, and everything to clean up afterwards."""
+
+    root: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="wsgisession-bench-"))
+    token: str = field(default_factory=lambda: "wsbench" + secrets.token_hex(4))
+    redis_url: str = field(default_factory=redis_url)
+    postgres_dsn: str = field(default_factory=postgres_dsn)
+    tables: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_env(cls) -> Context:
+        """The context a gunicorn worker gets from the benchmark that started it."""
+        return cls(root=os.environ["BENCH_ROOT"], token=os.environ["BENCH_TOKEN"])
+
+    def env(self) -> dict[str, str]:
+        return {"BENCH_ROOT": self.root, "BENCH_TOKEN": self.token}
+
+    @property
+    def redis_prefix(self) -> str:
+        return f"{self.token}:"
+
+    def table(self, suffix: str) -> str:
+        name = f"{self.token}_{suffix}"
+        self.tables.add(name)
+        return name
+
+    def cleanup(self) -> None:
+        """Delete every key, table and file this run made in the shared services."""
+        if redis_available() is None:
+            import redis
+
+            client = redis.Redis.from_url(self.redis_url)
+            for pattern in (f"{self.token}*", f"beaker_cache:{self.token}*"):
+                batch = []
+                for key in client.scan_iter(match=pattern, count=1000):
+                    batch.append(key)
+                    if len(batch) >= 1000:
+                        client.delete(*batch)
+                        batch = []
+                if batch:
+                    client.delete(*batch)
+            client.close()
+        if postgres_available() is None:
+            import psycopg
+
+            with psycopg.connect(self.postgres_dsn, autocommit=True) as conn:
+                rows = conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE tablename LIKE %s",
+                    (self.token.lower() + "%",),
+                ).fetchall()
+                for (name,) in rows:
+                    conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# The contenders -----------------------------------------------------------------------------
+
+
+class CountingStore(Store):
+    """Delegates to a store and counts the calls per method, and the Redis round trips of each."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner.serializer)
+        self.inner = inner
+        self.calls: dict[str, int] = {}
+        self.trips: dict[str, int] = {}
+
+    def _count(self, name: str, call: Callable[[], _T]) -> _T:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        before = RoundTrips.count
+        try:
+            return call()
+        finally:
+            self.trips[name] = self.trips.get(name, 0) + RoundTrips.count - before
+
+    def load(self, key: str, now: float) -> Record | None:
+        return self._count("load", lambda: self.inner.load(key, now))
+
+    def create(
+        self,
+        key: str,
+        data: Mapping[str, Any],
+        meta: Mapping[str, Any],
+        expires: float,
+        now: float,
+        replaces: str | None = None,
+    ) -> None:
+        self._count("create", lambda: self.inner.create(key, data, meta, expires, now, replaces))
+
+    def save(self, key: str, changes: Changes, now: float) -> bool:
+        return self._count("save", lambda: self.inner.save(key, changes, now))
+
+    def delete(self, key: str) -> None:
+        self._count("delete", lambda: self.inner.delete(key))
+
+    def purge(self, now: float) -> int:
+        return self._count("purge", lambda: self.inner.purge(now))
+
+    def stats(self, now: float) -> StoreStats:
+        return self.inner.stats(now)
+
+
+@dataclass
+class Contender:
+    """One session layer around the benchmark application."""
+
+    name: str
+    label: str
+    family: str  # "wsgisession", "beaker", "flask" or "bare"
+    app: WSGIApp
+    #: For wsgisession: the same middleware over a CountingStore, for the calls column.
+    counted: WSGIApp | None = None
+    counter: CountingStore | None = None
+    store: Any = None
+    #: True when the store is Redis, so the round trips are counted too.
+    redis: bool = False
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in self.closers:
+            # Closing a benchmark contender must not hide its results.
+            with contextlib.suppress(Exception):
+                close()
+
+
+WSGISESSION_STORES = ["memory", "sqlite", "redis", "postgres", "cookie"]
+BEAKER_TYPES = ["memory", "memory-signed", "file", "redis", "cookie"]
+
+
+def _wsgisession_store(kind: str, ctx: Context, counting: bool) -> Store:
+    if kind == "memory":
+        return wsgisession.MemoryStore()
+    if kind == "sqlite":
+        return wsgisession.SqliteStore(os.path.join(ctx.root, "wsgisession.db"))
+    if kind == "redis":
+        client: Any = counting_redis_client(ctx.redis_url) if counting else ctx.redis_url
+        return wsgisession.RedisStore(client, prefix=ctx.redis_prefix)  # type: ignore[attr-defined]
+    if kind == "postgres":
+        return wsgisession.PostgresStore(  # type: ignore[attr-defined]
+            ctx.postgres_dsn, table=ctx.table("sessions")
+        )
+    if kind == "cookie":
+        return wsgisession.CookieStore()  # type: ignore[attr-defined]
+    raise ValueError(f"unknown wsgisession store {kind!r}")
+
+
+def missing(name: str) -> str | None:
+    """Return why contender *name* cannot run here, or None when it can."""
+    family, _, kind = name.partition(":")
+    needs = {"redis": "RedisStore", "postgres": "PostgresStore", "cookie": "CookieStore"}
+    if family == "wsgisession" and kind in needs and not hasattr(wsgisession, needs[kind]):
+        return f"wsgisession has no {needs[kind]} yet"
+    if kind == "redis" or name == "flask:redis":
+        return redis_available()
+    if kind == "postgres":
+        return postgres_available()
+    return None
+
+
+def build(name: str, ctx: Context) -> Contender:
+    """Build contender *name* (``family:kind``), e.g. ``wsgisession:sqlite`` or ``beaker:file``."""
+    family, _, kind = name.partition(":")
+    if family == "bare":
+        return Contender(name, "plain WSGI app", "bare", PLAIN_APP)
+    if family == "wsgisession":
+        return _build_wsgisession(name, kind, ctx)
+    if family == "beaker":
+        return _build_beaker(name, kind, ctx)
+    if family == "flask":
+        return _build_flask(name, kind, ctx)
+    raise ValueError(f"unknown contender {name!r}")
+
+
+def _build_wsgisession(name: str, kind: str, ctx: Context) -> Contender:
+    logic = make_logic(lambda environ: environ["wsgisession"], _no_save)
+    store = _wsgisession_store(kind, ctx, counting=False)
+    app = SessionMiddleware(logic, store, secret_keys=[SECRET])
+    closers = [store.close]
+    if kind == "cookie":
+        # The cookie store lives in the cookie: there is no server to count calls to, and a
+        # delegate would hide from the middleware that the store is client-side.
+        label = f"wsgisession {type(store).__name__}"
+        return Contender(name, label, "wsgisession", app, store=store, closers=closers)
+    counted_inner = _wsgisession_store(kind, ctx, counting=True) if kind == "redis" else store
+    counter = CountingStore(counted_inner)
+    counted = SessionMiddleware(logic, counter, secret_keys=[SECRET])
+    if counted_inner is not store:
+        closers.append(counted_inner.close)
+    label = f"wsgisession {type(store).__name__}"
+    return Contender(
+        name, label, "wsgisession", app, counted, counter, store, kind == "redis", closers
+    )
+
+
+def _build_beaker(name: str, kind: str, ctx: Context) -> Contender:
+    import beaker.session
+    from beaker.middleware import SessionMiddleware as BeakerMiddleware
+
+    # Beaker names its Redis keys after the session id: give ids this run's prefix, so the
+    # shared Redis can be cleaned of exactly what this run wrote.
+    if not getattr(beaker.session, "_bench_patched", False):
+        original = beaker.session._session_id
+        beaker.session._session_id = lambda: ctx.token + original()
+        beaker.session._bench_patched = True
+    options: dict[str, Any] = {"session.key": "beaker.session.id"}
+    label = {
+        "memory": "Beaker memory",
+        "memory-signed": "Beaker memory, signed id",
+        "file": "Beaker file",
+        "redis": "Beaker ext:redis",
+        "cookie": "Beaker encrypted cookie",
+    }[kind]
+    if kind in ("memory", "memory-signed"):
+        options["session.type"] = "memory"
+        if kind == "memory-signed":
+            options["session.secret"] = SECRET
+    elif kind == "file":
+        options["session.type"] = "file"
+        options["session.data_dir"] = os.path.join(ctx.root, "beaker-data")
+        options["session.lock_dir"] = os.path.join(ctx.root, "beaker-lock")
+    elif kind == "redis":
+        options["session.type"] = "ext:redis"
+        options["session.url"] = ctx.redis_url
+        options["session.timeout"] = 3600  # a TTL on Beaker's keys, as a safety net
+    elif kind == "cookie":
+        options["session.type"] = "cookie"
+        options["session.validate_key"] = SECRET
+        options["session.encrypt_key"] = SECRET
+        options["session.crypto_type"] = "cryptography"
+    else:
+        raise ValueError(f"unknown Beaker type {kind!r}")
+    logic = make_logic(lambda environ: environ["beaker.session"], _beaker_save)
+    return Contender(name, label, "beaker", BeakerMiddleware(logic, options))
+
+
+def _build_flask(name: str, kind: str, ctx: Context) -> Contender:
+    import flask
+
+    app = flask.Flask(f"bench_{kind}")
+    app.secret_key = SECRET
+    closers: list[Callable[[], None]] = []
+    if kind == "bare":
+        from flask.sessions import SessionInterface
+
+        class NoSession(SessionInterface):
+            """Flask with no session at all: what Flask itself costs, for the bare column."""
+
+            def open_session(self, app: Any, request: Any) -> Any:
+                return None
+
+            def save_session(self, app: Any, session: Any, response: Any) -> None:
+                pass
+
+        app.session_interface = NoSession()
+        label = "Flask, no session (bare)"
+    elif kind == "cookie":
+        label = "Flask cookie session"
+    elif kind == "redis":
+        import redis
+        from flask_session import Session as FlaskSession
+
+        client = redis.Redis.from_url(ctx.redis_url)
+        app.config.update(
+            SESSION_TYPE="redis",
+            SESSION_REDIS=client,
+            SESSION_KEY_PREFIX=f"{ctx.token}:flask:",
+            SESSION_USE_SIGNER=True,
+        )
+        FlaskSession(app)
+        closers.append(client.close)
+        label = "Flask-Session Redis"
+    else:
+        raise ValueError(f"unknown Flask session kind {kind!r}")
+    session = flask.session
+
+    def respond() -> flask.Response:
+        return flask.Response(BODY, content_type="text/plain")
+
+    @app.route("/untouched")
+    def untouched() -> flask.Response:
+        return respond()
+
+    @app.route("/read")
+    def read() -> flask.Response:
+        session.get("k3")
+        return respond()
+
+    @app.route("/write")
+    def write() -> flask.Response:
+        session["n"] = session.get("n", 0) + 1
+        return respond()
+
+    @app.route("/new")
+    def new() -> flask.Response:
+        session["user"] = "alice"
+        return respond()
+
+    @app.route("/setup")
+    def setup() -> flask.Response:
+        session.update(SETUP_DATA)
+        session["n"] = 0
+        return respond()
+
+    return Contender(name, label, "flask", app.wsgi_app, closers=closers)
+
+
+# Driving an app in-process ------------------------------------------------------------------
+
+
+def environ_for(path: str, cookie: str | None = None) -> Environ:
+    """A GET request environ for *path*, with a Cookie header when *cookie* is given."""
+    from webob import Request
+
+    headers = {"Cookie": cookie} if cookie else {}
+    environ: Environ = Request.blank(path, headers=headers).environ
+    environ.pop("webob.adhoc_attrs", None)
+    return environ
+
+
+class _Capture:
+    __slots__ = ("status", "headers")
+
+    def __init__(self) -> None:
+        self.status = ""
+        self.headers: list[tuple[str, str]] = []
+
+    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        self.status = status
+        self.headers = headers
+        return None
+
+
+def call(app: WSGIApp, environ: Environ) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Call *app* once and return its status, headers and body."""
+    capture = _Capture()
+    result = app(environ, capture)
+    try:
+        body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return capture.status, capture.headers, body
+
+
+def session_cookie(app: WSGIApp, path: str = "/setup") -> str:
+    """Make a session through *path* and return its ``name=value`` for a Cookie header."""
+    status, headers, _ = call(app, environ_for(path))
+    if not status.startswith("200"):
+        raise RuntimeError(f"{path} answered {status}")
+    for name, value in headers:
+        if name.lower() == "set-cookie":
+            return value.split(";", 1)[0]
+    raise RuntimeError(f"{path} set no cookie; headers were {headers}")
+
+
+def forged_cookie(cookie: str) -> str:
+    """The cookie *cookie* with a value of the right shape but a wrong signature."""
+    name = cookie.split("=", 1)[0]
+    return f"{name}={secrets.token_urlsafe(32)}.{secrets.token_urlsafe(32)}"
