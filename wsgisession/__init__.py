@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     BadCookieError,
     ConfigurationError,
@@ -22,13 +24,18 @@ from .errors import (
 from .middleware import SessionMiddleware, get_session
 from .serializers import JSONSerializer, Serializer
 from .session import Session
-from .stores import MemoryStore, SqliteStore, Store, StoreStats, store_from_url
+from .stores import ClientSideStore, MemoryStore, SqliteStore, Store, StoreStats, store_from_url
+
+if TYPE_CHECKING:
+    from .stores.cookie import CookieStore
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BadCookieError",
+    "ClientSideStore",
     "ConfigurationError",
+    "CookieStore",
     "JSONSerializer",
     "MemoryStore",
     "SerializationError",
@@ -47,3 +54,12 @@ __all__ = [
     "get_session",
     "store_from_url",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # CookieStore needs the optional 'cryptography' package: loaded on first use only.
+    if name == "CookieStore":
+        from .stores.cookie import CookieStore
+
+        return CookieStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

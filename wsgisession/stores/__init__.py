@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import Changes, Record, Store, StoreStats
+from .base import Changes, ClientSideStore, Record, Store, StoreStats
 from .memory import MemoryStore
 from .sqlite import SqliteStore
 
 if TYPE_CHECKING:
-    pass
+    from .cookie import CookieStore
 
 __all__ = [
     "Changes",
+    "ClientSideStore",
+    "CookieStore",
     "MemoryStore",
     "Record",
     "SqliteStore",
@@ -25,6 +27,15 @@ __all__ = [
     "StoreStats",
     "store_from_url",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Stores with optional drivers load on first use, so this package imports without them.
+    if name == "CookieStore":
+        from .cookie import CookieStore
+
+        return CookieStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def store_from_url(url: str, **options: Any) -> Store:
