@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .csrf import CSRFMiddleware, check_csrf
 from .errors import (
     BadCookieError,
     ConfigurationError,
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BadCookieError",
+    "CSRFMiddleware",
     "ClientSideStore",
     "ConfigurationError",
     "CookieStore",
@@ -51,6 +53,7 @@ __all__ = [
     "StoreStats",
     "StoreUnavailableError",
     "__version__",
+    "check_csrf",
     "get_session",
     "store_from_url",
 ]
