@@ -29,6 +29,14 @@ FORBIDDEN = {
     ],
     "wsgisession.stores.memory": ["wsgisession.cookies", "wsgisession.middleware", "webob"],
     "wsgisession.stores.sqlite": ["wsgisession.cookies", "wsgisession.middleware", "webob"],
+    "wsgisession.stores.cookie": [
+        "wsgisession.cookies",
+        "wsgisession.middleware",
+        "wsgisession.session",
+        "webob",
+        "cryptography",  # loaded when a CookieStore is made, not when the module is imported
+    ],
+    "wsgisession.csrf": ["redis", "psycopg", "cryptography"],
     "wsgisession": ["redis", "psycopg", "psycopg_pool", "cryptography"],
 }
 
