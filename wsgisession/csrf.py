@@ -122,7 +122,7 @@ class CSRFMiddleware:
             if copy is not received and hasattr(copy, "close"):
                 # The check copied the body into a seekable (maybe temporary) file: close it
                 # once the response is done with, as the server closes the original.
-                return _closing(result, copy)
+                return _Closing(result, copy)
             return result
         start_response(
             "403 Forbidden",
@@ -135,12 +135,23 @@ class CSRFMiddleware:
         return [_FORBIDDEN_BODY]
 
 
-def _closing(result: Iterable[bytes], file: Any) -> Iterator[bytes]:
-    """Yield the response, then close *result* and the body copy *file*."""
-    try:
-        yield from result
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-        file.close()
+
+class _Closing:
+    """The application's response, which also closes the body copy when the server closes it."""
+
+    __slots__ = ("_result", "_file")
+
+    def __init__(self, result: Iterable[bytes], file: Any) -> None:
+        self._result = result
+        self._file = file
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._result)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._file.close()
