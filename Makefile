@@ -24,10 +24,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# A long Hypothesis campaign: every fuzz test with WSGISESSION_FUZZ_EXAMPLES inputs (12,500 each
+# A long Hypothesis campaign: every fuzz test with WSGISESSION_FUZZ_EXAMPLES inputs (15,000 each
 # by default, over 100,000 in all); prints how many inputs were tried and how long it took.
 fuzz: $(STAMP)
-	WSGISESSION_FUZZ_EXAMPLES=$${WSGISESSION_FUZZ_EXAMPLES:-12500} $(PY) -m pytest tests/test_fuzz.py -q -s
+	WSGISESSION_FUZZ_EXAMPLES=$${WSGISESSION_FUZZ_EXAMPLES:-15000} $(PY) -m pytest tests/test_fuzz.py -q -s
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check wsgisession tests examples
