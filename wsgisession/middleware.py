@@ -56,10 +56,12 @@ class SessionMiddleware:
     nothing is saved when the application raises, passes ``exc_info`` or answers with a 5xx.
 
     :param app: the WSGI application to wrap.
-    :param store: where sessions live; a per-process :class:`MemoryStore` by default.
+    :param store: where sessions live; a per-process :class:`MemoryStore` by default. A
+        client-side store (``CookieStore``) keeps the whole session, sealed, in the cookie.
     :param secret_keys: a str or list of str, newest first. When given the cookie is signed,
         and a cookie with a bad signature never costs a store query. Rotate by putting the new
         key first and keeping the old one until its cookies have been re-signed or expired.
+        Required with ``CookieStore``, whose encryption keys are derived from them.
     :param cookie_name: the cookie's name; a ``__Host-`` prefix (with ``cookie_secure=True``)
         stops sibling domains from tossing cookies in.
     :param cookie_path: the cookie's Path.
