@@ -42,6 +42,14 @@ FORBIDDEN = {
         "psycopg",
         "psycopg_pool",
     ],
+    "wsgisession.stores.cookie": [
+        "wsgisession.cookies",
+        "wsgisession.middleware",
+        "wsgisession.session",
+        "webob",
+        "cryptography",  # loaded when a CookieStore is made, not when the module is imported
+    ],
+    "wsgisession.csrf": ["redis", "psycopg", "cryptography"],
     "wsgisession": ["redis", "psycopg", "psycopg_pool", "cryptography"],
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .csrf import CSRFMiddleware, check_csrf
 from .errors import (
     BadCookieError,
     ConfigurationError,
@@ -25,9 +26,10 @@ from .errors import (
 from .middleware import SessionMiddleware, get_session
 from .serializers import JSONSerializer, Serializer
 from .session import Session
-from .stores import MemoryStore, SqliteStore, Store, StoreStats, store_from_url
+from .stores import ClientSideStore, MemoryStore, SqliteStore, Store, StoreStats, store_from_url
 
 if TYPE_CHECKING:
+    from .stores.cookie import CookieStore
     from .stores.postgres import PostgresStore
     from .stores.redis import RedisStore
 
@@ -35,7 +37,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BadCookieError",
+    "CSRFMiddleware",
+    "ClientSideStore",
     "ConfigurationError",
+    "CookieStore",
     "JSONSerializer",
     "MemoryStore",
     "MissingDriverError",
@@ -54,14 +59,16 @@ __all__ = [
     "StoreStats",
     "StoreUnavailableError",
     "__version__",
+    "check_csrf",
     "get_session",
     "store_from_url",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """Import the network stores when asked for: ``import wsgisession`` needs WebOb alone."""
-    if name in ("RedisStore", "PostgresStore"):
+    """Import the stores with optional drivers when asked for: ``import wsgisession``
+    needs WebOb alone."""
+    if name in ("RedisStore", "PostgresStore", "CookieStore"):
         from . import stores
 
         return getattr(stores, name)

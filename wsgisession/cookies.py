@@ -10,18 +10,23 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from webob.cookies import make_cookie, parse_cookie  # type: ignore[attr-defined]
 
-from .errors import BadCookieError, ConfigurationError
+from .errors import BadCookieError, ConfigurationError, SessionTooLargeError
 from .signing import Signer, is_valid_id, normalize_keys
 
-__all__ = ["CookieSettings", "ParsedCookie"]
+__all__ = ["COOKIE_SIZE_LIMIT", "CookieSettings", "ParsedCookie"]
 
 logger = logging.getLogger("wsgisession")
+
+#: The most bytes a ``Set-Cookie`` value may take: browsers keep cookies up to 4096 bytes.
+COOKIE_SIZE_LIMIT = 4096
+_SEALED_RE = re.compile(rb"[A-Za-z0-9_-]+")
+_MAX_SEALED = 4
 
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 #: Values made of these characters go into a cookie as they are (WebOb quotes nothing in them).
@@ -117,6 +122,39 @@ class CookieSettings:
             raise BadCookieError("the cookie value is not a well-formed session id")
         return ParsedCookie(value)
 
+    def _raw_values(self, header: str) -> Iterator[bytes]:
+        """Yield the raw value of every cookie in *header* that carries the session name."""
+        if self._needle not in header:
+            return
+        if not header.isascii():
+            # WSGI hands headers over as latin-1 text; anything else is not from a browser.
+            try:
+                header.encode("latin-1")
+            except UnicodeEncodeError:
+                return
+        name = self._name_bytes
+        for cookie_name, raw in parse_cookie(header):
+            if cookie_name == name:
+                yield raw
+
+    def read_sealed(self, header: str) -> list[str]:
+        """Return the session cookie values that have the shape of a sealed session, at most 4.
+
+        For a client-side store, whose cookie value is the whole session sealed: only url-safe
+        text no longer than a cookie can be is passed on to be opened; anything else is dropped
+        here, before any store call.
+        """
+        values: list[str] = []
+        for raw in self._raw_values(header):
+            if len(raw) > COOKIE_SIZE_LIMIT or _SEALED_RE.fullmatch(raw) is None:
+                continue
+            value = raw.decode("ascii")
+            if value not in values:
+                values.append(value)
+                if len(values) == _MAX_SEALED:
+                    break
+        return values
+
     def read(self, header: str) -> ParsedCookie | None:
         """Return the one valid session id in a ``Cookie`` header, or None.
 
@@ -124,19 +162,8 @@ class CookieSettings:
         values that fail the shape or signature check are ignored; if more than one distinct
         valid id remains, neither wins and a fresh session starts, so two sessions never mix.
         """
-        if self._needle not in header:
-            return None
-        if not header.isascii():
-            # WSGI hands headers over as latin-1 text; anything else is not from a browser.
-            try:
-                header.encode("latin-1")
-            except UnicodeEncodeError:
-                return None
         found: ParsedCookie | None = None
-        name = self._name_bytes
-        for cookie_name, raw in parse_cookie(header):
-            if cookie_name != name:
-                continue
+        for raw in self._raw_values(header):
             try:
                 parsed = self._check(raw)
             except BadCookieError:
@@ -160,7 +187,22 @@ class CookieSettings:
 
     def build(self, session_id: str, max_age: int | None, secure: bool) -> str:
         """Return a ``Set-Cookie`` value carrying *session_id*."""
-        return self._make(self.value_for(session_id), max_age, secure)
+        return self.build_value(self.value_for(session_id), max_age, secure)
+
+    def build_value(self, value: str, max_age: int | None, secure: bool) -> str:
+        """Return a ``Set-Cookie`` value carrying *value* as it is (a sealed session, say).
+
+        Raises SessionTooLargeError when the header would pass the 4096 bytes browsers keep:
+        a cookie is never silently truncated or dropped.
+        """
+        header = self._make(value, max_age, secure)
+        if len(header) > COOKIE_SIZE_LIMIT:
+            raise SessionTooLargeError(
+                len(header),
+                COOKIE_SIZE_LIMIT,
+                "the session cookie (the whole Set-Cookie value, as browsers count it)",
+            )
+        return header
 
     def build_expired(self, secure: bool) -> str:
         """Return a ``Set-Cookie`` value that deletes the cookie (same Path and Domain)."""

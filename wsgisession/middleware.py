@@ -16,8 +16,8 @@ from .cookies import CookieSettings
 from .errors import ConfigurationError, SessionNotInstalledError, StoreError
 from .records import Record
 from .session import Plan, Session, SessionConfig, SessionContext
-from .signing import hash_id, log_id, new_id
-from .stores.base import Store
+from .signing import hash_id, log_id, new_id, normalize_keys
+from .stores.base import ClientSideStore, Store
 from .stores.memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -56,10 +56,12 @@ class SessionMiddleware:
     nothing is saved when the application raises, passes ``exc_info`` or answers with a 5xx.
 
     :param app: the WSGI application to wrap.
-    :param store: where sessions live; a per-process :class:`MemoryStore` by default.
+    :param store: where sessions live; a per-process :class:`MemoryStore` by default. A
+        client-side store (``CookieStore``) keeps the whole session, sealed, in the cookie.
     :param secret_keys: a str or list of str, newest first. When given the cookie is signed,
         and a cookie with a bad signature never costs a store query. Rotate by putting the new
         key first and keeping the old one until its cookies have been re-signed or expired.
+        Required with ``CookieStore``, whose encryption keys are derived from them.
     :param cookie_name: the cookie's name; a ``__Host-`` prefix (with ``cookie_secure=True``)
         stops sibling domains from tossing cookies in.
     :param cookie_path: the cookie's Path.
@@ -119,7 +121,7 @@ class SessionMiddleware:
         if store is not None and not isinstance(store, Store):
             raise ConfigurationError(
                 f"store={store!r} is not a wsgisession Store; pass MemoryStore(), "
-                "SqliteStore(path), RedisStore(url) or PostgresStore(dsn)"
+                "SqliteStore(path), RedisStore(url), PostgresStore(dsn) or CookieStore()"
             )
         #: The wrapped application.
         self.app = app
@@ -149,9 +151,26 @@ class SessionMiddleware:
         self.retry_after = retry_after
         self._now: Callable[[], float] = clock if clock is not None else _time_now
         self._rotating = self.cookie.signer is not None and self.cookie.signer.key_count > 1
+        #: The store when it keeps sessions in the cookie (CookieStore), else None.
+        self._client_side: ClientSideStore | None = None
+        if isinstance(self.store, ClientSideStore):
+            keys = normalize_keys(secret_keys)
+            if not keys:
+                raise ConfigurationError(
+                    f"{type(self.store).__name__} keeps the whole session in the cookie and "
+                    "needs secret_keys to encrypt it: SessionMiddleware(app, store=CookieStore(), "
+                    "secret_keys=['a long random key']) (e.g. python -c \"import secrets; "
+                    "print(secrets.token_urlsafe(32))\")"
+                )
+            self.store.use_keys(keys)
+            self._client_side = self.store
         #: What every session of this middleware shares, bound once.
         self._context = SessionContext(
-            self._load, self.config, self._now, new_id, self.store.serializer
+            self._load if self._client_side is None else self._load_sealed,
+            self.config,
+            self._now,
+            new_id,
+            self.store.serializer,
         )
 
     # Per request ------------------------------------------------------------------------
@@ -228,7 +247,9 @@ class SessionMiddleware:
         https = self._is_https(environ)
         secure = https if self.cookie.secure is None else self.cookie.secure
         cookie_allowed = https or not secure
-        if not cookie_allowed and (plan.set_cookie or plan.create is not None):
+        sealed = self._client_side is not None
+        needs_cookie = plan.set_cookie or plan.create is not None
+        if not cookie_allowed and (needs_cookie or (sealed and plan.write_id is not None)):
             logger.warning(
                 "a session was not saved: cookie_secure=True but the request came over plain "
                 "HTTP, so its cookie could not be sent (serve over HTTPS, or see "
@@ -237,9 +258,10 @@ class SessionMiddleware:
             plan = Plan(delete_id=plan.delete_id) if plan.delete_id else None
             if plan is None:
                 return headers
-        written = self._write(plan)
         cookie: str | None = None
-        if written and plan.write_id is not None:
+        if self._client_side is not None:
+            cookie = self._seal(self._client_side, plan, secure, cookie_allowed)
+        elif self._write(plan) and plan.write_id is not None:
             if plan.set_cookie or (self._rotating and self._needs_resign(environ)):
                 cookie = self.cookie.build(plan.write_id, plan.cookie_max_age, secure)
         elif plan.expire_cookie and cookie_allowed:
@@ -249,6 +271,54 @@ class SessionMiddleware:
                 headers.append(("Cache-Control", "private"))
             headers.append(("Set-Cookie", cookie))
         return headers
+
+    def _seal(
+        self, store: ClientSideStore, plan: Plan, secure: bool, cookie_allowed: bool
+    ) -> str | None:
+        """Carry out *plan* for a client-side store: the cookie carries the whole session.
+
+        The cookie is re-issued only when the plan writes (the session changed or its expiry
+        refresh is due), so a read-only request sends no Set-Cookie.
+        """
+        if plan.write_id is None:
+            if plan.expire_cookie and cookie_allowed:
+                return self.cookie.build_expired(secure)
+            return None
+        if plan.create is not None:
+            assert plan.meta is not None
+            data, meta, expires = plan.create, plan.meta, plan.expires
+        else:
+            changes = plan.changes
+            assert changes is not None and changes.base is not None
+            base = changes.base
+            data = changes.data
+            meta = base.meta if changes.meta is None else changes.meta
+            expires = base.expires if changes.expires is None else changes.expires
+        value = store.seal(plan.write_id, data, meta, expires)
+        return self.cookie.build_value(value, plan.cookie_max_age, secure)
+
+    def _load_sealed(self, header: str) -> tuple[str, Record] | None:
+        """The session's loader for a client-side store: open the cookie, no server call.
+
+        Values without the shape of a sealed session are dropped before the store sees them;
+        when two cookies open to different sessions, neither is used.
+        """
+        assert self._client_side is not None
+        now = self._now()
+        found: tuple[str, Record] | None = None
+        for value in self.cookie.read_sealed(header):
+            opened = self._client_side.unseal(value, now)
+            if opened is None:
+                continue
+            if found is not None and found[0] != opened[0]:
+                logger.warning(
+                    "request carried two different valid %r cookies; neither was used and a "
+                    "fresh session starts",
+                    self.cookie.name,
+                )
+                return None
+            found = opened
+        return found
 
     def _write(self, plan: Plan) -> bool:
         """Carry out *plan* on the store in one call; return False when the record was gone."""

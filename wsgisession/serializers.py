@@ -37,8 +37,13 @@ class JSONSerializer:
         self._decoder = json.JSONDecoder()
 
     def dumps(self, value: Any) -> str:
-        """Return *value* as compact JSON text."""
-        return self._encoder.encode(value)
+        """Return *value* as compact JSON text; text that UTF-8 cannot hold raises ValueError."""
+        text = self._encoder.encode(value)
+        if not text.isascii():
+            # A lone surrogate ("\udcff") passes json but no store or cookie can write it as
+            # UTF-8: refuse it now, when the value is set, not with a crash at save time.
+            text.encode("utf-8")
+        return text
 
     def loads(self, data: str | bytes) -> Any:
         """Parse JSON text (or UTF-8 bytes); a corrupt input raises ValueError."""

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.services import drop_postgres_table, postgres_table
-from wsgisession import ConfigurationError, PostgresStore, StoreError
+from wsgisession import ConfigurationError, PostgresStore
 from wsgisession.records import Changes
 from wsgisession.signing import hash_id, new_id
 from wsgisession.testing import DAY, NOW, StoreContract, new_key
@@ -152,14 +152,18 @@ def test_purge_works_in_batches(postgres_dsn: str, table: str) -> None:
         assert store.load(live, NOW + 10) is not None
 
 
-def test_nul_character_is_a_clear_store_error(postgres_dsn: str, table: str) -> None:
-    """jsonb cannot hold NUL in a string: the save fails with a message that says so."""
+def test_nul_character_round_trips_through_jsonb(postgres_dsn: str, table: str) -> None:
+    """jsonb cannot hold NUL, so the store escapes it: keys and values with NUL come back exact."""
     with PostgresStore(postgres_dsn, table) as store:
         key = new_key()
-        store.create(key, {}, {}, NOW + DAY, NOW)
-        with pytest.raises(StoreError, match="NUL"):
-            store.save(key, Changes(updates={"a": "x\x00y"}), NOW)
-        assert store.load(key, NOW) is not None
+        store.create(key, {"k\x00": "\ue000"}, {}, NOW + DAY, NOW)
+        assert store.save(key, Changes(updates={"a": "x\x00y\ue001"}), NOW)
+        record = store.load(key, NOW)
+        assert record is not None
+        assert record.data == {"k\x00": "\ue000", "a": "x\x00y\ue001"}
+        assert store.save(key, Changes(removals=frozenset({"k\x00"})), NOW)
+        record = store.load(key, NOW)
+        assert record is not None and record.data == {"a": "x\x00y\ue001"}
 
 
 def test_bad_table_name_is_refused(postgres_dsn: str) -> None:

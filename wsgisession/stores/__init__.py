@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import Changes, Record, Store, StoreStats
+from .base import Changes, ClientSideStore, Record, Store, StoreStats
 from .memory import MemoryStore
 from .sqlite import SqliteStore
 
 if TYPE_CHECKING:
+    from .cookie import CookieStore
     from .postgres import PostgresStore
     from .redis import RedisStore
 
 __all__ = [
     "Changes",
+    "ClientSideStore",
+    "CookieStore",
     "MemoryStore",
     "PostgresStore",
     "Record",
@@ -30,11 +33,11 @@ __all__ = [
 ]
 
 
-_LAZY = {"RedisStore": ".redis", "PostgresStore": ".postgres"}
+_LAZY = {"RedisStore": ".redis", "PostgresStore": ".postgres", "CookieStore": ".cookie"}
 
 
 def __getattr__(name: str) -> Any:
-    """Import a network store's module only when it is asked for."""
+    """Import a store with an optional driver only when it is asked for."""
     if name in _LAZY:
         import importlib
 

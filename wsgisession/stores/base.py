@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -18,7 +18,7 @@ from ..records import Changes, Record
 from ..serializers import JSONSerializer, Serializer
 from ..signing import log_id
 
-__all__ = ["Changes", "Record", "Store", "StoreStats", "apply_changes"]
+__all__ = ["Changes", "ClientSideStore", "Record", "Store", "StoreStats", "apply_changes"]
 
 logger = logging.getLogger("wsgisession.store")
 
@@ -128,3 +128,74 @@ class Store(ABC):
                 log_id(key),
             )
             return None
+
+
+class ClientSideStore(Store):
+    """A store whose record travels with the client: the sealed record *is* the cookie value.
+
+    Nothing is kept on the server, so :meth:`load`, :meth:`create`, :meth:`save` and
+    :meth:`delete` do not apply; the middleware calls :meth:`seal` to turn a whole session into
+    an opaque, authenticated text and :meth:`unseal` to open it again. The store still knows
+    nothing of HTTP: the middleware reads and builds the cookie.
+
+    What a client-side store cannot do, by its nature: revoke a copy the client kept (a replayed
+    cookie stays valid until the expiry sealed inside it), or merge two overlapping requests
+    (the last response to set the cookie wins).
+    """
+
+    @abstractmethod
+    def use_keys(self, secret_keys: Sequence[bytes]) -> None:
+        """Take the middleware's secrets, newest first: the newest seals, every one unseals."""
+
+    @abstractmethod
+    def seal(
+        self,
+        session_id: str,
+        data: Mapping[str, Any],
+        meta: Mapping[str, Any],
+        expires: float,
+    ) -> str:
+        """Return the whole session as one opaque, url-safe text that only these keys open."""
+
+    @abstractmethod
+    def unseal(self, value: str, now: float) -> tuple[str, Record] | None:
+        """Return ``(session_id, record)`` from a sealed text, or None.
+
+        None for anything that was not sealed with one of the keys (and this store's purpose),
+        was altered in any bit, or whose sealed expiry is not after *now*. Never raises for bad
+        input: the text comes from the client.
+        """
+
+    def _server_side_only(self, operation: str) -> NotImplementedError:
+        return NotImplementedError(
+            f"{type(self).__name__} keeps sessions in the cookie, not on the server, so it has "
+            f"no {operation}(); SessionMiddleware uses its seal() and unseal() instead"
+        )
+
+    def load(self, key: str, now: float) -> Record | None:
+        """Not available: there is no server-side record to load."""
+        raise self._server_side_only("load")
+
+    def create(
+        self,
+        key: str,
+        data: Mapping[str, Any],
+        meta: Mapping[str, Any],
+        expires: float,
+        now: float,
+        replaces: str | None = None,
+    ) -> None:
+        """Not available: a new session is sealed into its cookie instead."""
+        raise self._server_side_only("create")
+
+    def save(self, key: str, changes: Changes, now: float) -> bool:
+        """Not available: a changed session is sealed again into a new cookie instead."""
+        raise self._server_side_only("save")
+
+    def delete(self, key: str) -> None:
+        """Not available: a session ends when its cookie is expired or its sealed expiry passes."""
+        raise self._server_side_only("delete")
+
+    def purge(self, now: float) -> int:
+        """Nothing to purge: expired sessions live only in browsers, which drop them."""
+        return 0

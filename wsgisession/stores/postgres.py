@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
-from ..serializers import Serializer
+from ..serializers import JSONSerializer, Serializer
 from ..signing import log_id
 from .base import Changes, Record, Store, StoreStats, logger
 
@@ -68,7 +68,7 @@ class PostgresStore(Store):
         configure: Callable[[psycopg.Connection[Any]], None] | None = None,
         serializer: Serializer | None = None,
     ) -> None:
-        super().__init__(serializer)
+        super().__init__(_NulSafe(serializer if serializer is not None else JSONSerializer()))
         try:
             import psycopg
             import psycopg_pool
@@ -338,7 +338,7 @@ class PostgresStore(Store):
         if not changes.updates and not changes.removals and not changes.increments:
             statement = self._sql_touch
         else:
-            params["removals"] = list(changes.removals)
+            params["removals"] = [_escape(name) for name in changes.removals]
             params["updates"] = dumps(dict(changes.updates))
             statement = self._sql_save
             if changes.increments:
@@ -399,3 +399,52 @@ def _after_fork(ref: weakref.ReferenceType[PostgresStore]) -> None:
     store = ref()
     if store is not None:
         store._reset_after_fork()
+
+
+# jsonb cannot hold the NUL character, which JSON and every other store can. Strings that hold
+# NUL (or the escape character itself) are stored with U+E000 as an escape: U+E000 U+E001 for
+# NUL and U+E000 U+E000 for U+E000. Text without either is stored as it is, at no cost.
+_ESC = "\ue000"
+_UNESCAPE = re.compile("\ue000([\ue000\ue001])")
+
+
+def _escape(text: str) -> str:
+    if "\x00" not in text and _ESC not in text:
+        return text
+    return text.replace(_ESC, _ESC + _ESC).replace("\x00", _ESC + "\ue001")
+
+
+def _unescape(text: str) -> str:
+    if _ESC not in text:
+        return text
+    return _UNESCAPE.sub(lambda m: "\x00" if m.group(1) == "\ue001" else _ESC, text)
+
+
+def _walk(value: Any, fix: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return fix(value)
+    if isinstance(value, dict):
+        return {fix(k) if isinstance(k, str) else k: _walk(v, fix) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, fix) for v in value]
+    return value
+
+
+class _NulSafe:
+    """Wraps the store's serializer so that values holding NUL survive a jsonb column."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Serializer) -> None:
+        self.inner = inner
+
+    def dumps(self, value: Any) -> str:
+        text = self.inner.dumps(value)
+        if "\\u0000" in text or _ESC in text:
+            text = self.inner.dumps(_walk(value, _escape))
+        return text
+
+    def loads(self, data: str | bytes) -> Any:
+        value = self.inner.loads(data)
+        text = data if isinstance(data, str) else bytes(data).decode("utf-8", "replace")
+        return _walk(value, _unescape) if _ESC in text else value
