@@ -123,7 +123,15 @@ class SqliteStore(Store):
             self._connections.append(conn)
         if not self._schema_ready:
             self._create_schema(conn)
+        self.prepare_connection(conn)
         return conn
+
+    def prepare_connection(self, conn: sqlite3.Connection) -> None:
+        """Override to set more pragmas or register SQL functions on each new connection.
+
+        Called once per connection, in the process and thread that will use it, after the
+        store's own pragmas (WAL, busy timeout) and once the table exists.
+        """
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

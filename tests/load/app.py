@@ -1,0 +1,166 @@
+"""The WSGI application the load suite serves with gunicorn, its store chosen by the environment.
+
+``WSGISESSION_STORE`` is the store URL (``sqlite:///…``, ``redis://…``, ``postgresql://…``);
+``WSGISESSION_TEST_STORE_OPTIONS`` is a JSON object of extra store options (a Redis prefix, a
+PostgreSQL table, an SQLite busy timeout); ``WSGISESSION_TEST_GATES`` is a folder where /slow
+and /peek leave a ``NAME.loaded`` file and wait for ``NAME.go`` (files, because the test and the
+request live in different processes); ``WSGISESSION_TEST_WARM=1`` uses the store at import, so
+under ``--preload`` a connection is open before gunicorn forks. With ``WSGISESSION_TEST_STALL=1``
+an SQLite store sleeps *inside* the UPDATE of a save when the request asked for it
+(``/write?stall=NAME``), so a test can kill -9 the worker in the middle of the transaction.
+
+Routes (JSON answers): /noop · /dump · /rmw?k=&d=&last= (read-modify-write of a counter, plus a
+distinct key and a shared "last" key) · /incr?k= · /own?me= · /write?v=&stall= · /set?k=v ·
+/del?k · /login?user= · /logout · /slow?gate= · /peek?gate=. Paths under /open/ are served by a
+second middleware on the same store with ``on_store_error="continue"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from webob import Request, Response
+
+from wsgisession import Session, SessionMiddleware, SqliteStore, Store, store_from_url
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+GATES = Path(os.environ.get("WSGISESSION_TEST_GATES", "."))
+#: Which stall the current request thread asked for, read by the SQL function of the save.
+STALL = threading.local()
+
+
+class StallingSqliteStore(SqliteStore):
+    """An SQLite store whose UPDATEs sleep after changing the row, before the commit (tests only).
+
+    A TEMP trigger calls a Python function after every UPDATE of the sessions table; when the
+    request that is saving asked for a stall, the function writes this process's id to
+    ``GATES/NAME.stalled`` and sleeps, holding the write transaction open.
+    """
+
+    def prepare_connection(self, conn: sqlite3.Connection) -> None:
+        """Register the stall function and the trigger that calls it."""
+        conn.create_function("wsgisession_test_stall", 0, _stall)
+        conn.execute(
+            f"CREATE TEMP TRIGGER IF NOT EXISTS wsgisession_test_stall AFTER UPDATE ON "
+            f"main.{self.table} BEGIN SELECT wsgisession_test_stall(); END"
+        )
+
+
+def _stall() -> int:
+    name = getattr(STALL, "name", None)
+    if name:
+        (GATES / f"{name}.stalled").write_text(str(os.getpid()))
+        time.sleep(60)
+    return 0
+
+
+def _wait_for(name: str) -> None:
+    """Say this request has loaded its session, then wait until the test lets it go on."""
+    (GATES / f"{name}.loaded").write_text(str(os.getpid()))
+    deadline = time.monotonic() + 15
+    while not (GATES / f"{name}.go").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data, sort_keys=True), status=status, content_type="application/json",
+                    charset="utf-8")
+
+
+def view(request: Request, session: Session) -> Response:
+    """Route one request."""
+    path, params = request.path_info, request.GET
+    if path == "/noop":
+        return Response("noop")
+    if path == "/dump":
+        return _json({"id": session.id, "new": session.is_new, "data": dict(session)})
+    if path == "/rmw":
+        key = params["k"]
+        session[key] = session.get(key, 0) + 1
+        if "d" in params:
+            session[params["d"]] = 1
+        if "last" in params:
+            session["last"] = params["last"]
+        return _json({key: session[key]})
+    if path == "/incr":
+        return _json(session.increment(params.get("k", "n")))
+    if path == "/own":
+        me = params["me"]
+        seen = dict(session)
+        if "owner" not in session:
+            session["owner"] = me
+        session["n"] = session.get("n", 0) + 1
+        return _json({"seen": seen, "data": dict(session)})
+    if path == "/write":
+        value = int(params["v"])
+        for key in ("a", "b", "c"):
+            session[key] = value
+        session["blob"] = f"{value}:" + "x" * 2000
+        STALL.name = params.get("stall")
+        return _json(value)
+    if path == "/set":
+        for key, value in params.items():
+            session[key] = value
+        return _json(dict(session))
+    if path == "/del":
+        for key in params:
+            session.pop(key, None)
+        return _json(dict(session))
+    if path == "/login":
+        session.regenerate()
+        session["user"] = params.get("user", "alice")
+        return _json(dict(session))
+    if path == "/logout":
+        session.destroy()
+        return Response("bye")
+    if path == "/slow":
+        session.get("user")
+        _wait_for(params["gate"])
+        session["slow"] = "done"
+        return _json(dict(session))
+    if path == "/peek":
+        value = session.get("a")
+        _wait_for(params["gate"])
+        return _json({"a": value})
+    return Response("not found", status=404)
+
+
+def inner(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """The plain application: route and answer."""
+    response = view(Request(environ), environ["wsgisession"])
+    return response(environ, start_response)
+
+
+def build_store() -> Store:
+    """The store the environment names."""
+    url = os.environ["WSGISESSION_STORE"]
+    options = json.loads(os.environ.get("WSGISESSION_TEST_STORE_OPTIONS", "{}"))
+    if os.environ.get("WSGISESSION_TEST_STALL") == "1" and url.startswith("sqlite:///"):
+        return StallingSqliteStore(url[len("sqlite:///") :], **options)
+    return store_from_url(url, **options)
+
+
+store = build_store()
+if os.environ.get("WSGISESSION_TEST_WARM") == "1":
+    store.stats(time.time())  # opens a connection before gunicorn forks (with --preload)
+closed = SessionMiddleware(inner, store=store)
+open_ = SessionMiddleware(inner, store=store, on_store_error="continue")
+
+
+def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """Serve /open/… with the fail-open policy and everything else with the 503 policy."""
+    STALL.name = None
+    path = environ.get("PATH_INFO", "")
+    if path.startswith("/open/"):
+        environ["PATH_INFO"] = path[len("/open") :]
+        return open_(environ, start_response)
+    return closed(environ, start_response)
