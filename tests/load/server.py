@@ -17,11 +17,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from .backends import Backend, make_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -191,6 +196,68 @@ def run_together(count: int, work: Callable[[int], None]) -> list[BaseException]
     for thread in threads:
         thread.join(120)
     return errors
+
+
+@dataclass
+class Served:
+    """A running server and the store behind it."""
+
+    backend: Backend
+    model: str
+    server: Gunicorn
+    gates: Path
+
+    def new_session(self) -> Client:
+        """A client holding a freshly created session."""
+        with Client(self.server.port) as client:
+            status, _, _ = client.get("/set?init=1")
+        assert status == 200 and client.cookie, self.server.tail()
+        return client
+
+    def dump(self, cookie: str) -> dict[str, object]:
+        """The session's data as a new request sees it."""
+        with Client(self.server.port, cookie) as client:
+            status, body, _ = client.get("/dump")
+        assert status == 200, self.server.tail()
+        assert not body["new"], f"the session is gone\n{self.server.tail()}"
+        return dict(body["data"])
+
+    def assert_clean_log(self) -> None:
+        """No traceback, lock or protocol error in the server's output (T53, T55)."""
+        log = self.server.log()
+        bad = [word for word in BAD_LOG_WORDS if word in log]
+        assert not bad, f"server log mentions {bad}\n{self.server.tail()}"
+
+    def record(self, scenario: str, clients: int, requests: int, lost: int, errors: int,
+               started: float) -> None:  # fmt: skip
+        REPORT.append(Row(self.backend.kind, self.model, scenario, clients, requests, lost,
+                          errors, time.monotonic() - started))  # fmt: skip
+
+
+@contextmanager
+def serving(
+    request: pytest.FixtureRequest, folder: Path, kind: str, model: str, **env: str
+) -> Iterator[Served]:
+    """Serve a fresh backend of *kind* with gunicorn's *model*; stop both on the way out."""
+    backend = make_backend(kind, folder, request)
+    (folder / "gates").mkdir(exist_ok=True)
+    server = Gunicorn(
+        WORKER_MODELS[model],
+        {
+            **backend.env(),
+            "WSGISESSION_TEST_WARM": "1",
+            "WSGISESSION_TEST_GATES": str(folder / "gates"),
+            **env,
+        },
+        folder / "gunicorn.log",
+        name=f"{kind} {model}",
+    )
+    try:
+        server.start()
+        yield Served(backend, model, server, folder / "gates")
+    finally:
+        server.stop()
+        backend.cleanup()
 
 
 @dataclass

@@ -9,53 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from .conftest import LOAD_STORES, Backend, make_backend
-from .server import BAD_LOG_WORDS, REPORT, WORKER_MODELS, Client, Gunicorn, Row, run_together
+from .backends import LOAD_STORES
+from .server import WORKER_MODELS, Client, Served, run_together, serving
 
 pytestmark = pytest.mark.load
 
 CLIENTS = 8
 ROUNDS = 50
-
-
-@dataclass
-class Served:
-    """A running server and the store behind it."""
-
-    backend: Backend
-    model: str
-    server: Gunicorn
-
-    def new_session(self) -> Client:
-        """A client holding a freshly created session."""
-        with Client(self.server.port) as client:
-            status, _, _ = client.get("/set?init=1")
-        assert status == 200 and client.cookie, self.server.tail()
-        return client
-
-    def dump(self, cookie: str) -> dict[str, object]:
-        """The session's data as a new request sees it."""
-        with Client(self.server.port, cookie) as client:
-            status, body, _ = client.get("/dump")
-        assert status == 200, self.server.tail()
-        assert not body["new"], f"the session is gone\n{self.server.tail()}"
-        return dict(body["data"])
-
-    def assert_clean_log(self) -> None:
-        """No traceback, lock or protocol error in the server's output (T53, T55)."""
-        log = self.server.log()
-        bad = [word for word in BAD_LOG_WORDS if word in log]
-        assert not bad, f"server log mentions {bad}\n{self.server.tail()}"
-
-    def record(self, scenario: str, clients: int, requests: int, lost: int, errors: int,
-               started: float) -> None:  # fmt: skip
-        REPORT.append(Row(self.backend.kind, self.model, scenario, clients, requests, lost,
-                          errors, time.monotonic() - started))  # fmt: skip
 
 
 @pytest.fixture(
@@ -68,20 +31,8 @@ def served(
 ) -> Iterator[Served]:
     """One gunicorn per store × worker model, shared by the scenarios of this module."""
     kind, model = request.param
-    folder: Path = tmp_path_factory.mktemp("load")
-    backend = make_backend(kind, folder, request)
-    server = Gunicorn(
-        WORKER_MODELS[model],
-        {**backend.env(), "WSGISESSION_TEST_WARM": "1", "WSGISESSION_TEST_GATES": str(folder)},
-        folder / "gunicorn.log",
-        name=f"{kind} {model}",
-    )
-    try:
-        server.start()
-        yield Served(backend, model, server)
-    finally:
-        server.stop()
-        backend.cleanup()
+    with serving(request, tmp_path_factory.mktemp("load"), kind, model) as served:
+        yield served
 
 
 def test_disjoint_keys_on_one_session_all_land(served: Served) -> None:
