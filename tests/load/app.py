@@ -5,9 +5,10 @@
 PostgreSQL table, an SQLite busy timeout); ``WSGISESSION_TEST_GATES`` is a folder where /slow
 and /peek leave a ``NAME.loaded`` file and wait for ``NAME.go`` (files, because the test and the
 request live in different processes); ``WSGISESSION_TEST_WARM=1`` uses the store at import, so
-under ``--preload`` a connection is open before gunicorn forks. With ``WSGISESSION_TEST_STALL=1``
-an SQLite store sleeps *inside* the UPDATE of a save when the request asked for it
-(``/write?stall=NAME``), so a test can kill -9 the worker in the middle of the transaction.
+under ``--preload`` a connection is open before gunicorn forks. An SQLite store reports any
+connection used outside the process that opened it, and with ``WSGISESSION_TEST_STALL=1`` it
+sleeps *inside* the UPDATE of a save when the request asked for it (``/write?stall=NAME``), so a
+test can kill -9 the worker in the middle of the transaction.
 
 Routes (JSON answers): /noop · /dump · /rmw?k=&d=&last= (read-modify-write of a counter, plus a
 distinct key and a shared "last" key) · /incr?k= · /own?me= · /write?v=&stall= · /set?k=v ·
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -38,21 +40,36 @@ GATES = Path(os.environ.get("WSGISESSION_TEST_GATES", "."))
 STALL = threading.local()
 
 
-class StallingSqliteStore(SqliteStore):
-    """An SQLite store whose UPDATEs sleep after changing the row, before the commit (tests only).
+class CheckedSqliteStore(SqliteStore):
+    """An SQLite store that reports a connection used outside its process, and can stall.
 
-    A TEMP trigger calls a Python function after every UPDATE of the sessions table; when the
-    request that is saving asked for a stall, the function writes this process's id to
-    ``GATES/NAME.stalled`` and sleeps, holding the write transaction open.
+    Every connection remembers the process that opened it; a statement run on it from any other
+    process (a connection carried across gunicorn's fork) prints a line the tests look for.
+    With ``WSGISESSION_TEST_STALL=1`` a TEMP trigger calls a Python function after every UPDATE
+    of the sessions table; when the saving request asked for a stall, the function writes this
+    process's id to ``GATES/NAME.stalled`` and sleeps, holding the write transaction open.
     """
 
     def prepare_connection(self, conn: sqlite3.Connection) -> None:
-        """Register the stall function and the trigger that calls it."""
-        conn.create_function("wsgisession_test_stall", 0, _stall)
-        conn.execute(
-            f"CREATE TEMP TRIGGER IF NOT EXISTS wsgisession_test_stall AFTER UPDATE ON "
-            f"main.{self.table} BEGIN SELECT wsgisession_test_stall(); END"
-        )
+        """Watch the connection's process; register the stall function and its trigger."""
+        opened_in = os.getpid()
+
+        def check(statement: str) -> None:
+            if os.getpid() != opened_in:
+                print(
+                    f"SQLITE CONNECTION SHARED ACROSS FORK: opened in {opened_in}, "
+                    f"used in {os.getpid()} for {statement[:40]!r}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        conn.set_trace_callback(check)
+        if os.environ.get("WSGISESSION_TEST_STALL") == "1":
+            conn.create_function("wsgisession_test_stall", 0, _stall)
+            conn.execute(
+                f"CREATE TEMP TRIGGER IF NOT EXISTS wsgisession_test_stall AFTER UPDATE ON "
+                f"main.{self.table} BEGIN SELECT wsgisession_test_stall(); END"
+            )
 
 
 def _stall() -> int:
@@ -144,8 +161,8 @@ def build_store() -> Store:
     """The store the environment names."""
     url = os.environ["WSGISESSION_STORE"]
     options = json.loads(os.environ.get("WSGISESSION_TEST_STORE_OPTIONS", "{}"))
-    if os.environ.get("WSGISESSION_TEST_STALL") == "1" and url.startswith("sqlite:///"):
-        return StallingSqliteStore(url[len("sqlite:///") :], **options)
+    if url.startswith("sqlite:///"):
+        return CheckedSqliteStore(url[len("sqlite:///") :], **options)
     return store_from_url(url, **options)
 
 
@@ -157,10 +174,15 @@ open_ = SessionMiddleware(inner, store=store, on_store_error="continue")
 
 
 def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    """Serve /open/… with the fail-open policy and everything else with the 503 policy."""
+    """Serve /open/… with the fail-open policy and the rest with the 503 policy; name the worker."""
     STALL.name = None
+    pid = ("X-Worker-Pid", str(os.getpid()))
+
+    def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        return start_response(status, [*headers, pid], exc_info)
+
     path = environ.get("PATH_INFO", "")
     if path.startswith("/open/"):
         environ["PATH_INFO"] = path[len("/open") :]
-        return open_(environ, start_response)
-    return closed(environ, start_response)
+        return open_(environ, start)
+    return closed(environ, start)

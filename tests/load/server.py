@@ -38,7 +38,10 @@ WORKER_MODELS: dict[str, list[str]] = {
 }
 
 #: Lines a server log must never hold after a load run (T53, T55).
-BAD_LOG_WORDS = ("Traceback", "database is locked", "protocol", "Worker failed", "WORKER TIMEOUT")
+BAD_LOG_WORDS = (
+    "Traceback", "database is locked", "protocol", "Worker failed", "WORKER TIMEOUT",
+    "SHARED ACROSS FORK",
+)  # fmt: skip
 
 
 class Gunicorn:
@@ -236,10 +239,19 @@ class Served:
 
 @contextmanager
 def serving(
-    request: pytest.FixtureRequest, folder: Path, kind: str, model: str, **env: str
+    request: pytest.FixtureRequest,
+    folder: Path,
+    kind: str,
+    model: str,
+    store_options: Mapping[str, Any] | None = None,
+    **env: str,
 ) -> Iterator[Served]:
-    """Serve a fresh backend of *kind* with gunicorn's *model*; stop both on the way out."""
+    """Serve a fresh backend of *kind* with gunicorn's *model*; stop both on the way out.
+
+    *store_options* are added to the backend's own; *env* to the server's environment.
+    """
     backend = make_backend(kind, folder, request)
+    backend.options.update(store_options or {})
     (folder / "gates").mkdir(exist_ok=True)
     server = Gunicorn(
         WORKER_MODELS[model],

@@ -130,3 +130,24 @@ def test_sixteen_sessions_never_see_one_another(served: Served) -> None:
     assert len(set(cookies.values())) == count, context
     assert lost == 0, context
     served.assert_clean_log()
+
+
+def test_every_worker_serves_from_the_shared_store(served: Served) -> None:
+    """T55: with the store opened before the fork (--preload), every worker reads and writes it."""
+    count, rounds = 8, 10
+    pids: set[str] = set()
+    failures: list[str] = []
+
+    def work(index: int) -> None:
+        with Client(served.server.port) as client:
+            for step in range(rounds):
+                status, body, headers = client.get(f"/incr?k=n{index}")
+                pids.add(headers["X-Worker-Pid"])
+                if status != 200 or body != step + 1:
+                    failures.append(f"client {index} step {step}: {status} {body}")
+
+    errors = run_together(count, work)
+    context = f"\n{failures[:5]} {errors[:3]}\n{served.server.tail()}"
+    assert not errors and not failures, context
+    assert len(pids) >= 2, f"only workers {pids} answered{context}"
+    served.assert_clean_log()
