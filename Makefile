@@ -1,4 +1,4 @@
-# make run · make test · make lint · make bench — each sets up what it needs.
+# make run · make test · make load · make lint · make bench — each sets up what it needs.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
@@ -6,7 +6,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3.10 python3; 
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 10))' && echo $$p && break; done)
 EXTRAS ?= test,dev,redis,postgres,cookie
 
-.PHONY: run test lint bench fuzz clean venv
+.PHONY: run test load lint bench fuzz clean venv
 
 venv: $(STAMP)
 
@@ -23,6 +23,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+load: $(STAMP)
+	$(PY) -m pytest -m load -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check wsgisession tests examples

@@ -89,8 +89,8 @@ def _wait_for(name: str) -> None:
 
 
 def _json(data: Any, status: int = 200) -> Response:
-    return Response(json.dumps(data, sort_keys=True), status=status, content_type="application/json",
-                    charset="utf-8")
+    body = json.dumps(data, sort_keys=True)
+    return Response(body, status=status, content_type="application/json", charset="utf-8")
 
 
 def view(request: Request, session: Session) -> Response:
@@ -118,12 +118,12 @@ def view(request: Request, session: Session) -> Response:
         session["n"] = session.get("n", 0) + 1
         return _json({"seen": seen, "data": dict(session)})
     if path == "/write":
-        value = int(params["v"])
+        version = int(params["v"])
         for key in ("a", "b", "c"):
-            session[key] = value
-        session["blob"] = f"{value}:" + "x" * 2000
+            session[key] = version
+        session["blob"] = f"{version}:" + "x" * 2000
         STALL.name = params.get("stall")
-        return _json(value)
+        return _json(version)
     if path == "/set":
         for key, value in params.items():
             session[key] = value
@@ -174,7 +174,7 @@ open_ = SessionMiddleware(inner, store=store, on_store_error="continue")
 
 
 def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    """Serve /open/… with the fail-open policy and the rest with the 503 policy; name the worker."""
+    """Serve /open/… fail-open and the rest with the 503 policy; name the worker in a header."""
     STALL.name = None
     pid = ("X-Worker-Pid", str(os.getpid()))
 

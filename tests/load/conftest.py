@@ -17,6 +17,7 @@ import pytest
 from .backends import Backend, make_backend
 from .server import REPORT, WORKER_MODELS, Gunicorn, report_table
 
+
 @pytest.fixture
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A fresh backend of the kind the test is parametrized with (``kind``)."""
@@ -58,7 +59,7 @@ def gates(tmp_path: Path) -> Path:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the load report: store × worker model × clients → requests, lost updates, errors."""
+    """Print the load report: requests, lost updates and errors per store and worker model."""
     if REPORT:
         terminalreporter.section("wsgisession load report")
         terminalreporter.write_line(report_table())

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -89,7 +89,9 @@ class Gunicorn:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError(f"gunicorn {self.name} did not answer in {timeout}s\n{self.tail()}")
+                raise AssertionError(
+                    f"gunicorn {self.name} did not answer in {timeout}s\n{self.tail()}"
+                )
             time.sleep(0.05)
 
     def tail(self, lines: int = 40) -> str:
@@ -125,18 +127,12 @@ class Gunicorn:
         """End the arbiter and its workers (their process group): TERM, then KILL."""
         if self.proc is None:
             return
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
+        with suppress(subprocess.TimeoutExpired):
             self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)  # stragglers of the group, if any
-        except ProcessLookupError:
-            pass
         self.proc.wait(5)
         self.proc = None
 

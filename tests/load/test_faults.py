@@ -1,4 +1,4 @@
-"""Faults under gunicorn: workers killed mid-save (T54) and SQLite write locks held outside (T53)."""
+"""Faults under gunicorn: workers killed mid-save (T54), SQLite write locks held outside (T53)."""
 
 from __future__ import annotations
 
@@ -144,7 +144,7 @@ def test_workers_killed_during_save_loops_leave_whole_sessions(
             # Acknowledged saves are never lost; an unacknowledged one is all there or absent.
             if not acked[index] <= version <= tried[index]:
                 torn += 1
-        REPORT.append(Row(kind, "sync 4, kill -9 ×6", "save loops", count, sum(tried),
+        REPORT.append(Row(kind, "sync 4, kill -9 x6", "save loops", count, sum(tried),
                           torn, len(refused), time.monotonic() - started))  # fmt: skip
         assert torn == 0, f"acked {acked}, tried {tried}\n{served.server.tail()}"
         assert not refused, f"answers other than 200: {refused[:5]}\n{served.server.tail()}"

@@ -1,4 +1,4 @@
-"""Requests of one session that overlap in different gunicorn workers (T45–T48).
+"""Requests of one session that overlap in different gunicorn workers (T45 to T48).
 
 A gated request (/slow or /peek) loads the session, says so with a file, and waits for the test
 to let it go; meanwhile other requests of the same session complete in other workers.
