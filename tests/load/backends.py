@@ -8,8 +8,10 @@ stored.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,11 +49,51 @@ class Backend:
             step()
 
 
-def make_backend(kind: str, folder: Path, request: pytest.FixtureRequest) -> Backend:
-    """A fresh, empty store of *kind*; network kinds skip (or fail under CI) without a server."""
+def make_backend(
+    kind: str, folder: Path, request: pytest.FixtureRequest, server_url: str | None = None
+) -> Backend:
+    """A fresh, empty store of *kind*: its own SQLite file, Redis prefix or PostgreSQL table.
+
+    Redis and PostgreSQL come from *server_url* when given, else from ``WSGISESSION_REDIS_URL``
+    / ``WSGISESSION_POSTGRES_DSN``, else from a throwaway server of this test session.
+    """
     tag = secrets.token_hex(4)
     if kind == "sqlite":
         return Backend(kind, f"sqlite:///{folder / f'sessions-{tag}.db'}")
+    if kind == "redis":
+        url = server_url or os.environ.get("WSGISESSION_REDIS_URL")
+        if not url:
+            url = request.getfixturevalue("load_redis").url
+        prefix = f"wsgisession-load-{tag}:"
+        backend = Backend(kind, url, {"prefix": prefix})
+        backend.cleanups.append(lambda: _clear_redis(url, prefix))
+        return backend
+    if kind == "postgres":
+        dsn = server_url or os.environ.get("WSGISESSION_POSTGRES_DSN")
+        if not dsn:
+            dsn = request.getfixturevalue("load_postgres").dsn
+        table = f"wsgisession_load_{tag}"
+        backend = Backend(kind, dsn, {"table": table})
+        backend.cleanups.append(lambda: _drop_table(dsn, table))
+        return backend
     raise ValueError(f"unknown store kind {kind!r}")
+
+
+def _clear_redis(url: str, prefix: str) -> None:
+    """Delete every key under *prefix* (the server may be gone already: then nothing to do)."""
+    import redis
+
+    with suppress(redis.ConnectionError), redis.Redis.from_url(url) as client:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+def _drop_table(dsn: str, table: str) -> None:
+    """Drop the test's table (the server may be gone already: then nothing to do)."""
+    import psycopg
+
+    with suppress(psycopg.OperationalError), psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 

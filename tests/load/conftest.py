@@ -16,6 +16,29 @@ import pytest
 
 from .backends import Backend, make_backend
 from .server import REPORT, WORKER_MODELS, Gunicorn, report_table
+from .throwaway import ThrowawayPostgres, ThrowawayRedis
+
+
+@pytest.fixture(scope="session")
+def load_redis() -> Iterator[ThrowawayRedis]:
+    """A Redis server of this test session, for load tests when WSGISESSION_REDIS_URL is unset."""
+    server = ThrowawayRedis()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def load_postgres() -> Iterator[ThrowawayPostgres]:
+    """A PostgreSQL server of this test session, when WSGISESSION_POSTGRES_DSN is unset."""
+    server = ThrowawayPostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture
