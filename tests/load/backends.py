@@ -20,8 +20,10 @@ import pytest
 
 from wsgisession import Store, store_from_url
 
+#: The network store kinds (their drivers may be missing: then they are left out).
+NETWORK_STORES: list[str] = []
 #: The store kinds every load scenario runs on.
-LOAD_STORES = ["sqlite"]
+LOAD_STORES = ["sqlite", *NETWORK_STORES]
 
 
 @dataclass

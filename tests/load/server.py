@@ -240,13 +240,15 @@ def serving(
     kind: str,
     model: str,
     store_options: Mapping[str, Any] | None = None,
+    server_url: str | None = None,
     **env: str,
 ) -> Iterator[Served]:
     """Serve a fresh backend of *kind* with gunicorn's *model*; stop both on the way out.
 
-    *store_options* are added to the backend's own; *env* to the server's environment.
+    *store_options* are added to the backend's own; *server_url* names the Redis or PostgreSQL
+    server to use; *env* is added to the server's environment.
     """
-    backend = make_backend(kind, folder, request)
+    backend = make_backend(kind, folder, request, server_url)
     backend.options.update(store_options or {})
     (folder / "gates").mkdir(exist_ok=True)
     server = Gunicorn(
