@@ -1,4 +1,4 @@
-"""A network store's server stopped and started again under a running gunicorn (T49, T50, T51).
+"""Network store servers that stop, restart or hang under a running gunicorn (T49 to T52).
 
 Each test runs its own throwaway Redis or PostgreSQL server (never a shared one), stops it
 between requests and starts it again on the same port, while gunicorn keeps running.
@@ -6,6 +6,9 @@ between requests and starts it again on the same port, while gunicorn keeps runn
 
 from __future__ import annotations
 
+import secrets
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,3 +80,37 @@ def test_outage_gives_the_policy_and_a_restart_heals_without_an_app_restart(
         assert client.get("/set?d=4")[0] == 200
         assert client.get("/dump")[1]["data"] == {"a": "1", "d": "4"}
     assert "Traceback" not in served.server.log(), served.server.tail()
+
+
+@pytest.fixture
+def blackhole() -> Iterator[int]:
+    """A loopback port that completes TCP handshakes and then never says a word."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)  # connections wait in the backlog; nobody ever accepts them
+        yield int(listener.getsockname()[1])
+
+
+HUNG_URLS = {
+    "redis": "redis://127.0.0.1:{port}/0?socket_timeout=1&socket_connect_timeout=1",
+    "postgres": "postgresql://postgres@127.0.0.1:{port}/postgres?connect_timeout=1",
+}
+
+
+@pytest.mark.parametrize("kind", NETWORK_STORES)
+def test_hung_store_answers_within_its_timeout(
+    kind: str, blackhole: int, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """T52: a store that accepts and never answers: a 503 within its timeout, far under 30 s."""
+    url = HUNG_URLS[kind].format(port=blackhole)
+    with serving(request, tmp_path, kind, "sync 4", server_url=url,
+                 WSGISESSION_TEST_WARM="0") as served:  # fmt: skip
+        unknown = secrets.token_urlsafe(32)  # well formed, so the store is asked about it
+        for path, cookie in (("/set?a=1", None), ("/dump", unknown)):
+            with Client(served.server.port, cookie, timeout=25) as client:
+                started = time.monotonic()
+                status, body, headers = client.get(path)
+                waited = time.monotonic() - started
+            assert status == 503, f"{path}: {status} {body}\n{served.server.tail()}"
+            assert headers["Retry-After"] and body == GENERIC_BODY
+            assert waited < 8, f"{path} took {waited:.1f}s\n{served.server.tail()}"
