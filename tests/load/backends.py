@@ -18,10 +18,15 @@ from typing import Any
 
 import pytest
 
+import wsgisession
 from wsgisession import Store, store_from_url
 
-#: The network store kinds (their drivers may be missing: then they are left out).
-NETWORK_STORES: list[str] = []
+#: The network store kinds this version of wsgisession has.
+NETWORK_STORES = [
+    kind
+    for kind, name in (("redis", "RedisStore"), ("postgres", "PostgresStore"))
+    if name in wsgisession.__all__
+]
 #: The store kinds every load scenario runs on.
 LOAD_STORES = ["sqlite", *NETWORK_STORES]
 
