@@ -18,6 +18,7 @@ second middleware on the same store with ``on_store_error="continue"``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from webob import Request, Response
 
-from wsgisession import Session, SessionMiddleware, SqliteStore, Store, store_from_url
+from wsgisession import Session, SessionMiddleware, SqliteStore, Store, StoreError, store_from_url
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -168,7 +169,10 @@ def build_store() -> Store:
 
 store = build_store()
 if os.environ.get("WSGISESSION_TEST_WARM") == "1":
-    store.stats(time.time())  # opens a connection before gunicorn forks (with --preload)
+    # Open a connection before gunicorn forks (with --preload). A worker that boots while a
+    # test has the store's server stopped must still boot, as a real app would.
+    with contextlib.suppress(StoreError):
+        store.stats(time.time())
 closed = SessionMiddleware(inner, store=store)
 open_ = SessionMiddleware(inner, store=store, on_store_error="continue")
 

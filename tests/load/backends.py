@@ -90,7 +90,7 @@ def _clear_redis(url: str, prefix: str) -> None:
     """Delete every key under *prefix* (the server may be gone already: then nothing to do)."""
     import redis
 
-    with suppress(redis.ConnectionError), redis.Redis.from_url(url) as client:
+    with suppress(redis.RedisError), redis.Redis.from_url(url, socket_timeout=2) as client:
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
         if keys:
             client.delete(*keys)
@@ -100,7 +100,10 @@ def _drop_table(dsn: str, table: str) -> None:
     """Drop the test's table (the server may be gone already: then nothing to do)."""
     import psycopg
 
-    with suppress(psycopg.OperationalError), psycopg.connect(dsn, autocommit=True) as conn:
+    with (
+        suppress(psycopg.OperationalError),
+        psycopg.connect(dsn, autocommit=True, connect_timeout=2) as conn,
+    ):
         conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
