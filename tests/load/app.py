@@ -124,6 +124,10 @@ def view(request: Request, session: Session) -> Response:
             session[key] = version
         session["blob"] = f"{version}:" + "x" * 2000
         STALL.name = params.get("stall")
+        if STALL.name:
+            session["stall"] = STALL.name  # what a PostgreSQL test trigger looks for
+        else:
+            session.pop("stall", None)
         return _json(version)
     if path == "/set":
         for key, value in params.items():

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from .backends import LOAD_STORES
+from .backends import LOAD_STORES, NETWORK_STORES
 from .server import REPORT, Client, Row, Served, run_together, serving
+from .throwaway import ThrowawayPostgres
 
 pytestmark = pytest.mark.load
 
@@ -92,6 +93,69 @@ def test_kill_inside_the_save_transaction_leaves_the_old_session(stalling: Serve
     assert whole_version(served, cookie) == 1
     assert integrity(sqlite_path(served)) == "ok"
     with Client(served.server.port, cookie) as client:  # the lock died with the worker
+        assert client.get("/write?v=3")[0] == 200, served.server.tail()
+    assert whole_version(served, cookie) == 3
+
+
+@pytest.fixture
+def stalling_postgres(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Served, ThrowawayPostgres]]:
+    """A 4-worker server on PostgreSQL whose own server notices a dead client within 0.1 s."""
+    if "postgres" not in NETWORK_STORES:
+        pytest.skip("this wsgisession has no PostgresStore")
+    database = ThrowawayPostgres("client_connection_check_interval=100")
+    try:
+        database.start()
+        with serving(request, tmp_path, "postgres", "sync 4", server_url=database.dsn) as served:
+            yield served, database
+    finally:
+        database.close()
+
+
+def test_kill_inside_the_postgres_save_leaves_a_whole_session(
+    stalling_postgres: tuple[Served, ThrowawayPostgres],
+) -> None:
+    """T54: workers killed -9 while the save's UPDATE sleeps in a trigger: the session is whole."""
+    import psycopg
+
+    served, database = stalling_postgres
+    cookie = write_session(served, 1)
+    table = served.backend.options["table"]
+    with psycopg.connect(database.dsn, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE FUNCTION {table}_stall() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.data ? 'stall' THEN PERFORM pg_sleep(10); END IF; RETURN NEW; END $$"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {table}_stall BEFORE UPDATE ON {table} FOR EACH ROW"
+            f" EXECUTE FUNCTION {table}_stall()"
+        )
+        outcome: list[Any] = []
+
+        def stalled_write() -> None:
+            try:
+                with Client(served.server.port, cookie) as client:
+                    outcome.append(client.get("/write?v=2&stall=kill")[0])
+            except (OSError, http.client.HTTPException) as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=stalled_write)
+        thread.start()
+        sleeping = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+        deadline = time.monotonic() + 10
+        while conn.execute(sleeping).fetchone() != (1,):
+            assert time.monotonic() < deadline, f"the save never stalled\n{served.server.tail()}"
+            time.sleep(0.01)
+        for worker in served.server.workers():  # the stalled one among them
+            os.kill(worker, signal.SIGKILL)
+        thread.join(10)
+        while conn.execute(sleeping).fetchone() != (0,):  # the server ends the orphaned UPDATE
+            assert time.monotonic() < deadline + 5, "the orphaned UPDATE went on sleeping"
+            time.sleep(0.01)
+    assert outcome and not isinstance(outcome[0], int), f"the killed request answered {outcome}"
+    assert whole_version(served, cookie) == 1  # rolled back when the client died
+    with Client(served.server.port, cookie) as client:
         assert client.get("/write?v=3")[0] == 200, served.server.tail()
     assert whole_version(served, cookie) == 3
 

@@ -113,9 +113,13 @@ class ThrowawayRedis(Throwaway):
 
 
 class ThrowawayPostgres(Throwaway):
-    """A PostgreSQL cluster made with ``initdb`` (as the ``postgres`` user when run as root)."""
+    """A PostgreSQL cluster made with ``initdb`` (as the ``postgres`` user when run as root).
 
-    def __init__(self) -> None:
+    *settings* are more ``name=value`` server settings.
+    """
+
+    def __init__(self, *settings: str) -> None:
+        self.settings = [part for setting in settings for part in ("-c", setting)]
         for binary in ("initdb", "postgres"):
             if shutil.which(binary) is None:
                 missing(binary)
@@ -140,7 +144,7 @@ class ThrowawayPostgres(Throwaway):
         return [
             "postgres", "-D", str(self.data), "-p", str(self.port), "-k", str(self.folder),
             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=60",
-            "-c", "shared_buffers=16MB",
+            "-c", "shared_buffers=16MB", *self.settings,
         ]  # fmt: skip
 
     def start(self) -> None:
