@@ -1,4 +1,4 @@
-# make run · make test · make fuzz · make lint · make bench — each sets up what it needs.
+# make run · make test · make load · make fuzz · make lint · make bench — each sets up what it needs.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
@@ -6,7 +6,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3.10 python3; 
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 10))' && echo $$p && break; done)
 EXTRAS ?= test,dev,redis,postgres,cookie
 
-.PHONY: run test lint bench bench-scale fuzz clean venv
+.PHONY: run test load lint bench bench-scale fuzz clean venv
 
 venv: $(STAMP)
 
@@ -28,6 +28,9 @@ test: $(STAMP)
 # by default, over 100,000 in all); prints how many inputs were tried and how long it took.
 fuzz: $(STAMP)
 	WSGISESSION_FUZZ_EXAMPLES=$${WSGISESSION_FUZZ_EXAMPLES:-15000} $(PY) -m pytest tests/test_fuzz.py -q -s
+
+load: $(STAMP)
+	$(PY) -m pytest -m load -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check wsgisession tests examples benchmarks

@@ -97,3 +97,56 @@ def test_sqlite_store_url(tmp_path: Path) -> None:
         store_from_url("sqlite://")
     with pytest.raises(ConfigurationError, match="unknown scheme"):
         store_from_url("ftp://x")
+
+
+class _NoWaitSqliteStore(SqliteStore):
+    """SQLite's own busy wait turned off, so a lock is met with an immediate "locked"."""
+
+    def prepare_connection(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA busy_timeout = 0")
+
+
+def test_immediate_lock_errors_are_retried_within_busy_timeout(tmp_path: Path) -> None:
+    """A "database is locked" that SQLite answers at once is retried until the lock goes."""
+    import threading
+
+    from wsgisession.testing import NOW, new_key
+
+    path = tmp_path / "s.db"
+    store = _NoWaitSqliteStore(path, busy_timeout=2.0)
+    store.create_schema()
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.2, lambda: blocker.execute("ROLLBACK"))
+    release.start()
+    try:
+        key = new_key()
+        store.create(key, {"a": 1}, {}, NOW + 100, NOW)
+        assert store.load(key, NOW) is not None
+    finally:
+        release.join()
+        blocker.close()
+        store.close()
+
+
+def test_lock_retries_stop_at_busy_timeout(tmp_path: Path) -> None:
+    """Retries of an immediate "locked" give up once busy_timeout is spent: a store error."""
+    import time
+
+    from wsgisession import StoreUnavailableError
+    from wsgisession.testing import NOW, new_key
+
+    path = tmp_path / "s.db"
+    store = _NoWaitSqliteStore(path, busy_timeout=0.3)
+    store.create_schema()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    try:
+        with pytest.raises(StoreUnavailableError, match="locked"):
+            store.create(new_key(), {}, {}, NOW + 100, NOW)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        store.close()
+    assert 0.15 < time.monotonic() - started < 0.6

@@ -14,8 +14,10 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ..errors import ConfigurationError, StoreUnavailableError
@@ -128,7 +130,15 @@ class SqliteStore(Store):
             self._connections.append(conn)
         if not self._schema_ready:
             self._create_schema(conn)
+        self.prepare_connection(conn)
         return conn
+
+    def prepare_connection(self, conn: sqlite3.Connection) -> None:
+        """Override to set more pragmas or register SQL functions on each new connection.
+
+        Called once per connection, in the process and thread that will use it, after the
+        store's own pragmas (WAL, busy timeout) and once the table exists.
+        """
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -153,27 +163,44 @@ class SqliteStore(Store):
     def _reset_after_fork(self) -> None:
         # Connections opened before fork belong to the parent: never use or close them here
         # (closing could checkpoint and remove the parent's WAL); leave them to the parent.
-        self._abandoned = self._connections
+        self._abandoned = [*getattr(self, "_abandoned", []), *self._connections]
         self._connections = []
         self._local = threading.local()
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
     def _run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run *operation* on this thread's connection; SQLite failures become store errors."""
-        try:
-            return operation(self._conn())
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailableError(
-                f"SQLite database {self.path!r} could not be used ({exc}); a lock held past "
-                f"busy_timeout={self.busy_timeout}s, a full disk or a missing folder are the "
-                "usual causes"
-            ) from exc
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailableError(
-                f"SQLite database {self.path!r} failed ({exc}); check the file is a healthy "
-                "SQLite database (PRAGMA integrity_check)"
-            ) from exc
+        """Run *operation* on this thread's connection; SQLite failures become store errors.
+
+        SQLite waits up to ``busy_timeout`` for another process's lock, but in a few cases it
+        answers "database is locked" at once (a lock met while WAL recovery or a checkpoint
+        runs). Those are retried with short pauses, never past ``busy_timeout`` in all, so a
+        user sees either the answer or, once the timeout is spent, the store's outage policy.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.005
+        while True:
+            try:
+                return operation(self._conn())
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc) and time.monotonic() + pause < deadline:
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.1)
+                    continue
+                raise self._unavailable(exc) from exc
+            except sqlite3.DatabaseError as exc:
+                raise StoreUnavailableError(
+                    f"SQLite database {self.path!r} failed ({exc}); check the file is a "
+                    "healthy SQLite database (PRAGMA integrity_check)"
+                ) from exc
+
+    def _unavailable(self, exc: sqlite3.OperationalError) -> StoreUnavailableError:
+        """The error for a database that cannot be used now, saying what usually causes it."""
+        return StoreUnavailableError(
+            f"SQLite database {self.path!r} could not be used ({exc}); a lock held past "
+            f"busy_timeout={self.busy_timeout}s, a full disk or a missing folder are the "
+            "usual causes"
+        )
 
     # Store API --------------------------------------------------------------------------
 
@@ -213,14 +240,9 @@ class SqliteStore(Store):
             if replaces is None:
                 conn.execute(self._sql_insert, params)
                 return
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 conn.execute(self._sql_delete, (replaces,))
                 conn.execute(self._sql_insert, params)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
         self._run(op)
         if self.purge_every:
@@ -251,21 +273,15 @@ class SqliteStore(Store):
                 return True
 
         def merge(conn: sqlite3.Connection) -> bool:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 row = conn.execute(self._sql_read_for_merge, (key, now)).fetchone()
                 if row is None:
-                    conn.execute("ROLLBACK")
                     return False
                 current = self.decode(key, row[0])
                 merged = apply_changes(current if isinstance(current, dict) else {}, changes)
                 conn.execute(
                     self._sql_update_if, (dumps(merged), meta, changes.expires, key, row[1], now)
                 )
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
             return True
 
         return self._run(merge)
@@ -303,6 +319,28 @@ class SqliteStore(Store):
         if self._tempdir is not None and self._owner_pid == os.getpid():
             shutil.rmtree(self._tempdir, ignore_errors=True)
             self._tempdir = None
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction taken at once (so SQLite's busy wait applies), committed or undone."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # a failed COMMIT can leave it open
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Tell whether SQLite refused because another connection holds a lock (SQLITE_BUSY/LOCKED)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return (code & 0xFF) in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED and their extended codes
+    message = str(exc)
+    return "locked" in message or "busy" in message
 
 
 def _after_fork(ref: weakref.ReferenceType[SqliteStore]) -> None:
