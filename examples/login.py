@@ -59,7 +59,8 @@ def page(session: Session) -> Response:
     if messages:
         items = "".join(f'<li class="flash">{escape(str(m))}</li>' for m in messages)
         parts.append(f'<ul id="flashes">{items}</ul>')
-    parts.append(f'<p id="counter">You have viewed this page {views} times.</p>')
+    times = "once" if views == 1 else f"{views} times"
+    parts.append(f'<p id="counter">You have viewed this page {times}.</p>')
     if user is None:
         parts.append(
             '<form id="login" method="post" action="/login">'
