@@ -48,6 +48,12 @@ def check_password(username: str, password: str) -> bool:
     return hmac.compare_digest(expected.encode(), password.encode()) and username in USERS
 
 
+def field(request: Request, name: str) -> str:
+    """A text field of the posted form; "" when it is missing or is a file upload instead."""
+    value = request.POST.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
 def page(session: Session) -> Response:
     """The one page: messages, the counter, and the forms that fit the visitor's state."""
     views = session.increment("views")
@@ -87,8 +93,8 @@ def page(session: Session) -> Response:
 
 def login(request: Request, session: Session) -> Response:
     """Check the credentials; on success move the session to a new id, then store the user."""
-    username = request.POST.get("username", "").strip()
-    if not check_password(username, request.POST.get("password", "")):
+    username = field(request, "username").strip()
+    if not check_password(username, field(request, "password")):
         session.flash("Wrong user name or password.")
         return HTTPSeeOther(location="/")
     session.regenerate()  # a new id at the moment the session gains privileges
@@ -109,7 +115,7 @@ def save_note(request: Request, session: Session) -> Response:
     if session.get("user") is None:
         session.flash("Log in to keep a note.")
         return HTTPSeeOther(location="/")
-    session["note"] = request.POST.get("note", "")[:NOTE_LIMIT]
+    session["note"] = field(request, "note")[:NOTE_LIMIT]
     session.flash("note saved")
     return HTTPSeeOther(location="/")
 
@@ -132,7 +138,7 @@ def respond(request: Request) -> Response:
         return HTTPNotFound()
     if request.method != "POST":
         return HTTPMethodNotAllowed(headers={"Allow": "POST"})
-    if not session.check_csrf_token(request.POST.get("csrf_token")):
+    if not session.check_csrf_token(field(request, "csrf_token")):
         return HTTPForbidden(
             "This form has expired or came from another site. Go back, reload the page and "
             "try again."

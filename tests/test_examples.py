@@ -166,6 +166,14 @@ def test_login_example_answers_bad_requests_without_a_500(load_example: ExampleL
     response = browser.post("/note", body, content_type="application/x-www-form-urlencoded")
     assert response.status_int == 303
     assert browser.get("/").status_int == 200
+    # A file upload where a text field belongs is treated as an empty field.
+    token = csrf(browser.get("/"))
+    upload = browser.post(
+        "/note", {"csrf_token": token}, upload_files=[("note", "note.txt", b"file body")]
+    )
+    assert upload.status_int == 303
+    assert browser.post("/login", upload_files=[("csrf_token", "t.txt", token.encode())],
+                        status=403).status_int == 403
 
 
 def test_login_cookie_is_signed_httponly_lax(load_example: ExampleLoader) -> None:
