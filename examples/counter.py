@@ -28,4 +28,6 @@ def counter(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable
 
 
 store = store_from_url(os.environ.get("WSGISESSION_STORE", "sqlite:///counter-sessions.db"))
-app = SessionMiddleware(counter, store=store, secret_keys=os.environ.get("WSGISESSION_SECRET"))
+#: WSGISESSION_SECRET: cookie-signing keys, comma-separated, newest first (optional here).
+secret_keys = [key for key in os.environ.get("WSGISESSION_SECRET", "").split(",") if key]
+app = SessionMiddleware(counter, store=store, secret_keys=secret_keys or None)

@@ -1,0 +1,262 @@
+"""The examples do what their docstrings and the README say, through webtest and gunicorn."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import requests
+import webtest
+
+from .gunicorn_server import EXAMPLES, gunicorn_command, serve
+from .helpers import cookie_attributes, session_cookie
+
+ExampleLoader = Callable[[str], ModuleType]
+
+
+@pytest.fixture
+def load_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ExampleLoader:
+    """Import an example afresh, with its sessions in a private SQLite file and signed cookies."""
+    monkeypatch.setenv("WSGISESSION_STORE", f"sqlite:///{tmp_path}/sessions.db")
+    monkeypatch.setenv("WSGISESSION_SECRET", "newest-key,older-key")
+
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+def client(module: ModuleType) -> webtest.TestApp:
+    """A browser-like client (with a cookie jar) for an example's ``app``."""
+    return webtest.TestApp(module.app)
+
+
+def csrf(page: webtest.TestResponse) -> str:
+    """The CSRF token in the page's first form."""
+    return str(page.html.find("input", {"name": "csrf_token"})["value"])
+
+
+def flashes(page: webtest.TestResponse) -> list[str]:
+    """The flash messages the page shows."""
+    return [item.get_text() for item in page.html.select(".flash")]
+
+
+# counter.py ----------------------------------------------------------------------------------
+
+
+def test_counter_counts_each_visitor(load_example: ExampleLoader) -> None:
+    """The page counter rises for one visitor and starts at one for another."""
+    counter = load_example("counter")
+    alice, bob = client(counter), client(counter)
+    assert [alice.get("/").text for _ in range(3)][-1] == "Visited page 3 times\n"
+    assert bob.get("/").text == "Visited page 1 times\n"
+
+
+# login.py ------------------------------------------------------------------------------------
+
+
+def login(browser: webtest.TestApp, user: str, password: str) -> webtest.TestResponse:
+    """Fill in and send the login form; return the page the redirect leads to."""
+    page = browser.get("/")
+    form = page.forms["login"]
+    form["username"], form["password"] = user, password
+    return form.submit().follow()
+
+
+def test_login_counter_rises_across_reloads(load_example: ExampleLoader) -> None:
+    """Each reload of the login example's page adds one to its counter."""
+    browser = client(load_example("login"))
+    texts = [browser.get("/").html.find(id="counter").get_text() for _ in range(3)]
+    assert texts == [
+        "You have viewed this page once.",
+        "You have viewed this page 2 times.",
+        "You have viewed this page 3 times.",
+    ]
+
+
+def test_login_regenerates_and_welcomes_once(load_example: ExampleLoader) -> None:
+    """A good login gets a new session id, shows the user, and the welcome only once."""
+    browser = client(load_example("login"))
+    before = session_cookie(browser.get("/"))
+    page = login(browser, "alice", "wonderland")
+    assert browser.cookies["wsgisession"] != before
+    assert page.html.find(id="user").get_text() == "Logged in as alice."
+    assert flashes(page) == ["Welcome, alice."]
+    # Two views before the login, this one after: regenerate() kept the data.
+    assert page.html.find(id="counter").get_text() == "You have viewed this page 3 times."
+    again = browser.get("/")
+    assert flashes(again) == []
+    assert again.html.find(id="user").get_text() == "Logged in as alice."
+
+
+def test_login_refuses_a_wrong_password(load_example: ExampleLoader) -> None:
+    """A wrong password leaves the visitor logged out with a message saying so."""
+    browser = client(load_example("login"))
+    page = login(browser, "alice", "guess")
+    assert page.html.find(id="user") is None
+    assert flashes(page) == ["Wrong user name or password."]
+    assert login(browser, "mallory", "wonderland").html.find(id="user") is None
+
+
+def test_logout_destroys_then_flashes(load_example: ExampleLoader) -> None:
+    """Logout ends the session, says "logged out" once, and the old cookie opens nothing."""
+    example = load_example("login")
+    browser = client(example)
+    page = login(browser, "bob", "builder")
+    logged_in_cookie = browser.cookies["wsgisession"]
+    page = page.forms["logout"].submit().follow()
+    assert flashes(page) == ["logged out"]
+    assert page.html.find(id="user") is None
+    assert page.html.find(id="counter").get_text() == "You have viewed this page once."
+    assert browser.cookies["wsgisession"] != logged_in_cookie
+    assert flashes(browser.get("/")) == []
+    thief = client(example)
+    thief.set_cookie("wsgisession", logged_in_cookie)
+    assert thief.get("/").html.find(id="user") is None
+
+
+def test_forms_need_the_sessions_csrf_token(load_example: ExampleLoader) -> None:
+    """A POST without the token, or with another session's, is a 403 that changes nothing."""
+    example = load_example("login")
+    victim, attacker = client(example), client(example)
+    login(victim, "alice", "wonderland")
+    foreign = csrf(attacker.get("/"))
+    for token in (None, foreign, ""):
+        fields = {"note": "pwned"} if token is None else {"note": "pwned", "csrf_token": token}
+        refused = victim.post("/note", fields, status=403)
+        assert "reload the page" in refused.text
+    assert victim.get("/").html.find(id="note") is None
+    forged_login = attacker.post("/login", {"username": "alice", "password": "wonderland"},
+                                 status=403)
+    assert "another site" in forged_login.text
+
+
+def test_note_is_saved_and_escaped(load_example: ExampleLoader) -> None:
+    """The note form keeps its text, shown as text (not markup), cut to the limit."""
+    example = load_example("login")
+    browser = client(example)
+    page = login(browser, "alice", "wonderland")
+    form = page.forms["note-form"]
+    form["note"] = "<script>alert(1)</script>" + "x" * 500
+    page = form.submit().follow()
+    assert flashes(page) == ["note saved"]
+    note = page.html.find(id="note")
+    assert note.find("script") is None
+    assert note.get_text().startswith("Your note: <script>alert(1)</script>xxx")
+    assert len(note.get_text()) == len("Your note: ") + example.NOTE_LIMIT
+
+
+def test_login_example_answers_bad_requests_without_a_500(load_example: ExampleLoader) -> None:
+    """Wrong methods, unknown paths and undecodable form bodies get 4xx or a page, never a 500."""
+    browser = client(load_example("login"))
+    assert browser.get("/login", status=405).headers["Allow"] == "POST"
+    browser.get("/nowhere", status=404)
+    token = csrf(login(browser, "alice", "wonderland"))
+    body = b"csrf_token=" + token.encode() + b"&note=%ff%fe"
+    response = browser.post("/note", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_int == 303
+    assert browser.get("/").status_int == 200
+    # A file upload where a text field belongs is treated as an empty field.
+    token = csrf(browser.get("/"))
+    upload = browser.post(
+        "/note", {"csrf_token": token}, upload_files=[("note", "note.txt", b"file body")]
+    )
+    assert upload.status_int == 303
+    assert browser.post("/login", upload_files=[("csrf_token", "t.txt", token.encode())],
+                        status=403).status_int == 403
+
+
+def test_login_cookie_is_signed_httponly_lax(load_example: ExampleLoader) -> None:
+    """The example's cookie is HttpOnly, SameSite=Lax and signed with the newest env key."""
+    browser = client(load_example("login"))
+    response = browser.get("/")
+    attributes = cookie_attributes(response)
+    assert "httponly" in attributes and attributes["samesite"] == "Lax"
+    value = session_cookie(response)
+    assert value is not None and len(value.split(".")) == 2
+
+
+# flask_app.py --------------------------------------------------------------------------------
+
+
+def test_flask_example(load_example: ExampleLoader) -> None:
+    """The Flask example counts visits, keeps a name with a one-time flash, and forgets."""
+    pytest.importorskip("flask")
+    browser = client(load_example("flask_app"))
+    browser.get("/")
+    page = browser.get("/")
+    assert page.html.find(id="visits").get_text() == "Visit number 2."
+    form = page.forms[0]
+    form["name"] = "<b>Ada</b>"
+    page = form.submit().follow()
+    assert page.html.find(id="name").get_text() == "Hello, <b>Ada</b>!"
+    assert flashes(page) == ["Saved your name, <b>Ada</b>."]
+    assert flashes(browser.get("/")) == []
+    page = browser.get("/").forms[1].submit().follow()
+    assert page.html.find(id="visits").get_text() == "Visit number 1."
+    assert page.html.find(id="name").get_text() == "Who are you?"
+
+
+def test_flask_example_refuses_posts_without_the_token(load_example: ExampleLoader) -> None:
+    """The Flask example's forms are CSRF-checked before any view runs."""
+    pytest.importorskip("flask")
+    browser = client(load_example("flask_app"))
+    browser.get("/")
+    browser.post("/name", {"name": "eve"}, status=403)
+    assert browser.get("/").html.find(id="name").get_text() == "Who are you?"
+
+
+# gunicorn.conf.py ------------------------------------------------------------------------------
+
+
+def test_gunicorn_config_serves_the_counter_from_one_store(tmp_path: Path) -> None:
+    """Under the example config, 2 workers share the SQLite store, and the proxy's HTTPS counts."""
+    env = {"WSGISESSION_STORE": f"sqlite:///{tmp_path}/sessions.db", "WSGISESSION_SECRET": "k"}
+    with serve("counter:app", env, tmp_path, workers=2) as server:
+        visitor = requests.Session()
+        answers = [visitor.get(server.url + "/", timeout=10).text for _ in range(8)]
+        assert answers[-1] == "Visited page 8 times\n"
+        # From a proxy on 127.0.0.1, gunicorn trusts X-Forwarded-Proto: the cookie is Secure.
+        behind_proxy = requests.get(
+            server.url + "/", headers={"X-Forwarded-Proto": "https"}, timeout=10
+        )
+        assert "secure" in behind_proxy.headers["Set-Cookie"].lower()
+        assert "secure" not in visitor.get(server.url + "/", timeout=10).headers.get(
+            "Set-Cookie", ""
+        ).lower()
+    assert "WSGISESSION_SECRET is not set" not in server.log()
+
+
+def test_gunicorn_config_refuses_a_memory_store_with_several_workers(tmp_path: Path) -> None:
+    """memory:// with two workers stops gunicorn at start with a message saying what to use."""
+    command = gunicorn_command("counter:app", "-w", "2", "--bind", "127.0.0.1:0")
+    env = {**os.environ, "WSGISESSION_STORE": "memory://"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "keeps sessions inside each of the 2 worker processes" in done.stderr
+    assert "sqlite:////path/sessions.db" in done.stderr
+
+
+def test_gunicorn_config_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The config preloads the app, binds to loopback and takes workers from WEB_CONCURRENCY."""
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.delenv("WSGISESSION_STORE", raising=False)
+    code = (
+        "import runpy, json, os, sys; s = runpy.run_path(sys.argv[1]); "
+        "print(json.dumps([s['workers'], s['preload_app'], s['bind'], "
+        "os.environ['WSGISESSION_STORE']]))"
+    )
+    config = str(EXAMPLES / "gunicorn.conf.py")
+    done = subprocess.run([sys.executable, "-c", code, config], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == '[3, true, "127.0.0.1:8000", "sqlite:///sessions.db"]'
