@@ -20,7 +20,7 @@ import requests
 
 PASSWORDS = {"alice": "wonderland", "bob": "builder"}
 
-_VIEWS = re.compile(r"viewed this page (\d+) times")
+_VIEWS = re.compile(r"viewed this page (\d+ times|once)")
 _USER = re.compile(r'<p id="user">Logged in as (.*?)\.</p>')
 _NOTE = re.compile(r'<p id="note">Your note: (.*?)</p>')
 _FLASH = re.compile(r'<li class="flash">(.*?)</li>')
@@ -140,7 +140,8 @@ class Visitor:
             return False
         self.views += 1
         where = f"{self.name} on {self.last_host} (page {self.views})"
-        views = int(m.group(1)) if (m := _VIEWS.search(body)) else -1
+        found = _VIEWS.search(body)
+        views = -1 if found is None else 1 if found.group(1) == "once" else int(found.group(1)[:-6])
         user = html.unescape(m.group(1)) if (m := _USER.search(body)) else None
         note = html.unescape(m.group(1)) if (m := _NOTE.search(body)) else None
         flashes = [html.unescape(f) for f in _FLASH.findall(body)]

@@ -4,9 +4,9 @@ The suite runs with ``make test-multihost`` (``pytest -m multihost``); a plain `
 leaves it out, because it needs root, network namespaces and nginx. Without those it skips
 with the reason, except under ``CI=true``, where it fails.
 
-Scope: the network and nginx live for the whole run; each store server (Redis, then
-PostgreSQL) for the tests of that store; the three gunicorn hosts for one test, since the
-scenarios kill and restart them. Every fixture undoes what it made even when the test fails,
+Scope: the network lives for the whole run; each store server (Redis, then PostgreSQL) for
+the tests of that store; nginx and the three gunicorn hosts for one test, since the scenarios
+kill and restart hosts. Every fixture undoes what it made even when the test fails,
 and the run starts by removing whatever a crashed earlier run left.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .netns import Network, remove_leftovers
+from .netns import Network, kill_processes_in, remove_leftovers
 from .services import AppHost, Nginx, PostgresServer, RedisServer
 
 HOSTS = 3
@@ -80,12 +80,17 @@ def run_dir(network: Network) -> Iterator[Path]:
     """The run's folder for server files and logs; removed at the end."""
     folder = network.run_dir()
     yield folder
+    kill_processes_in(folder)  # nothing should be left; this makes sure
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def balancer(network: Network, run_dir: Path) -> Iterator[Nginx]:
-    """nginx on a loopback port, round-robin over the three hosts."""
+    """nginx on a loopback port, round-robin over the three hosts; fresh for each test.
+
+    Fresh, so that a host marked failed in one test (nginx's fail_timeout) is not skipped in
+    the next.
+    """
     nginx = Nginx(network, run_dir)
     yield nginx
     nginx.stop()

@@ -48,17 +48,24 @@ def _owner_alive(pid: int) -> bool:
     return b"python" in cmdline or b"pytest" in cmdline
 
 
-def _kill_pid_of(path: Path, marker: str) -> None:
-    """SIGKILL the process whose id is in the file *path*, if it still runs from *marker*."""
-    try:
-        pid = int(path.read_text().split()[0])
-        cwd = os.readlink(f"/proc/{pid}/cwd")
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except (OSError, ValueError, IndexError):
-        return
-    if marker in cwd or marker in cmdline:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+def kill_processes_in(folder: Path) -> None:
+    """SIGKILL every process whose working directory lies in *folder* (a run's servers).
+
+    Each server of the root namespace starts in its own folder of the run folder, and its
+    children (nginx's workers, PostgreSQL's backends) inherit that, so the working directory
+    finds them all, even after the folder was deleted.
+    """
+    root = str(folder)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(proc / "cwd").removesuffix(" (deleted)")
+        except OSError:
+            continue
+        if cwd == root or cwd.startswith(root + "/"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)
 
 
 def kill_namespace_processes(namespace: str) -> None:
@@ -100,8 +107,7 @@ def remove_leftovers() -> list[str]:
         match = _RUN_DIR.match(folder.name)
         if not match or not folder.is_dir() or _owner_alive(int(match.group(1))):
             continue
-        for pidfile in folder.rglob("*.pid"):
-            _kill_pid_of(pidfile, str(folder))
+        kill_processes_in(folder)
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(f"folder {folder}")
     return removed

@@ -3,7 +3,8 @@
 Redis, PostgreSQL and nginx run in the root namespace; Redis and PostgreSQL listen on the test
 bridge's address only (every host reaches them there), nginx on a loopback port only. Each
 application host runs gunicorn inside its namespace on its own address. Every server keeps its
-files, logs and pid file in the run folder, so a later run can find and stop it after a crash.
+files and logs in its own folder of the run folder and runs from there, so a later run can find
+and stop it after a crash.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,7 +78,6 @@ class RedisServer:
              "--logfile", str(self.log)],
             cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )
-        (self.folder / "redis.pid").write_text(str(self.process.pid))
         wait_for_port(self.address, self.port, "redis-server", self.log)
 
     @property
@@ -143,8 +144,7 @@ class Nginx:
     """nginx in the root namespace: a round-robin load balancer on a loopback port."""
 
     def __init__(self, network: Network, folder: Path) -> None:
-        self.folder = folder / "nginx"
-        self.folder.mkdir()
+        self.folder = Path(tempfile.mkdtemp(prefix="nginx-", dir=folder))
         self.port = free_port("127.0.0.1")
         self.log = self.folder / "error.log"
         self.conf = self.folder / "nginx.conf"
