@@ -32,11 +32,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Leave the multihost tests out unless the marker expression asks for them."""
     if "multihost" in (config.option.markexpr or ""):
         return
-    here = Path(__file__).parent
-    dropped = [item for item in items if here in item.path.parents]
+    dropped = [item for item in items if item.get_closest_marker("multihost")]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if here not in item.path.parents]
+        items[:] = [item for item in items if not item.get_closest_marker("multihost")]
 
 
 def _unavailable(reason: str) -> None:
