@@ -37,6 +37,13 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def _no_ipv6(link: str, namespace: str | None = None) -> None:
+    """Turn IPv6 off on *link*, so it gets no link-local address and sends no solicitations."""
+    setting = f"net.ipv6.conf.{link}.disable_ipv6=1"
+    where = ["ip", "netns", "exec", namespace] if namespace else []
+    subprocess.run([*where, "sysctl", "-q", "-w", setting], capture_output=True, timeout=30)
+
+
 def _owner_alive(pid: int) -> bool:
     """Tell whether the test process that made a name with *pid* in it is still running."""
     if pid == os.getpid():
@@ -152,6 +159,7 @@ class Network:
         try:
             ip("link", "add", network.bridge, "type", "bridge")
             network.links.append(network.bridge)
+            _no_ipv6(network.bridge)
             ip("addr", "add", f"{network.gateway}/24", "dev", network.bridge)
             ip("link", "set", network.bridge, "up")
             for n in range(1, host_count + 1):
@@ -162,6 +170,9 @@ class Network:
                 ip("link", "add", veth, "type", "veth", "peer", "name", "eth0",
                    "netns", host.namespace)
                 network.links.append(veth)
+                _no_ipv6(veth)
+                _no_ipv6("all", host.namespace)
+                _no_ipv6("eth0", host.namespace)
                 ip("link", "set", veth, "master", network.bridge)
                 ip("link", "set", veth, "up")
                 inside = ("netns", "exec", host.namespace, "ip")
