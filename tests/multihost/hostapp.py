@@ -1,8 +1,8 @@
-"""The example application as one test host serves it: unchanged, plus a header naming the host.
+"""examples/login.py as one test host serves it: unchanged, plus a header naming the host.
 
 gunicorn runs ``hostapp:app`` from this folder on every host. ``MULTIHOST_HOST`` names the host
-(``host1`` …) and goes out in ``X-Served-By``, so a client can tell which host answered;
-``MULTIHOST_EXAMPLE`` names the module of ``examples/`` to serve (``login`` unless told).
+(``host1`` …) and goes out in ``X-Served-By``, so a client can tell which host answered. The
+example reads its store and keys from ``WSGISESSION_STORE`` and ``WSGISESSION_SECRET``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-example: WSGIApplication = importlib.import_module(
-    os.environ.get("MULTIHOST_EXAMPLE", "login")
-).app
+example: WSGIApplication = importlib.import_module("login").app
 HOST = os.environ.get("MULTIHOST_HOST", "unnamed")
 
 
