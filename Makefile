@@ -6,7 +6,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3.10 python3; 
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 10))' && echo $$p && break; done)
 EXTRAS ?= test,dev,redis,postgres,cookie,frameworks
 
-.PHONY: run test load lint bench bench-scale fuzz clean venv
+.PHONY: run test test-multihost load lint bench bench-scale fuzz clean venv
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ fuzz: $(STAMP)
 
 load: $(STAMP)
 	$(PY) -m pytest -m load -q
+
+# Three hosts in network namespaces behind nginx, on Redis then PostgreSQL (root; see README).
+test-multihost: $(STAMP)
+	$(PY) -m pytest -m multihost -s tests/multihost
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check wsgisession tests examples benchmarks
