@@ -124,3 +124,17 @@ def test_recovery_needs_no_restart(flaky: FlakyStore) -> None:
     client.get("/get?user=", status=503)
     flaky.down = False
     assert client.get("/get?user=").json == {"user": "bob"}
+
+
+def test_fail_open_when_saving_a_new_session(
+    flaky: FlakyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """T50: with 'continue', a new session whose save fails is served, unsaved, without a cookie."""
+    client = webtest.TestApp(SessionMiddleware(app, store=flaky, on_store_error="continue"))
+    flaky.down = True
+    with caplog.at_level(logging.ERROR, logger="wsgisession"):
+        response = client.get("/set?user=bob")
+    assert response.status_int == 200
+    assert response.json == {"user": "bob"}
+    assert set_cookies(response) == []
+    assert len([r for r in caplog.records if r.name == "wsgisession"]) == 1

@@ -259,9 +259,18 @@ class SessionMiddleware:
             if plan is None:
                 return headers
         cookie: str | None = None
+        written = False
+        if self._client_side is None:
+            try:
+                written = self._write(plan)
+            except StoreError as exc:
+                if self.on_store_error == "error":
+                    raise
+                self._log_store_error(exc)  # carry on: the response goes out, unsaved
+                return headers
         if self._client_side is not None:
             cookie = self._seal(self._client_side, plan, secure, cookie_allowed)
-        elif self._write(plan) and plan.write_id is not None:
+        elif written and plan.write_id is not None:
             if plan.set_cookie or (self._rotating and self._needs_resign(environ)):
                 cookie = self.cookie.build(plan.write_id, plan.cookie_max_age, secure)
         elif plan.expire_cookie and cookie_allowed:
