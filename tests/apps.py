@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from webob import Request, Response
 
-from wsgisession import Session, SessionMiddleware, Store
+from wsgisession import Session, SessionMiddleware, Store, StoreUnavailableError
+from wsgisession.records import Changes, Record
 from wsgisession.testing import CountingStore
 
 if TYPE_CHECKING:
@@ -130,3 +131,33 @@ def wrap(
     """Wrap *target* in the middleware over a counting view of *store*."""
     counting = CountingStore(store)
     return SessionMiddleware(target, store=counting, **options), counting
+
+
+class OutageStore(CountingStore):
+    """Wraps a store; while ``down`` is set every call fails as when its server went away."""
+
+    down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreUnavailableError("the session server did not answer in 2.0 s")
+
+    def load(self, key: str, now: float) -> Record | None:
+        self._check()
+        return super().load(key, now)
+
+    def create(
+        self,
+        key: str,
+        data: Mapping[str, Any],
+        meta: Mapping[str, Any],
+        expires: float,
+        now: float,
+        replaces: str | None = None,
+    ) -> None:
+        self._check()
+        super().create(key, data, meta, expires, now, replaces)
+
+    def save(self, key: str, changes: Changes, now: float) -> bool:
+        self._check()
+        return super().save(key, changes, now)

@@ -8,54 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 import pytest
 import webtest
 
-from tests.apps import app
+from tests.apps import OutageStore, app
 from tests.helpers import set_cookies
 from wsgisession import MemoryStore, SessionMiddleware, StoreUnavailableError
-from wsgisession.records import Changes, Record
-
-
-class FlakyStore(MemoryStore):
-    """A MemoryStore that can be switched off, as a network store's server can go away."""
-
-    down = False
-
-    def _check(self) -> None:
-        if self.down:
-            raise StoreUnavailableError("the session server at db.internal:1234 did not answer")
-
-    def load(self, key: str, now: float) -> Record | None:
-        self._check()
-        return super().load(key, now)
-
-    def create(
-        self,
-        key: str,
-        data: Mapping[str, Any],
-        meta: Mapping[str, Any],
-        expires: float,
-        now: float,
-        replaces: str | None = None,
-    ) -> None:
-        self._check()
-        super().create(key, data, meta, expires, now, replaces)
-
-    def save(self, key: str, changes: Changes, now: float) -> bool:
-        self._check()
-        return super().save(key, changes, now)
 
 
 @pytest.fixture
-def flaky() -> FlakyStore:
-    return FlakyStore()
+def flaky() -> OutageStore:
+    return OutageStore(MemoryStore())
 
 
-def test_fail_closed_gives_a_503(flaky: FlakyStore, caplog: pytest.LogCaptureFixture) -> None:
+def test_fail_closed_gives_a_503(flaky: OutageStore, caplog: pytest.LogCaptureFixture) -> None:
     """T49: the store is down: 503 with Retry-After, a generic body, no Set-Cookie, one log line."""
     client = webtest.TestApp(SessionMiddleware(app, store=flaky))
     client.get("/set?user=bob")
@@ -72,7 +39,7 @@ def test_fail_closed_gives_a_503(flaky: FlakyStore, caplog: pytest.LogCaptureFix
     assert cookie not in caplog.text
 
 
-def test_fail_closed_on_save(flaky: FlakyStore) -> None:
+def test_fail_closed_on_save(flaky: OutageStore) -> None:
     """A store that fails while saving also gives the 503, not a half-sent response."""
     client = webtest.TestApp(SessionMiddleware(app, store=flaky))
     flaky.down = True
@@ -82,7 +49,7 @@ def test_fail_closed_on_save(flaky: FlakyStore) -> None:
     assert set_cookies(response) == []
 
 
-def test_app_that_catches_the_error_still_gets_503(flaky: FlakyStore) -> None:
+def test_app_that_catches_the_error_still_gets_503(flaky: OutageStore) -> None:
     """An app that swallows the store error cannot turn it into a half-working response."""
 
     def swallowing(environ, start_response):  # type: ignore[no-untyped-def]
@@ -98,7 +65,7 @@ def test_app_that_catches_the_error_still_gets_503(flaky: FlakyStore) -> None:
 
 
 def test_fail_open_serves_an_unsaved_empty_session(
-    flaky: FlakyStore, caplog: pytest.LogCaptureFixture
+    flaky: OutageStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     """T50: with on_store_error='continue' the app runs with an empty, unsaved session."""
     client = webtest.TestApp(SessionMiddleware(app, store=flaky, on_store_error="continue"))
@@ -116,7 +83,7 @@ def test_fail_open_serves_an_unsaved_empty_session(
     assert client.get("/get?user=&other=").json == {"user": "bob", "other": None}
 
 
-def test_recovery_needs_no_restart(flaky: FlakyStore) -> None:
+def test_recovery_needs_no_restart(flaky: OutageStore) -> None:
     """T51 in small: once the store is back the next request with the old cookie works."""
     client = webtest.TestApp(SessionMiddleware(app, store=flaky))
     client.get("/set?user=bob")
@@ -127,7 +94,7 @@ def test_recovery_needs_no_restart(flaky: FlakyStore) -> None:
 
 
 def test_fail_open_when_saving_a_new_session(
-    flaky: FlakyStore, caplog: pytest.LogCaptureFixture
+    flaky: OutageStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     """T50: with 'continue', a new session whose save fails is served, unsaved, without a cookie."""
     client = webtest.TestApp(SessionMiddleware(app, store=flaky, on_store_error="continue"))

@@ -10,19 +10,16 @@ import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 import webtest
 
-from tests.apps import wrap
+from tests.apps import OutageStore, wrap
 from tests.conftest import Clock
 from tests.helpers import cookie_attributes, session_cookie, set_cookies
-from wsgisession import ConfigurationError, SessionMiddleware, Store, StoreUnavailableError
-from wsgisession.records import Changes, Record
+from wsgisession import ConfigurationError, SessionMiddleware, Store
 from wsgisession.signing import hash_id, new_id
-from wsgisession.testing import CountingStore
 
 
 def _new_session(client: webtest.TestApp, path: str = "/set?a=1") -> str:
@@ -185,36 +182,6 @@ def test_id_never_travels_in_urls(store: Store) -> None:
             assert value not in header
 
 
-class _Outage(CountingStore):
-    """A store that fails like a server that went away, when switched off."""
-
-    down = False
-
-    def _check(self) -> None:
-        if self.down:
-            raise StoreUnavailableError("the session server did not answer in 2.0 s")
-
-    def load(self, key: str, now: float) -> Record | None:
-        self._check()
-        return super().load(key, now)
-
-    def create(
-        self,
-        key: str,
-        data: Mapping[str, Any],
-        meta: Mapping[str, Any],
-        expires: float,
-        now: float,
-        replaces: str | None = None,
-    ) -> None:
-        self._check()
-        super().create(key, data, meta, expires, now, replaces)
-
-    def save(self, key: str, changes: Changes, now: float) -> bool:
-        self._check()
-        return super().save(key, changes, now)
-
-
 def test_ids_never_in_logs_or_error_messages(
     store: Store, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -224,7 +191,7 @@ def test_ids_never_in_logs_or_error_messages(
     both policies: every log line and every response body or header other than Set-Cookie is
     searched for each id (whole or a 10-character piece) and for its hash beyond 8 characters.
     """
-    outage = _Outage(store)
+    outage = OutageStore(store)
     closed = SessionMiddleware(_app(), store=outage, secret_keys="k", clock=clock)
     opened = SessionMiddleware(
         _app(), store=outage, secret_keys="k", clock=clock, on_store_error="continue"
