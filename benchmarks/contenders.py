@@ -25,9 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import wsgisession
-from wsgisession import SessionMiddleware, Store
-from wsgisession.records import Changes, Record
-from wsgisession.stores.base import StoreStats
+from wsgisession import SessionMiddleware, Store, testing
 
 _T = TypeVar("_T")
 Environ = dict[str, Any]
@@ -198,48 +196,20 @@ class Context:
 # The contenders -----------------------------------------------------------------------------
 
 
-class CountingStore(Store):
-    """Delegates to a store and counts the calls per method, and the Redis round trips of each."""
+class CountingStore(testing.CountingStore):
+    """The test kit's counting store, also counting the Redis round trips of each call."""
 
     def __init__(self, inner: Store) -> None:
-        super().__init__(inner.serializer)
-        self.inner = inner
-        self.calls: dict[str, int] = {}
+        super().__init__(inner)
+        #: Redis round trips per method name.
         self.trips: dict[str, int] = {}
 
-    def _count(self, name: str, call: Callable[[], _T]) -> _T:
-        self.calls[name] = self.calls.get(name, 0) + 1
+    def record(self, name: str, call: Callable[[], _T]) -> _T:
         before = RoundTrips.count
         try:
-            return call()
+            return super().record(name, call)
         finally:
             self.trips[name] = self.trips.get(name, 0) + RoundTrips.count - before
-
-    def load(self, key: str, now: float) -> Record | None:
-        return self._count("load", lambda: self.inner.load(key, now))
-
-    def create(
-        self,
-        key: str,
-        data: Mapping[str, Any],
-        meta: Mapping[str, Any],
-        expires: float,
-        now: float,
-        replaces: str | None = None,
-    ) -> None:
-        self._count("create", lambda: self.inner.create(key, data, meta, expires, now, replaces))
-
-    def save(self, key: str, changes: Changes, now: float) -> bool:
-        return self._count("save", lambda: self.inner.save(key, changes, now))
-
-    def delete(self, key: str) -> None:
-        self._count("delete", lambda: self.inner.delete(key))
-
-    def purge(self, now: float) -> int:
-        return self._count("purge", lambda: self.inner.purge(now))
-
-    def stats(self, now: float) -> StoreStats:
-        return self.inner.stats(now)
 
 
 @dataclass
