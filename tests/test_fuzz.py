@@ -261,3 +261,45 @@ def test_unstorable_text_is_refused_when_set() -> None:
         return [b"ok"]
 
     assert Request.blank("/").get_response(SessionMiddleware(view)).status_int == 200
+
+
+# Characters a cookie name or value may take in a plain header, and a few that end the fast
+# path (quotes, backslashes, spaces, commas, non-ASCII), so both ways of reading are tried.
+_cookie_chars = st.sampled_from(
+    [*"abcXYZ019~!@#$%^&*()_+=`.?|:/{}<>'-", '"', "\\", " ", ",", "é", "[", "\t"]
+)
+
+
+@pytest.mark.parametrize("name", ["wsgisession", "__Host-sid", "a.b_c-d"])
+def test_cookie_values_are_read_exactly_as_webob_parses_them(name: str) -> None:
+    """The quick reading of a plain Cookie header gives exactly the values WebOb's parser gives."""
+    from webob.cookies import parse_cookie
+
+    from wsgisession.cookies import CookieSettings
+
+    settings_ = CookieSettings(name=name, secure=True)
+    names = st.one_of(st.just(name), st.text(_cookie_chars, min_size=1, max_size=8))
+    values = st.one_of(
+        st.just("v" * 43 + "." + "s" * 43), st.text(_cookie_chars, max_size=12)
+    )
+    pair = st.builds(lambda key, value: f"{key}={value}", names, values)
+
+    @FUZZ
+    @given(pairs=st.lists(pair, max_size=6), separator=st.sampled_from(["; ", ";"]))
+    def run(pairs: list[str], separator: str) -> None:
+        TRIED["inputs"] += 1
+        header = separator.join(pairs)
+        try:
+            header.encode("latin-1")
+        except UnicodeEncodeError:
+            return
+        expected = [
+            raw.decode("latin-1")
+            for key, raw in parse_cookie(header)
+            if key == name.encode("latin-1")
+        ]
+        if name + "=" not in header:
+            expected = []
+        assert settings_._raw_values(header) == expected, header
+
+    run()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,13 +25,22 @@ logger = logging.getLogger("wsgisession")
 
 #: The most bytes a ``Set-Cookie`` value may take: browsers keep cookies up to 4096 bytes.
 COOKIE_SIZE_LIMIT = 4096
-_SEALED_RE = re.compile(rb"[A-Za-z0-9_-]+")
+_SEALED_RE = re.compile(r"[A-Za-z0-9_-]+")
 _MAX_SEALED = 4
 
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 #: Values made of these characters go into a cookie as they are (WebOb quotes nothing in them).
 _TOKEN_RE = re.compile(r"[A-Za-z0-9._-]+")
 _PLACEHOLDER = "wsgisession-value"
+
+# The common Cookie header, ``a=1; b=2`` with no quotes, spaces or escapes: for it WebOb's
+# parser yields exactly these pairs, unchanged (tests/test_cookies.py checks that on generated
+# headers), so the session values are picked out by one regex. Any other header goes to WebOb.
+_VALUE_CHARS = r"[A-Za-z0-9~!@#$%^&*()_+=`.?|:/{}<>'-]*"
+_NAME_CHARS = r"[A-Za-z0-9~!@#$%^&*()_+`.?|:/{}<>'-]+"
+_PAIR = _NAME_CHARS + "=" + _VALUE_CHARS
+_SIMPLE_HEADER = re.compile(f"{_PAIR}(?:; ?{_PAIR})*")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 @dataclass(slots=True)  # not frozen: built on every request with a cookie
@@ -58,6 +67,8 @@ class CookieSettings:
     signer: Signer | None = field(init=False, repr=False, compare=False)
     _needle: str = field(init=False, repr=False, compare=False)
     _name_bytes: bytes = field(init=False, repr=False, compare=False)
+    #: Picks this cookie's values out of a simple header; None for a name WebOb must handle.
+    _values_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     #: The last attributes WebOb built: ((max_age, secure, second), "; Max-Age=…; Path=/; …").
     _attributes: list[tuple[tuple[int | None, bool, int], str]] = field(
         init=False, repr=False, compare=False, default_factory=list
@@ -106,15 +117,17 @@ class CookieSettings:
         object.__setattr__(self, "signer", Signer(keys) if keys else None)
         object.__setattr__(self, "_needle", self.name + "=")
         object.__setattr__(self, "_name_bytes", self.name.encode("latin-1"))
+        values_re = None
+        if _PLAIN_NAME.fullmatch(self.name):
+            values_re = re.compile(f"(?:^|; ?){re.escape(self.name)}=({_VALUE_CHARS})(?=;|$)")
+        object.__setattr__(self, "_values_re", values_re)
 
     # Reading ---------------------------------------------------------------------------
 
-    def _check(self, raw: bytes) -> ParsedCookie:
-        """Return the id in one raw cookie value, or raise BadCookieError."""
-        try:
-            value = raw.decode("ascii")
-        except UnicodeDecodeError:
-            raise BadCookieError("the cookie value is not ASCII") from None
+    def _check(self, value: str) -> ParsedCookie:
+        """Return the id in one cookie value, or raise BadCookieError."""
+        if not value.isascii():
+            raise BadCookieError("the cookie value is not ASCII")
         if self.signer is not None:
             session_id, current = self.signer.unsign(value)
             return ParsedCookie(session_id, current)
@@ -122,20 +135,21 @@ class CookieSettings:
             raise BadCookieError("the cookie value is not a well-formed session id")
         return ParsedCookie(value)
 
-    def _raw_values(self, header: str) -> Iterator[bytes]:
-        """Yield the raw value of every cookie in *header* that carries the session name."""
+    def _raw_values(self, header: str) -> list[str]:
+        """Return the value of every cookie in *header* that carries the session name."""
         if self._needle not in header:
-            return
+            return []
+        values_re = self._values_re
+        if values_re is not None and _SIMPLE_HEADER.fullmatch(header) is not None:
+            return values_re.findall(header)
         if not header.isascii():
             # WSGI hands headers over as latin-1 text; anything else is not from a browser.
             try:
                 header.encode("latin-1")
             except UnicodeEncodeError:
-                return
+                return []
         name = self._name_bytes
-        for cookie_name, raw in parse_cookie(header):
-            if cookie_name == name:
-                yield raw
+        return [raw.decode("latin-1") for key, raw in parse_cookie(header) if key == name]
 
     def read_sealed(self, header: str) -> list[str]:
         """Return the session cookie values that have the shape of a sealed session, at most 4.
@@ -145,10 +159,9 @@ class CookieSettings:
         here, before any store call.
         """
         values: list[str] = []
-        for raw in self._raw_values(header):
-            if len(raw) > COOKIE_SIZE_LIMIT or _SEALED_RE.fullmatch(raw) is None:
+        for value in self._raw_values(header):
+            if len(value) > COOKIE_SIZE_LIMIT or _SEALED_RE.fullmatch(value) is None:
                 continue
-            value = raw.decode("ascii")
             if value not in values:
                 values.append(value)
                 if len(values) == _MAX_SEALED:
@@ -163,9 +176,9 @@ class CookieSettings:
         valid id remains, neither wins and a fresh session starts, so two sessions never mix.
         """
         found: ParsedCookie | None = None
-        for raw in self._raw_values(header):
+        for value in self._raw_values(header):
             try:
-                parsed = self._check(raw)
+                parsed = self._check(value)
             except BadCookieError:
                 continue
             if found is not None and found.session_id != parsed.session_id:

@@ -164,6 +164,8 @@ class SessionMiddleware:
                 )
             self.store.use_keys(keys)
             self._client_side = self.store
+        #: The last session id loaded, with its store key (see _store_key).
+        self._last_key: tuple[str, str] = ("", "")
         #: What every session of this middleware shares, bound once.
         self._context = SessionContext(
             self._load if self._client_side is None else self._load_sealed,
@@ -178,42 +180,71 @@ class SessionMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         session = Session(self._context, environ.get("HTTP_COOKIE"))
         environ[self.environ_key] = session
-        state = _Response(self, session, environ, start_response)
+        # Per-request state lives in this closure: cheaper than an object, and a request that
+        # never touches the session costs the Session and this one function.
+        started = failed = False
+
+        def respond(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
+        ) -> Callable[[bytes], object]:
+            nonlocal started, failed
+            started = True
+            if session.accessed:
+                try:
+                    headers = self._finish(session, environ, status, headers, exc_info)
+                except StoreError as exc:
+                    failed = True
+                    return start_response(*self._unavailable(exc), exc_info)
+            return start_response(status, headers, exc_info)
+
         try:
-            result = self.app(environ, state)
+            result = self.app(environ, respond)
         except StoreError as exc:
-            if state.started:
+            if started:
                 raise
             status, headers = self._unavailable(exc)
             start_response(status, headers, None)
             return [_UNAVAILABLE_BODY]
-        if state.failed:
+        if failed:
             _close(result)
             return [_UNAVAILABLE_BODY]
-        if not state.started:
-            return self._guard_late_start(result, state)
-        return result
+        if started:
+            return result
 
-    def _guard_late_start(self, result: Iterable[bytes], state: _Response) -> Iterator[bytes]:
-        """Serve an app that calls start_response while iterating, replacing the body on failure."""
-        try:
-            for chunk in result:
-                if state.failed:
-                    yield _UNAVAILABLE_BODY
-                    return
-                yield chunk
-        finally:
-            _close(result)
+        def late_start() -> Iterator[bytes]:
+            """Serve an app that calls start_response while iterating; replace a failed body."""
+            try:
+                for chunk in result:
+                    if failed:
+                        yield _UNAVAILABLE_BODY
+                        return
+                    yield chunk
+            finally:
+                _close(result)
+
+        return late_start()
 
     def _load(self, header: str) -> tuple[str, Record] | None:
         """The session's loader: a valid cookie costs one store call, anything else none."""
         parsed = self.cookie.read(header)
         if parsed is None:
             return None
-        record = self.store.load(hash_id(parsed.session_id), self._now())
+        session_id = parsed.session_id
+        key = hash_id(session_id)
+        self._last_key = (session_id, key)
+        record = self.store.load(key, self._now())
         if record is None:
             return None
-        return parsed.session_id, record
+        return session_id, record
+
+    def _store_key(self, session_id: str) -> str:
+        """The store key of *session_id*, hashed once per request: at load, reused at save.
+
+        The memo is matched by identity (the very id object the load returned), so a thread
+        never takes another request's key and no id is compared by content.
+        """
+        last = self._last_key
+        return last[1] if last[0] is session_id else hash_id(session_id)
 
     def _is_https(self, environ: WSGIEnvironment) -> bool:
         if environ.get("wsgi.url_scheme") == "https":
@@ -244,11 +275,13 @@ class SessionMiddleware:
         plan = session.plan()
         if plan is None:
             return headers
-        https = self._is_https(environ)
-        secure = https if self.cookie.secure is None else self.cookie.secure
-        cookie_allowed = https or not secure
         sealed = self._client_side is not None
         needs_cookie = plan.set_cookie or plan.create is not None
+        secure = cookie_allowed = True  # not needed when no cookie can be sent
+        if needs_cookie or sealed or plan.expire_cookie or self._rotating:
+            https = self._is_https(environ)
+            secure = https if self.cookie.secure is None else self.cookie.secure
+            cookie_allowed = https or not secure
         if not cookie_allowed and (needs_cookie or (sealed and plan.write_id is not None)):
             logger.warning(
                 "a session was not saved: cookie_secure=True but the request came over plain "
@@ -333,12 +366,12 @@ class SessionMiddleware:
         """Carry out *plan* on the store in one call; return False when the record was gone."""
         store = self.store
         now = self._now()
-        old = hash_id(plan.delete_id) if plan.delete_id is not None else None
+        old = self._store_key(plan.delete_id) if plan.delete_id is not None else None
         if plan.write_id is None:
             if old is not None:
                 store.delete(old)
             return False
-        key = hash_id(plan.write_id)
+        key = self._store_key(plan.write_id)
         if plan.create is not None:
             assert plan.meta is not None
             store.create(key, plan.create, plan.meta, plan.expires, now, replaces=old)
@@ -378,44 +411,6 @@ class SessionMiddleware:
         return "503 Service Unavailable", headers
 
 
-class _Response:
-    """One request's ``start_response``: it saves the session as the app starts its response.
-
-    A single small object per request, so a request that never touches the session costs
-    little more than the session object itself.
-    """
-
-    __slots__ = ("middleware", "session", "environ", "start_response", "started", "failed")
-
-    def __init__(
-        self,
-        middleware: SessionMiddleware,
-        session: Session,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-    ) -> None:
-        self.middleware = middleware
-        self.session = session
-        self.environ = environ
-        self.start_response = start_response
-        self.started = False
-        self.failed = False
-
-    def __call__(
-        self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
-    ) -> Callable[[bytes], object]:
-        self.started = True
-        session = self.session
-        if session.accessed:
-            middleware = self.middleware
-            try:
-                headers = middleware._finish(session, self.environ, status, headers, exc_info)
-            except StoreError as exc:
-                self.failed = True
-                return self.start_response(*middleware._unavailable(exc), exc_info)
-        return self.start_response(status, headers, exc_info)
-
-
 def _close(result: Iterable[bytes]) -> None:
     close = getattr(result, "close", None)
     if close is not None:
@@ -423,13 +418,12 @@ def _close(result: Iterable[bytes]) -> None:
 
 
 def _add_vary_cookie(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Return *headers* with ``Cookie`` among the Vary values (a response read the session)."""
-    headers = list(headers)
+    """Return a copy of *headers* with ``Cookie`` among the Vary values (the session was read)."""
     for index, (name, value) in enumerate(headers):
         if name.lower() == "vary":
             tokens = [token.strip().lower() for token in value.split(",")]
+            headers = list(headers)
             if "cookie" not in tokens and "*" not in tokens:
                 headers[index] = (name, f"{value}, Cookie")
             return headers
-    headers.append(("Vary", "Cookie"))
-    return headers
+    return [*headers, ("Vary", "Cookie")]

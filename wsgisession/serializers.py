@@ -38,6 +38,13 @@ class JSONSerializer:
 
     def dumps(self, value: Any) -> str:
         """Return *value* as compact JSON text; text that UTF-8 cannot hold raises ValueError."""
+        kind = value.__class__
+        if kind is int:
+            return int.__repr__(value)  # what the encoder writes, without building one per call
+        if kind is bool:
+            return "true" if value else "false"
+        if value is None:
+            return "null"
         text = self._encoder.encode(value)
         if not text.isascii():
             # A lone surrogate ("\udcff") passes json but no store or cookie can write it as

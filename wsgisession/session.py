@@ -151,15 +151,17 @@ class Session(MutableMapping[str, Any]):
         new_id: Callable[[], str] | None = None,
         serializer: Serializer | None = None,
     ) -> None:
-        if isinstance(loader, SessionContext):
+        if loader.__class__ is SessionContext:
             # The middleware's way: settings bound once per process, two slots per request.
-            self._ctx = loader
+            self._ctx: SessionContext = loader
         else:
             if config is None or clock is None or new_id is None:
                 raise TypeError(
                     "Session() needs config=, clock= and new_id= (or a SessionContext)"
                 )
-            self._ctx = SessionContext(loader, config, clock, new_id, serializer or _JSON)
+            self._ctx = SessionContext(
+                loader, config, clock, new_id, serializer or _JSON  # type: ignore[arg-type]
+            )
         self._source = source
         self._loaded = False
         self._error: StoreError | None = None
@@ -266,9 +268,12 @@ class Session(MutableMapping[str, Any]):
         """Return the value under *key*, or *default*."""
         if not self._loaded:
             self._load()
-        if key in self._data:
-            return self[key]
-        return default
+        value = self._data.get(key, _MISSING)
+        if value is _MISSING:
+            return default
+        if type(value) in _MUTABLE and key not in self._snapshots and key not in self._updates:
+            self._snapshots[key] = self._ctx.serializer.dumps(value)
+        return value
 
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
@@ -480,17 +485,18 @@ class Session(MutableMapping[str, Any]):
 
     # What to write -----------------------------------------------------------------------
 
-    def _lifetime(self) -> int:
-        value = self._meta.get(_LIFETIME)
-        return value if isinstance(value, int) and value > 0 else self._ctx.config.max_age
-
     def _target_expiry(self, now: float) -> float:
         """The expiry a write at *now* gives: idle timeout from now, capped by the deadline."""
-        expires = now + self._lifetime()
-        limit = self._ctx.config.absolute_timeout
-        created = self._meta.get(_CREATED)
-        if limit is not None and isinstance(created, (int, float)):
-            expires = min(expires, created + limit)
+        config = self._ctx.config
+        lifetime = self._meta.get(_LIFETIME)
+        if not (isinstance(lifetime, int) and lifetime > 0):
+            lifetime = config.max_age
+        expires = now + lifetime
+        limit = config.absolute_timeout
+        if limit is not None:
+            created = self._meta.get(_CREATED)
+            if isinstance(created, (int, float)):
+                expires = min(expires, created + limit)
         return expires
 
     def _cookie_max_age(self, expires: float, now: float) -> int | None:
@@ -516,7 +522,8 @@ class Session(MutableMapping[str, Any]):
         if not self._loaded or self._error is not None:
             return None
         now = self._ctx.clock()
-        self._changed_nested()
+        if self._snapshots:
+            self._changed_nested()
         if self._needs_create:
             if self._id is None or not self._data:
                 if self._replaces is None:
@@ -540,16 +547,20 @@ class Session(MutableMapping[str, Any]):
         assert record is not None and self._id is not None
         target = self._target_expiry(now)
         refresh = self._meta_dirty or target - record.expires >= self._ctx.config.touch_interval
-        if not (self._updates or self._removals or self._increments or refresh):
+        updates = self._updates
+        if not (updates or self._removals or self._increments or refresh):
             return None
+        data = self._data
+        # The sets and dicts are handed over as they are: the store call happens before the
+        # request goes on, and nothing done to the session after start_response is saved.
         changes = Changes(
-            updates={key: self._data[key] for key in self._updates},
-            removals=frozenset(self._removals),
-            increments=dict(self._increments),
-            expires=target if refresh else None,
-            meta=self._meta if self._meta_dirty else None,
-            base=record,
-            data=self._data,
+            {key: data[key] for key in updates},
+            self._removals,
+            self._increments,
+            target if refresh else None,
+            self._meta if self._meta_dirty else None,
+            record,
+            data,
         )
         return Plan(
             write_id=self._id,
@@ -564,5 +575,6 @@ class Session(MutableMapping[str, Any]):
 
 
 _JSON = JSONSerializer()
+_MISSING: Final = object()
 _MUTABLE = (dict, list)
 _ATOMS = frozenset((int, bool))

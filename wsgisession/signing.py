@@ -21,6 +21,7 @@ __all__ = ["ID_LENGTH", "Signer", "hash_id", "is_valid_id", "log_id", "new_id", 
 ID_LENGTH = 43
 _ID_BYTES = 32
 _SIG_LENGTH = 43  # base64url of a 32-byte HMAC-SHA256, without padding
+_SIGNED_LENGTH = ID_LENGTH + 1 + _SIG_LENGTH
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
@@ -94,32 +95,31 @@ class Signer:
         """How many keys verify; more than one means a rotation is under way."""
         return len(self._keys)
 
-    def _signature(self, key: hmac.HMAC, value: str) -> str:
+    def _signature(self, key: hmac.HMAC, data: bytes) -> bytes:
         mac = key.copy()
-        mac.update(value.encode("ascii"))
-        return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+        mac.update(data)
+        return base64.urlsafe_b64encode(mac.digest())[:_SIG_LENGTH]
 
     def sign(self, session_id: str) -> str:
         """Return ``session_id.signature``, signed with the newest key."""
-        return f"{session_id}.{self._signature(self._keys[0], session_id)}"
+        signature = self._signature(self._keys[0], session_id.encode("ascii"))
+        return f"{session_id}.{signature.decode('ascii')}"
 
     def unsign(self, value: str) -> tuple[str, bool]:
         """Return ``(id, signed_with_newest_key)``; raise BadCookieError for anything else.
 
         Every key is tried even after a match, so the time taken does not tell which key fitted.
         """
-        if (
-            len(value) != ID_LENGTH + 1 + _SIG_LENGTH
-            or value[ID_LENGTH] != "."
-            or not value.isascii()
-        ):
+        if len(value) != _SIGNED_LENGTH or value[ID_LENGTH] != "." or not value.isascii():
             raise BadCookieError("the cookie value does not have the shape id.signature")
-        session_id, signature = value[:ID_LENGTH], value[ID_LENGTH + 1 :]
-        if not is_valid_id(session_id):
+        session_id = value[:ID_LENGTH]
+        if _ID_RE.fullmatch(session_id) is None:
             raise BadCookieError("the cookie value does not hold a well-formed id")
+        data = session_id.encode("ascii")
+        signature = value[ID_LENGTH + 1 :].encode("ascii")
         matched = -1
         for index, key in enumerate(self._keys):
-            if hmac.compare_digest(self._signature(key, session_id), signature) and matched < 0:
+            if hmac.compare_digest(self._signature(key, data), signature) and matched < 0:
                 matched = index
         if matched < 0:
             raise BadCookieError("the cookie signature matches none of the secret keys")

@@ -42,3 +42,43 @@ def test_bad_bound_is_rejected() -> None:
     """A non-positive bound is a configuration error that says what to use."""
     with pytest.raises(ConfigurationError, match="positive"):
         MemoryStore(max_entries=0)
+
+
+def test_loaded_values_are_private_and_json_shaped() -> None:
+    """A loaded container is a copy; tuples come back as lists, as from any other store."""
+    store = MemoryStore()
+    key = new_key()
+    cart = ["apple"]
+    store.create(key, {"cart": cart, "pair": (1, 2), "name": "ann"}, {}, NOW + 100, NOW)
+    cart.append("stolen")
+    first = store.load(key, NOW)
+    assert first is not None
+    assert first.data == {"cart": ["apple"], "pair": [1, 2], "name": "ann"}
+    first.data["cart"].append("pear")
+    second = store.load(key, NOW)
+    assert second is not None and second.data["cart"] == ["apple"]
+
+
+def test_record_size_follows_every_change() -> None:
+    """Record.size is the length of the session's JSON text after creates, sets and removals."""
+    from wsgisession.records import Changes
+    from wsgisession.serializers import JSONSerializer
+
+    dumps = JSONSerializer().dumps
+    store = MemoryStore()
+    key = new_key()
+    data: dict[str, object] = {"a": 1, "b": "ünï\n", "c": {"x": [1, 2]}}
+    store.create(key, data, {}, NOW + 100, NOW)
+    steps = [
+        Changes(updates={"a": 12345, "d": None}),
+        Changes(removals=frozenset({"b", "missing"})),
+        Changes(increments={"n": 2, "a": 1}),
+        Changes(updates={"c": ["now", "a", "list"]}, increments={"n": 0.5}),
+        Changes(removals=frozenset({"a", "c", "d", "n"})),
+    ]
+    for changes in steps:
+        assert store.save(key, changes, NOW)
+        record = store.load(key, NOW)
+        assert record is not None
+        assert record.size == len(dumps(record.data)), changes
+    assert record.data == {} and record.size == 2

@@ -13,21 +13,35 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ..serializers import Serializer
-from .base import Changes, Record, Store, StoreStats, apply_changes
+from .base import Changes, Record, Store, StoreStats
 
 __all__ = ["MemoryStore"]
 
 
-class _Entry:
-    # data is JSON text, so no request shares mutable values with another; meta is the
-    # session's own small flat dict of numbers, kept as a dict and copied on the way out.
-    __slots__ = ("data", "meta", "expires", "version")
+class _Json(str):
+    """A container value (dict or list) held as its JSON text, so no request shares it."""
 
-    def __init__(self, data: str, meta: dict[str, Any], expires: float, version: int) -> None:
+    __slots__ = ()
+
+
+#: Values of these exact types are immutable and read back from JSON unchanged: held as is.
+_SHARED = frozenset((str, int, float, bool, type(None)))
+
+
+class _Entry:
+    # data is never changed in place: a save builds a new dict and swaps it in, so a load can
+    # copy it outside the lock. ``pairs`` is the length of the record's JSON text less one.
+    __slots__ = ("data", "meta", "expires", "pairs", "plain")
+
+    def __init__(
+        self, data: dict[str, Any], meta: dict[str, Any], expires: float, pairs: int, plain: bool
+    ) -> None:
         self.data = data
         self.meta = meta
         self.expires = expires
-        self.version = version
+        self.pairs = pairs
+        #: True when no value is a container, so a plain dict copy is a private copy.
+        self.plain = plain
 
 
 class MemoryStore(Store):
@@ -36,8 +50,9 @@ class MemoryStore(Store):
     **Per process.** Under gunicorn with several workers each worker has its own sessions, and
     a restart loses them all. Meant for development and tests.
 
-    Values are kept as JSON text, as every other store keeps them, so what works here works
-    there, and a request never shares mutable objects with another.
+    Values go through the serializer as in every other store, so what works here works there;
+    strings and numbers are kept as they are (they cannot change), dicts and lists as their
+    JSON text, so a request never shares a mutable object with another or with the store.
 
     :param max_entries: when set, the least recently used sessions are dropped beyond this many.
     :param serializer: how values become text; JSON by default.
@@ -62,7 +77,7 @@ class MemoryStore(Store):
         return len(self._entries)
 
     def load(self, key: str, now: float) -> Record | None:
-        """Return the live record under *key*, dropping it when it has expired."""
+        """Return a private copy of the live record under *key*, dropping it when expired."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -72,11 +87,29 @@ class MemoryStore(Store):
                 return None
             if self.max_entries is not None:
                 self._entries.move_to_end(key)
-            text, meta, expires, version = entry.data, entry.meta, entry.expires, entry.version
-        data = self.decode(key, text)
-        if not isinstance(data, dict):
-            return None
-        return Record(data, dict(meta), expires, version, len(text))
+            stored, meta, expires, pairs, plain = (
+                entry.data, entry.meta, entry.expires, entry.pairs, entry.plain
+            )
+        if plain:
+            data = dict(stored)
+        else:
+            loads = self.serializer.loads
+            data = {k: loads(v) if v.__class__ is _Json else v for k, v in stored.items()}
+        return Record(data, dict(meta), expires, None, pairs + 1 if pairs else 2)
+
+    def _hold(self, value: Any) -> tuple[Any, int]:
+        """Return *value* as held (itself, or a container's JSON text) and its JSON length.
+
+        Serializing validates it as every other store would, and a container goes through
+        JSON, so what works here works there (a tuple comes back a list, say).
+        """
+        text = self.serializer.dumps(value)
+        if value.__class__ in _SHARED:
+            return value, len(text)
+        return _Json(text), len(text)
+
+    def _length(self, held: Any) -> int:
+        return len(held) if held.__class__ is _Json else len(self.serializer.dumps(held))
 
     def create(
         self,
@@ -89,7 +122,16 @@ class MemoryStore(Store):
     ) -> None:
         """Add a record, dropping the one it replaces and, past the bound, the least used."""
         dumps = self.serializer.dumps
-        entry = _Entry(dumps(_as_dict(data)), dict(meta), expires, 0)
+        if any(name.__class__ is not str for name in data):
+            data = self.serializer.loads(dumps(dict(data)))  # keys as JSON makes them
+        held: dict[str, Any] = {}
+        pairs = 0
+        plain = True
+        for name, value in data.items():
+            held[name], length = self._hold(value)
+            plain = plain and held[name].__class__ is not _Json
+            pairs += len(dumps(name)) + length + 2
+        entry = _Entry(held, dict(meta), expires, pairs, plain)
         with self._lock:
             if replaces is not None:
                 self._entries.pop(replaces, None)
@@ -99,45 +141,48 @@ class MemoryStore(Store):
                     self._entries.popitem(last=False)
 
     def save(self, key: str, changes: Changes, now: float) -> bool:
-        """Apply *changes* to the live record under *key*; False when it is gone."""
+        """Apply *changes* to the live record under *key*, under the lock; False when it is gone.
+
+        The changes are applied to what is stored now, so overlapping saves of one session
+        all land; the new values are serialized before the lock is taken.
+        """
         dumps = self.serializer.dumps
         meta = dict(changes.meta) if changes.meta is not None else None
-        base = changes.base
-        # Optimistic path: serialize the request's whole view outside the lock, and use it
-        # when nobody saved in between; otherwise merge the changes into what is stored.
-        whole = dumps(_as_dict(changes.data)) if base is not None else None
-        while True:
-            with self._lock:
-                entry = self._entries.get(key)
-                if entry is None or entry.expires <= now:
-                    self._entries.pop(key, None)
-                    return False
-                if whole is not None and base is not None and entry.version == base.version:
-                    self._commit(entry, whole, meta, changes.expires)
-                    return True
-                text, version = entry.data, entry.version
-            current = self.decode(key, text)
-            merged = dumps(apply_changes(current if isinstance(current, dict) else {}, changes))
-            with self._lock:
-                entry = self._entries.get(key)
-                if entry is None or entry.expires <= now:
-                    self._entries.pop(key, None)
-                    return False
-                if entry.version == version:
-                    self._commit(entry, merged, meta, changes.expires)
-                    return True
-            whole = None  # somebody saved again between our read and write: merge once more
-
-    @staticmethod
-    def _commit(
-        entry: _Entry, data: str, meta: dict[str, Any] | None, expires: float | None
-    ) -> None:
-        entry.data = data
-        if meta is not None:
-            entry.meta = meta
-        if expires is not None:
-            entry.expires = expires
-        entry.version += 1
+        updates = [(name, *self._hold(value)) for name, value in changes.updates.items()]
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.expires <= now:
+                self._entries.pop(key, None)
+                return False
+            data = dict(entry.data)
+            pairs = entry.pairs
+            plain = entry.plain
+            for name in changes.removals:
+                if name in data:
+                    pairs -= len(dumps(name)) + self._length(data.pop(name)) + 2
+            for name, held, length in updates:
+                old = data.get(name, _ABSENT)
+                pairs += length - (
+                    self._length(old) if old is not _ABSENT else -len(dumps(name)) - 2
+                )
+                data[name] = held
+                plain = plain and held.__class__ is not _Json
+            for name, amount in changes.increments.items():
+                old = data.get(name, _ABSENT)
+                number = old if old.__class__ in (int, float) else 0
+                held, length = self._hold(number + amount)
+                pairs += length - (
+                    self._length(old) if old is not _ABSENT else -len(dumps(name)) - 2
+                )
+                data[name] = held
+            entry.data = data
+            entry.pairs = pairs
+            entry.plain = plain
+            if meta is not None:
+                entry.meta = meta
+            if changes.expires is not None:
+                entry.expires = changes.expires
+        return True
 
     def delete(self, key: str) -> None:
         """Drop the record under *key*, if any."""
@@ -153,12 +198,15 @@ class MemoryStore(Store):
         return len(dead)
 
     def stats(self, now: float) -> StoreStats:
-        """Count the live records and the bytes of their data."""
+        """Count the live records and the bytes of their data as JSON."""
         with self._lock:
-            live = [entry for entry in self._entries.values() if entry.expires > now]
-        return StoreStats(len(live), sum(len(entry.data.encode("utf-8")) for entry in live))
+            live = [entry.data for entry in self._entries.values() if entry.expires > now]
+        loads, dumps = self.serializer.loads, self.serializer.dumps
+        size = 0
+        for held in live:
+            data = {k: loads(v) if v.__class__ is _Json else v for k, v in held.items()}
+            size += len(dumps(data).encode("utf-8"))
+        return StoreStats(len(live), size)
 
 
-def _as_dict(data: Mapping[str, Any]) -> dict[str, Any]:
-    """*data* as a dict for the JSON encoder, copied only when it is not one already."""
-    return data if type(data) is dict else dict(data)
+_ABSENT: Any = object()
