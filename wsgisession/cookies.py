@@ -16,7 +16,7 @@ from typing import Any
 
 from webob.cookies import make_cookie, parse_cookie  # type: ignore[attr-defined]
 
-from .errors import BadCookieError, ConfigurationError, SessionTooLargeError
+from .errors import ConfigurationError, SessionTooLargeError
 from .signing import Signer, is_valid_id, normalize_keys
 
 __all__ = ["COOKIE_SIZE_LIMIT", "CookieSettings", "ParsedCookie"]
@@ -124,15 +124,14 @@ class CookieSettings:
 
     # Reading ---------------------------------------------------------------------------
 
-    def _check(self, value: str) -> ParsedCookie:
-        """Return the id in one cookie value, or raise BadCookieError."""
-        if not value.isascii():
-            raise BadCookieError("the cookie value is not ASCII")
-        if self.signer is not None:
-            session_id, current = self.signer.unsign(value)
-            return ParsedCookie(session_id, current)
-        if not is_valid_id(value):
-            raise BadCookieError("the cookie value is not a well-formed session id")
+    def _check(self, value: str) -> ParsedCookie | None:
+        """Return the id in one cookie value, or None when it is not a valid (signed) id."""
+        signer = self.signer
+        if signer is not None:
+            verified = signer.verify(value)
+            return None if verified is None else ParsedCookie(*verified)
+        if not value.isascii() or not is_valid_id(value):
+            return None
         return ParsedCookie(value)
 
     def _raw_values(self, header: str) -> list[str]:
@@ -177,9 +176,8 @@ class CookieSettings:
         """
         found: ParsedCookie | None = None
         for value in self._raw_values(header):
-            try:
-                parsed = self._check(value)
-            except BadCookieError:
+            parsed = self._check(value)
+            if parsed is None:
                 continue
             if found is not None and found.session_id != parsed.session_id:
                 logger.warning(

@@ -178,54 +178,39 @@ class SessionMiddleware:
     # Per request ------------------------------------------------------------------------
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        session = Session(self._context, environ.get("HTTP_COOKIE"))
+        session = _RequestSession(self, environ, start_response)
         environ[self.environ_key] = session
-        # Per-request state lives in this closure: cheaper than an object, and a request that
-        # never touches the session costs the Session and this one function.
-        started = failed = False
-
-        def respond(
-            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
-        ) -> Callable[[bytes], object]:
-            nonlocal started, failed
-            started = True
-            if session.accessed:
-                try:
-                    headers = self._finish(session, environ, status, headers, exc_info)
-                except StoreError as exc:
-                    failed = True
-                    return start_response(*self._unavailable(exc), exc_info)
-            return start_response(status, headers, exc_info)
-
         try:
-            result = self.app(environ, respond)
+            result = self.app(environ, session._respond)
         except StoreError as exc:
-            if started:
+            if session._started:
                 raise
             status, headers = self._unavailable(exc)
             start_response(status, headers, None)
             return [_UNAVAILABLE_BODY]
-        if failed:
+        if session._failed:
             _close(result)
             return [_UNAVAILABLE_BODY]
-        if started:
+        if session._started:
             return result
+        return self._late_start(result, session)
 
-        def late_start() -> Iterator[bytes]:
-            """Serve an app that calls start_response while iterating; replace a failed body."""
-            try:
-                for chunk in result:
-                    if failed:
-                        yield _UNAVAILABLE_BODY
-                        return
-                    yield chunk
-            finally:
-                _close(result)
+    def _late_start(self, result: Iterable[bytes], session: _RequestSession) -> Iterator[bytes]:
+        """Serve an app that calls start_response while iterating; replace a failed body."""
+        try:
+            for chunk in result:
+                if session._failed:
+                    yield _UNAVAILABLE_BODY
+                    return
+                yield chunk
+        finally:
+            _close(result)
 
-        return late_start()
-
-    def _load(self, header: str) -> tuple[str, Record] | None:
+    def _load(self, environ: WSGIEnvironment) -> tuple[str, Record] | None:
         """The session's loader: a valid cookie costs one store call, anything else none."""
+        header = environ.get("HTTP_COOKIE")
+        if not header:
+            return None
         parsed = self.cookie.read(header)
         if parsed is None:
             return None
@@ -339,7 +324,7 @@ class SessionMiddleware:
         value = store.seal(plan.write_id, data, meta, expires)
         return self.cookie.build_value(value, plan.cookie_max_age, secure)
 
-    def _load_sealed(self, header: str) -> tuple[str, Record] | None:
+    def _load_sealed(self, environ: WSGIEnvironment) -> tuple[str, Record] | None:
         """The session's loader for a client-side store: open the cookie, no server call.
 
         Values without the shape of a sealed session are dropped before the store sees them;
@@ -348,7 +333,7 @@ class SessionMiddleware:
         assert self._client_side is not None
         now = self._now()
         found: tuple[str, Record] | None = None
-        for value in self.cookie.read_sealed(header):
+        for value in self.cookie.read_sealed(environ.get("HTTP_COOKIE") or ""):
             opened = self._client_side.unseal(value, now)
             if opened is None:
                 continue
@@ -409,6 +394,43 @@ class SessionMiddleware:
             ("Cache-Control", "no-store"),
         ]
         return "503 Service Unavailable", headers
+
+
+class _RequestSession(Session):
+    """The session of one request, whose ``_respond`` is the start_response the app is given.
+
+    One object per request carries both, so a request that never touches the session costs
+    little more than this object. Views see a plain :class:`Session`.
+    """
+
+    __slots__ = ("_middleware", "_start_response", "_started", "_failed")
+
+    def __init__(
+        self, middleware: SessionMiddleware, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> None:
+        # Session's own slots are set here rather than through Session.__init__: one
+        # call less on every request, the path a request that never reads the session takes.
+        self._ctx = middleware._context
+        self._source = environ  # what the middleware's loader reads the cookie from
+        self._loaded = False
+        self._middleware = middleware
+        self._start_response = start_response
+        self._started = False
+        self._failed = False
+
+    def _respond(
+        self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
+    ) -> Callable[[bytes], object]:
+        """Save the session as the response starts, then start it with the session's headers."""
+        self._started = True
+        if self._loaded:
+            middleware = self._middleware
+            try:
+                headers = middleware._finish(self, self._source, status, headers, exc_info)
+            except StoreError as exc:
+                self._failed = True
+                return self._start_response(*middleware._unavailable(exc), exc_info)
+        return self._start_response(status, headers, exc_info)
 
 
 def _close(result: Iterable[bytes]) -> None:

@@ -22,8 +22,9 @@ from .serializers import JSONSerializer, Serializer
 
 __all__ = ["Plan", "Session", "SessionConfig", "SessionContext"]
 
-#: A loader takes the request's source (the raw cookie header) and returns the session id with
-#: its stored record, or None when there is no live session. It may raise StoreError.
+#: A loader takes the request's source (for the middleware, the WSGI environ) and returns the
+#: session id with its stored record, or None when there is no live session. It may raise
+#: StoreError.
 Loader = Callable[[Any], "tuple[str, Record] | None"]
 
 _FLASH_PREFIX: Final = "_flash:"
@@ -164,13 +165,13 @@ class Session(MutableMapping[str, Any]):
             )
         self._source = source
         self._loaded = False
-        self._error: StoreError | None = None
 
     # Loading ------------------------------------------------------------------------------
 
     def _load(self) -> None:
         """Fill the session from the store, once; a missing or dead record gives an empty one."""
         self._loaded = True
+        self._error: StoreError | None = None
         self._data: dict[str, Any] = {}
         self._record: Record | None = None
         self._id: str | None = None
@@ -235,7 +236,7 @@ class Session(MutableMapping[str, Any]):
     @property
     def store_error(self) -> StoreError | None:
         """The store failure met while loading, if any; such a session is never saved."""
-        return self._error
+        return self._error if self._loaded else None
 
     @property
     def id(self) -> str | None:

@@ -105,16 +105,17 @@ class Signer:
         signature = self._signature(self._keys[0], session_id.encode("ascii"))
         return f"{session_id}.{signature.decode('ascii')}"
 
-    def unsign(self, value: str) -> tuple[str, bool]:
-        """Return ``(id, signed_with_newest_key)``; raise BadCookieError for anything else.
+    def verify(self, value: str) -> tuple[str, bool] | None:
+        """Return ``(id, signed_with_newest_key)``, or None for anything but a valid signed id.
 
         Every key is tried even after a match, so the time taken does not tell which key fitted.
+        Returns rather than raises: a forged cookie is an everyday input and costs no exception.
         """
         if len(value) != _SIGNED_LENGTH or value[ID_LENGTH] != "." or not value.isascii():
-            raise BadCookieError("the cookie value does not have the shape id.signature")
+            return None
         session_id = value[:ID_LENGTH]
         if _ID_RE.fullmatch(session_id) is None:
-            raise BadCookieError("the cookie value does not hold a well-formed id")
+            return None
         data = session_id.encode("ascii")
         signature = value[ID_LENGTH + 1 :].encode("ascii")
         matched = -1
@@ -122,5 +123,15 @@ class Signer:
             if hmac.compare_digest(self._signature(key, data), signature) and matched < 0:
                 matched = index
         if matched < 0:
-            raise BadCookieError("the cookie signature matches none of the secret keys")
+            return None
         return session_id, matched == 0
+
+    def unsign(self, value: str) -> tuple[str, bool]:
+        """Return ``(id, signed_with_newest_key)``; raise BadCookieError for anything else."""
+        verified = self.verify(value)
+        if verified is None:
+            raise BadCookieError(
+                "the value is not an id.signature this library issued, or its signature matches "
+                "none of the secret keys"
+            )
+        return verified
