@@ -199,7 +199,9 @@ class Session(MutableMapping[str, Any]):
         if found is None:
             return
         session_id, record = found
-        if self._is_past_deadline(record.meta, self._ctx.clock()):
+        if self._ctx.config.absolute_timeout is not None and self._is_past_deadline(
+            record.meta, self._ctx.clock()
+        ):
             self._replaces = session_id  # dead by absolute_timeout: delete it at the end
             return
         self._data = record.data
@@ -522,7 +524,6 @@ class Session(MutableMapping[str, Any]):
         """Say what the end of this request must write, or None when nothing must change."""
         if not self._loaded or self._error is not None:
             return None
-        now = self._ctx.clock()
         if self._snapshots:
             self._changed_nested()
         if self._needs_create:
@@ -531,6 +532,7 @@ class Session(MutableMapping[str, Any]):
                     return None
                 # Destroyed (or emptied and regenerated): the old record goes, the cookie too.
                 return Plan(delete_id=self._replaces, expire_cookie=self._origin_had_cookie())
+            now = self._ctx.clock()
             meta = dict(self._meta)
             meta.setdefault(_CREATED, now)
             self._meta = meta
@@ -546,6 +548,7 @@ class Session(MutableMapping[str, Any]):
             )
         record = self._record
         assert record is not None and self._id is not None
+        now = self._ctx.clock()
         target = self._target_expiry(now)
         refresh = self._meta_dirty or target - record.expires >= self._ctx.config.touch_interval
         updates = self._updates
