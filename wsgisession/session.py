@@ -290,26 +290,26 @@ class Session(MutableMapping[str, Any]):
                 size = len(self._ctx.serializer.dumps(value))
             except (TypeError, ValueError) as exc:
                 raise SerializationError(key, value, str(exc)) from exc
-        self._writable()
-        self._check_size(key, value, size + len(key) + 4)
+        if not self._loaded:
+            self._load()
+        if self._id is None:
+            self._id = self._ctx.new_id()  # about to hold data, so the session needs an id
+        limit = self._ctx.config.max_size
+        if limit is not None:
+            # A running estimate (the stored size plus what this request set) keeps the common
+            # case free; only past the limit is the whole session measured.
+            added = size + len(key) + 4
+            self._size += added
+            if self._size > limit:
+                self._measure(key, value, added, limit)
         self._data[key] = value
         self._updates.add(key)
         self._removals.discard(key)
         self._increments.pop(key, None)
         self._snapshots.pop(key, None)
 
-    def _check_size(self, key: str, value: Any, added: int) -> None:
-        """Refuse a value that would take the session past ``max_size``; the data stays as it was.
-
-        A running estimate (the stored size plus what this request set) keeps the common case
-        free; only when the estimate passes the limit is the whole session measured.
-        """
-        limit = self._ctx.config.max_size
-        if limit is None:
-            return
-        self._size += added
-        if self._size <= limit:
-            return
+    def _measure(self, key: str, value: Any, added: int, limit: int) -> None:
+        """Measure the session with *value* set exactly; refuse it past *limit*, unchanged."""
         trial = dict(self._data)
         trial[key] = value
         exact = len(self._ctx.serializer.dumps(trial).encode("utf-8"))
