@@ -7,8 +7,9 @@ One hash per session, under ``prefix + key`` (the key is the SHA-256 of the id, 
 * ``@m`` holds the session metadata as JSON;
 * ``@e`` holds the expiry, in seconds since the epoch of the middleware's clock.
 
-Loading is one ``EVALSHA`` of a script that returns the hash (``HGETALL``), or deletes it when
-it is dead for the caller's ``now``. Saving is one ``EVALSHA`` of a small Lua script that,
+Loading is one plain ``HGETALL``; the expiry is checked in Python with the caller's ``now``, and
+only a record found dead costs a second call, which deletes it on the server unless another
+worker refreshed it in between. Saving is one ``EVALSHA`` of a small Lua script that,
 atomically on the server, checks the record is still alive for the caller's ``now`` (no
 resurrection), deletes the removed fields, sets the changed ones, adds the increments and moves
 the expiry. Creating is one ``MULTI``/``EXEC``, which also deletes the record a regenerated
@@ -22,6 +23,7 @@ every expiry decision still follows the middleware's clock.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -29,7 +31,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
-from ..serializers import Serializer
+from ..serializers import JSONSerializer, Serializer
 from ..signing import log_id
 from .base import Changes, Record, Store, StoreStats, logger
 
@@ -38,6 +40,11 @@ __all__ = ["RedisStore"]
 _DATA = "d:"
 _META = "@m"
 _EXPIRES = "@e"
+#: The field names as a reply spells them: bytes, or str from a client with decode_responses.
+_NAMES_BYTES = (_EXPIRES.encode(), _META.encode(), _DATA.encode())
+_NAMES_TEXT = (_EXPIRES, _META, _DATA)
+#: Parses one JSON value with its end position, so a value needs no Python-level wrapper.
+_raw_decode = json.JSONDecoder().raw_decode
 
 # ARGV: now, expires ('' keeps it), ttl_ms, meta ('' keeps it),
 #       n_removals, field..., n_updates, (field, json)..., n_increments, (field, amount)...
@@ -96,24 +103,8 @@ end
 return 1
 """
 
-# Returns the hash under KEYS[1] as HGETALL does, or deletes it when it expired before ARGV[1].
-_LOAD_SCRIPT = """
-local fields = redis.call('HGETALL', KEYS[1])
-for i = 1, #fields, 2 do
-  if fields[i] == '@e' then
-    local stored = tonumber(fields[i + 1])
-    if stored ~= nil and stored <= tonumber(ARGV[1]) then
-      redis.call('DEL', KEYS[1])
-      return {}
-    end
-    break
-  end
-end
-return fields
-"""
-
-# Deletes one record when it expired before ARGV[1]; used by purge, key by key, so a session
-# refreshed between the scan and the delete is left alone.
+# Deletes one record when it expired before ARGV[1]; used by purge, key by key, and by a load
+# that found the record dead, so a session refreshed in between is left alone.
 _PURGE_SCRIPT = """
 local stored = tonumber(redis.call('HGET', KEYS[1], '@e'))
 if stored ~= nil and stored <= tonumber(ARGV[1]) then
@@ -188,7 +179,6 @@ class RedisStore(Store):
         else:
             self.client = url_or_client
         self._cluster = type(self.client).__name__ == "RedisCluster"
-        self._load_script = self.client.register_script(_LOAD_SCRIPT)
         self._save_script = self.client.register_script(_SAVE_SCRIPT)
         self._purge_script = self.client.register_script(_PURGE_SCRIPT)
         self._where = _describe(self.client)
@@ -224,42 +214,76 @@ class RedisStore(Store):
     # Store API --------------------------------------------------------------------------
 
     def load(self, key: str, now: float) -> Record | None:
-        """One ``EVALSHA`` (an ``HGETALL``); a record dead for *now* is deleted, loads as None."""
+        """One ``HGETALL``; the expiry is checked here, with the caller's clock.
+
+        A plain command costs Redis and redis-py far less than a script. A record found dead
+        costs one more call, which deletes it unless another worker refreshed it meanwhile.
+        """
+        name = self._key(key)
         try:
             with self._errors():
-                flat = self._load_script(keys=[self._key(key)], args=[repr(float(now))])
+                fields = self.client.hgetall(name)
         except StoreError as exc:
             if "WRONGTYPE" in str(exc):
                 _warn_corrupt(key)
                 return None
             raise
-        if not flat:
+        if not fields:
             return None
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        data: dict[str, Any] = {}
-        size = 2
-        meta: Any = None
-        expires: float | None = None
-        loads = self.serializer.loads
+        expires_name, meta_name, data_prefix = (
+            _NAMES_BYTES if isinstance(next(iter(fields)), bytes) else _NAMES_TEXT
+        )
+        raw_expires = fields.pop(expires_name, None)
+        raw_meta = fields.pop(meta_name, None)
         try:
-            for raw_name, raw_value in fields.items():
-                name = raw_name.decode("utf-8") if isinstance(raw_name, bytes) else raw_name
-                if name.startswith(_DATA):
-                    data[name[len(_DATA) :]] = loads(raw_value)
-                    size += len(raw_name) + len(raw_value) + 2  # about its share of the JSON
-                elif name == _META:
-                    meta = loads(raw_value)
-                elif name == _EXPIRES:
-                    expires = float(raw_value)
+            expires = float(raw_expires)
+        except (TypeError, ValueError):
+            _warn_corrupt(key)
+            return None
+        if not expires > now:
+            with self._errors():
+                self._purge_script(keys=[name], args=[repr(float(now))])
+            return None
+        try:
+            meta = None if raw_meta is None else self.serializer.loads(raw_meta)
+            data, size = self._decode_data(fields, data_prefix)
         except (ValueError, TypeError, UnicodeDecodeError):
             _warn_corrupt(key)
             return None
-        if expires is None or not isinstance(meta, dict):
+        if not isinstance(meta, dict):
             _warn_corrupt(key)
             return None
-        if expires <= now:
-            return None
         return Record(data, meta, expires, size=size)
+
+    def _decode_data(self, fields: Mapping[Any, Any], prefix: Any) -> tuple[dict[str, Any], int]:
+        """Decode the ``d:`` fields of a hash; return the session data and its size in bytes.
+
+        With the default JSON serializer each value is parsed by one C call, and only a value
+        that does not parse whole (stray whitespace, or corrupt) goes through ``loads``, whose
+        verdict stands. The size adds up the raw fields, about their share of the JSON.
+        """
+        loads = self.serializer.loads
+        raw_decode = _raw_decode if type(self.serializer) is JSONSerializer else None
+        cut = len(prefix)
+        data: dict[str, Any] = {}
+        size = 2
+        for raw_name, raw_value in fields.items():
+            if not raw_name.startswith(prefix):
+                continue
+            size += len(raw_name) + len(raw_value) + 2
+            if isinstance(raw_name, bytes):
+                name, text = raw_name[cut:].decode(), raw_value.decode()
+            else:
+                name, text = raw_name[cut:], raw_value
+            if raw_decode is None:
+                data[name] = loads(text)
+                continue
+            try:
+                value, end = raw_decode(text)
+            except ValueError:
+                end = -1
+            data[name] = value if end == len(text) else loads(text)
+        return data, size
 
     def create(
         self,
