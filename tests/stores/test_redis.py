@@ -94,6 +94,20 @@ def test_only_a_dead_record_costs_a_second_round_trip(counted: RedisStore) -> No
     assert _round_trips(lambda: counted.load(dead, NOW + 10)) == 1
 
 
+def test_scripts_unknown_to_redis_are_loaded_once(counted: RedisStore) -> None:
+    """After NOSCRIPT (Redis restarted or flushed its scripts) a save loads its script and lands."""
+    key = new_key()
+    counted.create(key, {"n": 1}, {}, NOW + DAY, NOW)
+    script = counted._save_script
+    script.sha = "0" * 40  # a script Redis does not know, as after a restart
+    changes = Changes(updates={"a": 1}, increments={"n": 1})
+    assert _round_trips(lambda: counted.save(key, changes, NOW)) == 3  # NOSCRIPT, load, run
+    assert script.sha != "0" * 40
+    assert _round_trips(lambda: counted.save(key, changes, NOW)) == 1
+    record = counted.load(key, NOW)
+    assert record is not None and record.data == {"n": 3, "a": 1}
+
+
 def test_load_deletes_a_record_dead_for_the_callers_clock(redis_url: str) -> None:
     """A record past its expiry (the middleware's clock, not Redis's) is deleted by the load."""
     prefix = redis_prefix()

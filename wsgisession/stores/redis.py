@@ -27,7 +27,7 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from types import TracebackType
 from typing import Any
 
 from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
@@ -182,6 +182,7 @@ class RedisStore(Store):
         self._save_script = self.client.register_script(_SAVE_SCRIPT)
         self._purge_script = self.client.register_script(_PURGE_SCRIPT)
         self._where = _describe(self.client)
+        self._failures = _Failures(redis, self._where, prefix)
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self.prefix!r})"
@@ -189,24 +190,9 @@ class RedisStore(Store):
     def _key(self, key: str) -> str:
         return self.prefix + key
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Turn redis-py failures into store errors that say what to check (never an id)."""
-        redis = self._redis
-        try:
-            yield
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailableError(
-                f"Redis at {self._where} could not be reached or did not answer in time "
-                f"({type(exc).__name__}: {exc}); check that the server is running and reachable "
-                "from here, and the store URL, password and socket_timeout"
-            ) from exc
-        except redis.RedisError as exc:
-            raise StoreError(
-                f"Redis at {self._where} refused a session command ({type(exc).__name__}: "
-                f"{exc}); check that the server is a writable primary and that nothing else "
-                f"writes keys under the prefix {self.prefix!r}"
-            ) from exc
+    def _errors(self) -> _Failures:
+        """A context that turns redis-py failures into store errors saying what to check."""
+        return self._failures
 
     def _ttl_ms(self, expires: float, now: float) -> int:
         return math.ceil((max(expires - now, 0.0) + self.ttl_margin) * 1000)
@@ -242,7 +228,7 @@ class RedisStore(Store):
             return None
         if not expires > now:
             with self._errors():
-                self._purge_script(keys=[name], args=[repr(float(now))])
+                self._evalsha(self._purge_script, name, [repr(float(now))])
             return None
         try:
             meta = None if raw_meta is None else self.serializer.loads(raw_meta)
@@ -265,16 +251,15 @@ class RedisStore(Store):
         loads = self.serializer.loads
         raw_decode = _raw_decode if type(self.serializer) is JSONSerializer else None
         cut = len(prefix)
+        binary = isinstance(prefix, bytes)
         data: dict[str, Any] = {}
         size = 2
         for raw_name, raw_value in fields.items():
-            if not raw_name.startswith(prefix):
+            if raw_name[:cut] != prefix:
                 continue
             size += len(raw_name) + len(raw_value) + 2
-            if isinstance(raw_name, bytes):
-                name, text = raw_name[cut:].decode(), raw_value.decode()
-            else:
-                name, text = raw_name[cut:], raw_value
+            text = raw_value.decode() if binary else raw_value
+            name = raw_name[cut:].decode() if binary else raw_name[cut:]
             if raw_decode is None:
                 data[name] = loads(text)
                 continue
@@ -332,7 +317,21 @@ class RedisStore(Store):
         for name, amount in changes.increments.items():
             args.extend((_DATA + name, _amount(amount)))
         with self._errors():
-            return bool(self._save_script(keys=[self._key(key)], args=args))
+            return bool(self._evalsha(self._save_script, self.prefix + key, args))
+
+    def _evalsha(self, script: Any, name: str, args: list[Any]) -> Any:
+        """Run a registered *script* on the record *name*: one ``EVALSHA``.
+
+        Only when Redis answers NOSCRIPT (it restarted or flushed its scripts) is the script
+        loaded and run again. Cheaper than calling the script object, which rebuilds its
+        arguments and checks for a pipeline on every call.
+        """
+        client = self.client
+        try:
+            return client.evalsha(script.sha, 1, name, *args)
+        except self._redis.exceptions.NoScriptError:
+            script.sha = client.script_load(script.script)
+            return client.evalsha(script.sha, 1, name, *args)
 
     def delete(self, key: str) -> None:
         """One ``DEL``."""
@@ -388,6 +387,45 @@ class RedisStore(Store):
         """Close the connection pool, unless the client was handed in ready-made."""
         if self._owns_client:
             self.client.close()
+
+
+class _Failures:
+    """Turns redis-py failures into store errors that say what to check (never an id).
+
+    A plain class, not ``@contextmanager``: it guards two calls per request, and a generator
+    costs more to enter and leave. It holds no state, so one instance serves every call.
+    """
+
+    __slots__ = ("_redis", "_where", "_prefix")
+
+    def __init__(self, redis: Any, where: str, prefix: str) -> None:
+        self._redis = redis
+        self._where = where
+        self._prefix = prefix
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        redis = self._redis
+        if exc is None or not isinstance(exc, redis.RedisError):
+            return
+        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+            raise StoreUnavailableError(
+                f"Redis at {self._where} could not be reached or did not answer in time "
+                f"({type(exc).__name__}: {exc}); check that the server is running and reachable "
+                "from here, and the store URL, password and socket_timeout"
+            ) from exc
+        raise StoreError(
+            f"Redis at {self._where} refused a session command ({type(exc).__name__}: "
+            f"{exc}); check that the server is a writable primary and that nothing else "
+            f"writes keys under the prefix {self._prefix!r}"
+        ) from exc
 
 
 def _client_options(socket_timeout: float, connect_timeout: float | None) -> dict[str, Any]:
