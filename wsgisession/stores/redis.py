@@ -13,8 +13,8 @@ worker refreshed it in between. Saving is one ``EVALSHA`` of a small Lua script 
 atomically on the server, checks the record is still alive for the caller's ``now`` (no
 resurrection), deletes the removed fields, sets the changed ones, adds the increments and moves
 the expiry. Creating is one ``MULTI``/``EXEC``, which also deletes the record a regenerated
-session replaces. So each is exactly one round trip (after a server restart, redis-py reloads
-the script once).
+session replaces. So each is exactly one round trip (after a server restart, the first save
+gets NOSCRIPT and loads the script once).
 
 Redis's own TTL is only a safety net: it is set to the remaining lifetime *as the caller's clock
 sees it* plus :attr:`RedisStore.ttl_margin`, so Redis forgets dead sessions by itself while
