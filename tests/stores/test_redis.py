@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -78,6 +79,116 @@ def test_one_round_trip_to_load_create_and_save(counted: RedisStore) -> None:
     assert record is not None
     assert record.data == {"b": [1, 2], "n": 3}
     assert counted.load(old, NOW) is None
+
+
+def test_only_a_dead_record_costs_a_second_round_trip(counted: RedisStore) -> None:
+    """A live or missing record loads in one HGETALL; a dead one adds the call that deletes it."""
+    live, dead = new_key(), new_key()
+    counted.create(live, {"a": 1}, {}, NOW + DAY, NOW)
+    counted.create(dead, {"a": 1}, {}, NOW + 10, NOW)
+    counted.load(dead, NOW)  # warm: the first call of the delete script may load it
+    counted.purge(NOW)
+    assert _round_trips(lambda: counted.load(live, NOW)) == 1
+    assert _round_trips(lambda: counted.load(new_key(), NOW)) == 1
+    assert _round_trips(lambda: counted.load(dead, NOW + 10)) == 2
+    assert _round_trips(lambda: counted.load(dead, NOW + 10)) == 1
+
+
+def test_scripts_unknown_to_redis_are_loaded_once(counted: RedisStore) -> None:
+    """After NOSCRIPT (Redis restarted or flushed its scripts) a save loads its script and lands."""
+    key = new_key()
+    counted.create(key, {"n": 1}, {}, NOW + DAY, NOW)
+    script = counted._save_script
+    script.sha = "0" * 40  # a script Redis does not know, as after a restart
+    changes = Changes(updates={"a": 1}, increments={"n": 1})
+    assert _round_trips(lambda: counted.save(key, changes, NOW)) == 3  # NOSCRIPT, load, run
+    assert script.sha != "0" * 40
+    assert _round_trips(lambda: counted.save(key, changes, NOW)) == 1
+    record = counted.load(key, NOW)
+    assert record is not None and record.data == {"n": 3, "a": 1}
+
+
+def test_load_deletes_a_record_dead_for_the_callers_clock(redis_url: str) -> None:
+    """A record past its expiry (the middleware's clock, not Redis's) is deleted by the load."""
+    prefix = redis_prefix()
+    with RedisStore(redis_url, prefix) as store, redis.Redis.from_url(redis_url) as client:
+        key = new_key()
+        store.create(key, {"a": 1}, {}, NOW + 10, NOW)
+        assert store.load(key, NOW + 9) is not None
+        assert client.exists(prefix + key) == 1
+        assert store.load(key, NOW + 10) is None
+        assert client.exists(prefix + key) == 0
+    drop_redis_prefix(redis_url, prefix)
+
+
+def test_values_with_stray_whitespace_still_load(redis_url: str) -> None:
+    """A value written by another tool with spaces around its JSON loads as JSON allows."""
+    prefix = redis_prefix()
+    with RedisStore(redis_url, prefix) as store, redis.Redis.from_url(redis_url) as client:
+        key = new_key()
+        store.create(key, {"a": 1}, {}, NOW + DAY, NOW)
+        client.hset(prefix + key, mapping={"d:a": " 1 ", "d:b": '\n["x", 2]\n', "@m": ' {} '})
+        record = store.load(key, NOW)
+        assert record is not None
+        assert record.data == {"a": 1, "b": ["x", 2]}
+        assert record.meta == {}
+    drop_redis_prefix(redis_url, prefix)
+
+
+def test_client_that_decodes_responses_works(redis_url: str) -> None:
+    """A ready client made with decode_responses=True (str replies) loads and saves the same."""
+    prefix = redis_prefix()
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    store = RedisStore(client, prefix)
+    key = new_key()
+    data = {"user": "zoë ✓", "nul": "a\x00b", "n": 1, "cart": [{"sku": "x"}]}
+    store.create(key, data, {"c": NOW}, NOW + DAY, NOW)
+    assert store.save(key, Changes(updates={"x": None}, increments={"n": 2}), NOW)
+    record = store.load(key, NOW)
+    assert record is not None
+    assert record.data == {**data, "x": None, "n": 3}
+    assert record.meta == {"c": NOW} and record.size > 0
+    assert store.load(key, NOW + DAY) is None
+    client.close()
+    drop_redis_prefix(redis_url, prefix)
+
+
+class ListWrapping:
+    """A serializer whose text is JSON too, but not the value's own: [value]."""
+
+    def dumps(self, value: Any) -> str:
+        return json.dumps([value])
+
+    def loads(self, data: str | bytes) -> Any:
+        return json.loads(data)[0]
+
+
+def test_another_serializer_decodes_every_value(redis_url: str) -> None:
+    """A store given its own serializer reads values with it, never with the built-in JSON."""
+    prefix = redis_prefix()
+    with RedisStore(redis_url, prefix, serializer=ListWrapping()) as store:
+        key = new_key()
+        store.create(key, {"a": 1, "b": {"c": [2]}}, {"m": 1}, NOW + DAY, NOW)
+        assert store.save(key, Changes(updates={"d": "e"}), NOW)
+        record = store.load(key, NOW)
+        assert record is not None
+        assert record.data == {"a": 1, "b": {"c": [2]}, "d": "e"}
+        assert record.meta == {"m": 1}
+    drop_redis_prefix(redis_url, prefix)
+
+
+def test_size_is_about_the_json_of_the_data(redis_url: str) -> None:
+    """Record.size, which the session's size limit relies on, tracks the data's JSON length."""
+    prefix = redis_prefix()
+    with RedisStore(redis_url, prefix) as store:
+        key = new_key()
+        data = {f"k{i}": "v" * 100 * i for i in range(10)}
+        store.create(key, data, {}, NOW + DAY, NOW)
+        record = store.load(key, NOW)
+        assert record is not None
+        exact = len(json.dumps(data, separators=(",", ":")).encode())
+        assert exact <= record.size <= exact + 4 * len(data) + 2
+    drop_redis_prefix(redis_url, prefix)
 
 
 def test_one_hash_per_session_with_reserved_fields(redis_url: str) -> None:

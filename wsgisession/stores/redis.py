@@ -7,13 +7,14 @@ One hash per session, under ``prefix + key`` (the key is the SHA-256 of the id, 
 * ``@m`` holds the session metadata as JSON;
 * ``@e`` holds the expiry, in seconds since the epoch of the middleware's clock.
 
-Loading is one ``EVALSHA`` of a script that returns the hash (``HGETALL``), or deletes it when
-it is dead for the caller's ``now``. Saving is one ``EVALSHA`` of a small Lua script that,
+Loading is one plain ``HGETALL``; the expiry is checked in Python with the caller's ``now``, and
+only a record found dead costs a second call, which deletes it on the server unless another
+worker refreshed it in between. Saving is one ``EVALSHA`` of a small Lua script that,
 atomically on the server, checks the record is still alive for the caller's ``now`` (no
 resurrection), deletes the removed fields, sets the changed ones, adds the increments and moves
 the expiry. Creating is one ``MULTI``/``EXEC``, which also deletes the record a regenerated
-session replaces. So each is exactly one round trip (after a server restart, redis-py reloads
-the script once).
+session replaces. So each is exactly one round trip (after a server restart, the first save
+gets NOSCRIPT and loads the script once).
 
 Redis's own TTL is only a safety net: it is set to the remaining lifetime *as the caller's clock
 sees it* plus :attr:`RedisStore.ttl_margin`, so Redis forgets dead sessions by itself while
@@ -22,14 +23,15 @@ every expiry decision still follows the middleware's clock.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from types import TracebackType
 from typing import Any
 
 from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
-from ..serializers import Serializer
+from ..serializers import JSONSerializer, Serializer
 from ..signing import log_id
 from .base import Changes, Record, Store, StoreStats, logger
 
@@ -38,6 +40,11 @@ __all__ = ["RedisStore"]
 _DATA = "d:"
 _META = "@m"
 _EXPIRES = "@e"
+#: The field names as a reply spells them: bytes, or str from a client with decode_responses.
+_NAMES_BYTES = (_EXPIRES.encode(), _META.encode(), _DATA.encode())
+_NAMES_TEXT = (_EXPIRES, _META, _DATA)
+#: Parses one JSON value with its end position, so a value needs no Python-level wrapper.
+_raw_decode = json.JSONDecoder().raw_decode
 
 # ARGV: now, expires ('' keeps it), ttl_ms, meta ('' keeps it),
 #       n_removals, field..., n_updates, (field, json)..., n_increments, (field, amount)...
@@ -96,24 +103,8 @@ end
 return 1
 """
 
-# Returns the hash under KEYS[1] as HGETALL does, or deletes it when it expired before ARGV[1].
-_LOAD_SCRIPT = """
-local fields = redis.call('HGETALL', KEYS[1])
-for i = 1, #fields, 2 do
-  if fields[i] == '@e' then
-    local stored = tonumber(fields[i + 1])
-    if stored ~= nil and stored <= tonumber(ARGV[1]) then
-      redis.call('DEL', KEYS[1])
-      return {}
-    end
-    break
-  end
-end
-return fields
-"""
-
-# Deletes one record when it expired before ARGV[1]; used by purge, key by key, so a session
-# refreshed between the scan and the delete is left alone.
+# Deletes one record when it expired before ARGV[1]; used by purge, key by key, and by a load
+# that found the record dead, so a session refreshed in between is left alone.
 _PURGE_SCRIPT = """
 local stored = tonumber(redis.call('HGET', KEYS[1], '@e'))
 if stored ~= nil and stored <= tonumber(ARGV[1]) then
@@ -188,10 +179,10 @@ class RedisStore(Store):
         else:
             self.client = url_or_client
         self._cluster = type(self.client).__name__ == "RedisCluster"
-        self._load_script = self.client.register_script(_LOAD_SCRIPT)
         self._save_script = self.client.register_script(_SAVE_SCRIPT)
         self._purge_script = self.client.register_script(_PURGE_SCRIPT)
         self._where = _describe(self.client)
+        self._failures = _Failures(redis, self._where, prefix)
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self.prefix!r})"
@@ -199,24 +190,9 @@ class RedisStore(Store):
     def _key(self, key: str) -> str:
         return self.prefix + key
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Turn redis-py failures into store errors that say what to check (never an id)."""
-        redis = self._redis
-        try:
-            yield
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailableError(
-                f"Redis at {self._where} could not be reached or did not answer in time "
-                f"({type(exc).__name__}: {exc}); check that the server is running and reachable "
-                "from here, and the store URL, password and socket_timeout"
-            ) from exc
-        except redis.RedisError as exc:
-            raise StoreError(
-                f"Redis at {self._where} refused a session command ({type(exc).__name__}: "
-                f"{exc}); check that the server is a writable primary and that nothing else "
-                f"writes keys under the prefix {self.prefix!r}"
-            ) from exc
+    def _errors(self) -> _Failures:
+        """A context that turns redis-py failures into store errors saying what to check."""
+        return self._failures
 
     def _ttl_ms(self, expires: float, now: float) -> int:
         return math.ceil((max(expires - now, 0.0) + self.ttl_margin) * 1000)
@@ -224,42 +200,75 @@ class RedisStore(Store):
     # Store API --------------------------------------------------------------------------
 
     def load(self, key: str, now: float) -> Record | None:
-        """One ``EVALSHA`` (an ``HGETALL``); a record dead for *now* is deleted, loads as None."""
+        """One ``HGETALL``; the expiry is checked here, with the caller's clock.
+
+        A plain command costs Redis and redis-py far less than a script. A record found dead
+        costs one more call, which deletes it unless another worker refreshed it meanwhile.
+        """
+        name = self._key(key)
         try:
             with self._errors():
-                flat = self._load_script(keys=[self._key(key)], args=[repr(float(now))])
+                fields = self.client.hgetall(name)
         except StoreError as exc:
             if "WRONGTYPE" in str(exc):
                 _warn_corrupt(key)
                 return None
             raise
-        if not flat:
+        if not fields:
             return None
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        data: dict[str, Any] = {}
-        size = 2
-        meta: Any = None
-        expires: float | None = None
-        loads = self.serializer.loads
+        expires_name, meta_name, data_prefix = (
+            _NAMES_BYTES if isinstance(next(iter(fields)), bytes) else _NAMES_TEXT
+        )
+        raw_expires = fields.pop(expires_name, None)
+        raw_meta = fields.pop(meta_name, None)
         try:
-            for raw_name, raw_value in fields.items():
-                name = raw_name.decode("utf-8") if isinstance(raw_name, bytes) else raw_name
-                if name.startswith(_DATA):
-                    data[name[len(_DATA) :]] = loads(raw_value)
-                    size += len(raw_name) + len(raw_value) + 2  # about its share of the JSON
-                elif name == _META:
-                    meta = loads(raw_value)
-                elif name == _EXPIRES:
-                    expires = float(raw_value)
+            expires = float(raw_expires)
+        except (TypeError, ValueError):
+            _warn_corrupt(key)
+            return None
+        if not expires > now:
+            with self._errors():
+                self._evalsha(self._purge_script, name, [repr(float(now))])
+            return None
+        try:
+            meta = None if raw_meta is None else self.serializer.loads(raw_meta)
+            data, size = self._decode_data(fields, data_prefix)
         except (ValueError, TypeError, UnicodeDecodeError):
             _warn_corrupt(key)
             return None
-        if expires is None or not isinstance(meta, dict):
+        if not isinstance(meta, dict):
             _warn_corrupt(key)
             return None
-        if expires <= now:
-            return None
         return Record(data, meta, expires, size=size)
+
+    def _decode_data(self, fields: Mapping[Any, Any], prefix: Any) -> tuple[dict[str, Any], int]:
+        """Decode the ``d:`` fields of a hash; return the session data and its size in bytes.
+
+        With the default JSON serializer each value is parsed by one C call, and only a value
+        that does not parse whole (stray whitespace, or corrupt) goes through ``loads``, whose
+        verdict stands. The size adds up the raw fields, about their share of the JSON.
+        """
+        loads = self.serializer.loads
+        raw_decode = _raw_decode if type(self.serializer) is JSONSerializer else None
+        cut = len(prefix)
+        binary = isinstance(prefix, bytes)
+        data: dict[str, Any] = {}
+        size = 2
+        for raw_name, raw_value in fields.items():
+            if raw_name[:cut] != prefix:
+                continue
+            size += len(raw_name) + len(raw_value) + 2
+            text = raw_value.decode() if binary else raw_value
+            name = raw_name[cut:].decode() if binary else raw_name[cut:]
+            if raw_decode is None:
+                data[name] = loads(text)
+                continue
+            try:
+                value, end = raw_decode(text)
+            except ValueError:
+                end = -1
+            data[name] = value if end == len(text) else loads(text)
+        return data, size
 
     def create(
         self,
@@ -308,7 +317,21 @@ class RedisStore(Store):
         for name, amount in changes.increments.items():
             args.extend((_DATA + name, _amount(amount)))
         with self._errors():
-            return bool(self._save_script(keys=[self._key(key)], args=args))
+            return bool(self._evalsha(self._save_script, self.prefix + key, args))
+
+    def _evalsha(self, script: Any, name: str, args: list[Any]) -> Any:
+        """Run a registered *script* on the record *name*: one ``EVALSHA``.
+
+        Only when Redis answers NOSCRIPT (it restarted or flushed its scripts) is the script
+        loaded and run again. Cheaper than calling the script object, which rebuilds its
+        arguments and checks for a pipeline on every call.
+        """
+        client = self.client
+        try:
+            return client.evalsha(script.sha, 1, name, *args)
+        except self._redis.exceptions.NoScriptError:
+            script.sha = client.script_load(script.script)
+            return client.evalsha(script.sha, 1, name, *args)
 
     def delete(self, key: str) -> None:
         """One ``DEL``."""
@@ -364,6 +387,45 @@ class RedisStore(Store):
         """Close the connection pool, unless the client was handed in ready-made."""
         if self._owns_client:
             self.client.close()
+
+
+class _Failures:
+    """Turns redis-py failures into store errors that say what to check (never an id).
+
+    A plain class, not ``@contextmanager``: it guards two calls per request, and a generator
+    costs more to enter and leave. It holds no state, so one instance serves every call.
+    """
+
+    __slots__ = ("_redis", "_where", "_prefix")
+
+    def __init__(self, redis: Any, where: str, prefix: str) -> None:
+        self._redis = redis
+        self._where = where
+        self._prefix = prefix
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        redis = self._redis
+        if exc is None or not isinstance(exc, redis.RedisError):
+            return
+        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+            raise StoreUnavailableError(
+                f"Redis at {self._where} could not be reached or did not answer in time "
+                f"({type(exc).__name__}: {exc}); check that the server is running and reachable "
+                "from here, and the store URL, password and socket_timeout"
+            ) from exc
+        raise StoreError(
+            f"Redis at {self._where} refused a session command ({type(exc).__name__}: "
+            f"{exc}); check that the server is a writable primary and that nothing else "
+            f"writes keys under the prefix {self._prefix!r}"
+        ) from exc
 
 
 def _client_options(socket_timeout: float, connect_timeout: float | None) -> dict[str, Any]:
