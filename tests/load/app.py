@@ -110,7 +110,9 @@ def view(request: Request, session: Session) -> Response:
             session["last"] = params["last"]
         return _json({key: session[key]})
     if path == "/incr":
-        return _json(session.increment(params.get("k", "n")))
+        value = session.increment(params.get("k", "n"))
+        time.sleep(float(params.get("hold", 0)))  # keeps this worker busy a while
+        return _json(value)
     if path == "/own":
         me = params["me"]
         seen = dict(session)

@@ -140,12 +140,17 @@ def test_every_worker_serves_from_the_shared_store(served: Served) -> None:
     failures: list[str] = []
 
     def work(index: int) -> None:
-        with Client(served.server.port) as client:
-            for step in range(rounds):
-                status, body, headers = client.get(f"/incr?k=n{index}")
-                pids.add(headers["X-Worker-Pid"])
-                if status != 200 or body != step + 1:
-                    failures.append(f"client {index} step {step}: {status} {body}")
+        # A new connection per request, each held 20 ms: an idle worker that has just answered
+        # would otherwise take every next connection (or keep every keep-alive one), and which
+        # worker accepts would decide the test. Busy workers leave the connections to others.
+        cookie = None
+        for step in range(rounds):
+            with Client(served.server.port, cookie) as client:
+                status, body, headers = client.get(f"/incr?k=n{index}&hold=0.02")
+                cookie = client.cookie
+            pids.add(headers["X-Worker-Pid"])
+            if status != 200 or body != step + 1:
+                failures.append(f"client {index} step {step}: {status} {body}")
 
     errors = run_together(count, work)
     context = f"\n{failures[:5]} {errors[:3]}\n{served.server.tail()}"
