@@ -99,21 +99,14 @@ def test_sqlite_store_url(tmp_path: Path) -> None:
         store_from_url("ftp://x")
 
 
-class _NoWaitSqliteStore(SqliteStore):
-    """SQLite's own busy wait turned off, so a lock is met with an immediate "locked"."""
-
-    def prepare_connection(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA busy_timeout = 0")
-
-
-def test_immediate_lock_errors_are_retried_within_busy_timeout(tmp_path: Path) -> None:
-    """A "database is locked" that SQLite answers at once is retried until the lock goes."""
+def test_lock_errors_are_retried_within_busy_timeout(tmp_path: Path) -> None:
+    """A write that meets another connection's lock is retried until the lock goes."""
     import threading
 
     from wsgisession.testing import NOW, new_key
 
     path = tmp_path / "s.db"
-    store = _NoWaitSqliteStore(path, busy_timeout=2.0)
+    store = SqliteStore(path, busy_timeout=2.0)
     store.create_schema()
     blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")
@@ -137,7 +130,7 @@ def test_lock_retries_stop_at_busy_timeout(tmp_path: Path) -> None:
     from wsgisession.testing import NOW, new_key
 
     path = tmp_path / "s.db"
-    store = _NoWaitSqliteStore(path, busy_timeout=0.3)
+    store = SqliteStore(path, busy_timeout=0.3)
     store.create_schema()
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
@@ -150,3 +143,69 @@ def test_lock_retries_stop_at_busy_timeout(tmp_path: Path) -> None:
         blocker.close()
         store.close()
     assert 0.15 < time.monotonic() - started < 0.6
+
+
+def _wal_bytes(store: SqliteStore) -> int:
+    wal = Path(store.path + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def _counter_saves(store: SqliteStore, key: str, count: int) -> None:
+    from wsgisession.records import Changes
+    from wsgisession.testing import NOW
+
+    for _ in range(count):
+        record = store.load(key, NOW)
+        assert record is not None
+        n = record.data["n"] + 1
+        assert store.save(key, Changes(updates={"n": n}, base=record, data={"n": n}), NOW)
+
+
+def test_the_store_checkpoints_every_so_many_writes(tmp_path: Path) -> None:
+    """With checkpoint_every=50, 600 writes leave a WAL of some 50 pages, and nothing is lost."""
+    from wsgisession.testing import NOW, new_key
+
+    store = SqliteStore(tmp_path / "s.db", checkpoint_every=50)
+    key = new_key()
+    store.create(key, {"n": 0}, {}, NOW + 100, NOW)
+    _counter_saves(store, key, 600)
+    assert _wal_bytes(store) <= 60 * (4096 + 24) + 32  # the frames of 50-odd writes at most
+    record = store.load(key, NOW)
+    assert record is not None and record.data == {"n": 600}
+    store.close()
+    # SQLite's own checkpoint (checkpoint_every=0) lets the WAL grow to 1000 pages first.
+    own = SqliteStore(tmp_path / "own.db", checkpoint_every=0)
+    own.create(key, {"n": 0}, {}, NOW + 100, NOW)
+    _counter_saves(own, key, 600)
+    assert _wal_bytes(own) > 500 * 4096
+    own.close()
+
+
+def test_a_checkpoint_blocked_by_a_reader_fails_no_write(tmp_path: Path) -> None:
+    """A reader on an old snapshot stops the checkpoint, never the save: it tries again later."""
+    from wsgisession.testing import NOW, new_key
+
+    store = SqliteStore(tmp_path / "s.db", checkpoint_every=1)
+    key = new_key()
+    store.create(key, {"n": 0}, {}, NOW + 100, NOW)
+    reader = sqlite3.connect(store.path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute(f"SELECT count(*) FROM {store.table}").fetchone()
+    try:
+        _counter_saves(store, key, 3)  # each save checkpoints, and each checkpoint is refused
+        assert store.checkpoint() is False
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    assert store.checkpoint() is True
+    record = store.load(key, NOW)
+    assert record is not None and record.data == {"n": 3}
+    store.close()
+
+
+def test_checkpoint_every_must_not_be_negative(tmp_path: Path) -> None:
+    """A negative checkpoint_every is refused with a message that says what to pass."""
+    from wsgisession import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="checkpoint_every=-1 must be 0"):
+        SqliteStore(tmp_path / "s.db", checkpoint_every=-1)
