@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="repeats per figure (7)")
     parser.add_argument("--budget", type=float, default=0.05, help="seconds per repeat (0.05)")
     parser.add_argument("--duration", type=int, default=3, help="seconds per HTTP run (3)")
-    parser.add_argument("--only", nargs="*", help="in-process contenders to run, e.g. beaker:file")
+    parser.add_argument(
+        "--only", nargs="*", help="contenders to run, in-process and HTTP (bare always runs)"
+    )
     parser.add_argument("--profile", metavar="SCENARIO", help="profile wsgisession on a scenario")
     parser.add_argument("--store", default="memory", help="store for --profile (memory)")
     args = parser.parse_args(argv)
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_http:
             from . import http
 
-            http_results = http.run(ctx, duration=args.duration)
+            http_results = http.run(ctx, duration=args.duration, contenders=args.only)
         print()
         print(f"machine: {machine()}")
         if results is not None:

@@ -274,6 +274,8 @@ def build(name: str, ctx: Context) -> Contender:
     family, _, kind = name.partition(":")
     if family == "bare":
         return Contender(name, "plain WSGI app", "bare", PLAIN_APP)
+    if name == "floor:sqlite":
+        return _build_sqlite_floor(name, ctx)
     if family == "wsgisession":
         return _build_wsgisession(name, kind, ctx)
     if family == "beaker":
@@ -302,6 +304,61 @@ def _build_wsgisession(name: str, kind: str, ctx: Context) -> Contender:
     return Contender(
         name, label, "wsgisession", app, counted, counter, store, kind == "redis", closers
     )
+
+
+class _SqliteFloor:
+    """The application with the session replaced by the bare sqlite3 floor: a get and an upsert
+    of the JSON record under the raw cookie value, no signing and no session layer at all.
+
+    It shows what SQLite alone costs in the same server, the ceiling of any SQLite-backed
+    session. One connection per process (opened after gunicorn forks), WAL, SQLite's defaults.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.pid = 0
+        self.conn: Any = None
+
+    def _connection(self) -> Any:
+        import sqlite3
+
+        if self.pid != os.getpid():
+            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=5)
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS t (key TEXT PRIMARY KEY, data TEXT NOT NULL)"
+                " WITHOUT ROWID"
+            )
+            self.pid = os.getpid()
+        return self.conn
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        import json
+
+        path = environ["PATH_INFO"]
+        headers = [("Content-Type", "text/plain"), ("Content-Length", "2")]
+        if path in ("/write", "/setup"):
+            conn = self._connection()
+            cookie = environ.get("HTTP_COOKIE", "")
+            key = cookie.partition("floor=")[2] or secrets.token_hex(16)
+            row = conn.execute("SELECT data FROM t WHERE key = ?", (key,)).fetchone()
+            data = json.loads(row[0]) if row else {**SETUP_DATA, "n": 0}
+            data["n"] = data.get("n", 0) + 1
+            conn.execute(
+                "INSERT INTO t (key, data) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET data = excluded.data",
+                (key, json.dumps(data)),
+            )
+            if path == "/setup":
+                headers.append(("Set-Cookie", f"floor={key}; Path=/"))
+        start_response("200 OK", headers)
+        return [BODY]
+
+
+def _build_sqlite_floor(name: str, ctx: Context) -> Contender:
+    app = _SqliteFloor(os.path.join(ctx.root, "floor-http.db"))
+    return Contender(name, "sqlite3 get+upsert alone (floor)", "floor", app)
 
 
 def _build_beaker(name: str, kind: str, ctx: Context) -> Contender:

@@ -28,6 +28,7 @@ LUA = HERE / "session.lua"
 
 CONTENDERS = [
     "bare",
+    "floor:sqlite",
     "wsgisession:memory",
     "wsgisession:sqlite",
     "wsgisession:redis",
@@ -169,13 +170,17 @@ def build_label(name: str, ctx: Context) -> str:
     return contender.label
 
 
-def run(ctx: Context, duration: float = 3, log=print) -> list[HttpResult] | None:  # type: ignore[no-untyped-def]
-    """Run every HTTP benchmark; None when wrk is missing."""
+def run(  # type: ignore[no-untyped-def]
+    ctx: Context, duration: float = 3, contenders: list[str] | None = None, log=print
+) -> list[HttpResult] | None:
+    """Run the HTTP benchmarks (every contender, or bare and *contenders*); None without wrk."""
     if shutil.which("wrk") is None:
         log("HTTP: skipped, wrk is not installed (apt-get install wrk; make bench does it)")
         return None
     results: list[HttpResult] = []
     for name in CONTENDERS:
+        if contenders and name != "bare" and name not in contenders:
+            continue
         reason = missing(name) if name != "bare" else None
         if reason is not None:
             log(f"HTTP {name}: skipped ({reason})")

@@ -264,9 +264,15 @@ def floors(ctx: Context, repeats: int, budget: float, results: Results) -> None:
         "ON CONFLICT (key) DO UPDATE SET data = excluded.data"
     )
 
+    # Two records of the same size taken in turn, as the counter changes on every write: an
+    # upsert of the very same text would leave the page unchanged and write nothing.
+    values = [json.dumps({**SETUP_DATA, "n": n}, separators=(",", ":")) for n in (0, 1)]
+    turn = [0]
+
     def sqlite_step() -> None:
         conn.execute(select, (key,)).fetchone()
-        conn.execute(upsert, (key, value))
+        turn[0] ^= 1
+        conn.execute(upsert, (key, values[turn[0]]))
 
     results.floors["sqlite3 get+upsert (WAL)"] = measure(loop_batch(sqlite_step), repeats, budget)
     conn.close()
