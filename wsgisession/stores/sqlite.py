@@ -255,13 +255,14 @@ class SqliteStore(Store):
     def checkpoint(self) -> bool:
         """Fold the WAL into the database and have the next write start it afresh.
 
-        Waits a few milliseconds at most for readers to move on; returns False when that was not
-        enough (the next checkpoint tries again). A failure is logged, never raised: the write
-        that led here is committed already.
+        Waits a millisecond at most for a writer or reader to move on (a longer wait would stall
+        the request that runs it); returns False when that was not enough, and the next
+        checkpoint tries again. A failure is logged, never raised: the write that led here is
+        committed already.
         """
         try:
             conn = self._conn()
-            conn.execute("PRAGMA busy_timeout = 10")
+            conn.execute("PRAGMA busy_timeout = 1")
             try:
                 busy = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
             finally:
