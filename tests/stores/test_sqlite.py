@@ -209,3 +209,48 @@ def test_checkpoint_every_must_not_be_negative(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="checkpoint_every=-1 must be 0"):
         SqliteStore(tmp_path / "s.db", checkpoint_every=-1)
+
+
+def test_a_long_purge_keeps_the_wal_short(tmp_path: Path) -> None:
+    """A purge of many batches restarts the WAL every few batches: it never holds them all."""
+    import threading
+
+    from wsgisession.testing import NOW, new_key
+
+    store = SqliteStore(tmp_path / "s.db", purge_every=0)
+    store.purge_batch = 50
+    live = new_key()
+    store.create(live, {"n": 1}, {}, NOW + 100, NOW)
+    conn = sqlite3.connect(store.path, isolation_level=None)  # expired rows, in bulk
+    conn.execute("BEGIN")
+    conn.executemany(
+        f"INSERT INTO {store.table} (key, data, meta, expires) VALUES (?, ?, '{{}}', ?)",
+        ((new_key(), "{}", NOW - 10) for _ in range(20_000)),
+    )
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    # Requests go on beside the purge, as they do in production: their reads keep SQLite from
+    # restarting the WAL by itself at the next write.
+    stop = threading.Event()
+    saved = []
+
+    def requests() -> None:
+        while not stop.is_set():
+            _counter_saves(store, live, 1)
+            saved.append(1)
+
+    worker = threading.Thread(target=requests)
+    worker.start()
+    try:
+        assert store.purge(NOW) == 20_000
+    finally:
+        stop.set()
+        worker.join()
+    record = store.load(live, NOW)
+    assert record is not None and record.data == {"n": 1 + len(saved)}
+    # 400 batches each change pages all over the table; the WAL file grows only to the pages of
+    # the batches between two restarts.
+    pages = _wal_bytes(store) // (4096 + 24)
+    assert pages < 3000, f"the WAL grew to {pages} pages"
+    store.close()

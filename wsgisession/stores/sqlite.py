@@ -9,6 +9,7 @@ what is stored now.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -81,6 +82,7 @@ class SqliteStore(Store):
         self.purge_every = purge_every
         self.checkpoint_every = checkpoint_every
         self._writes = 0
+        self._purging = 0  # purges running in this process; they checkpoint after each batch
         self._tempdir: str | None = None
         if self.path == ":memory:":
             # A private file in a temporary folder, removed at close: unlike SQLite's shared
@@ -248,7 +250,7 @@ class SqliteStore(Store):
     def _wrote(self) -> None:
         """Count one committed write; every :attr:`checkpoint_every` writes, checkpoint."""
         self._writes += 1
-        if self._writes >= self.checkpoint_every > 0:
+        if self._writes >= self.checkpoint_every > 0 and not self._purging:
             self._writes = 0
             self.checkpoint()
 
@@ -374,16 +376,29 @@ class SqliteStore(Store):
     def purge(self, now: float) -> int:
         """Delete expired rows in batches of :attr:`purge_batch`, each its own short transaction."""
         total = 0
-        while True:
-            deleted = self._run(
-                lambda conn: conn.execute(self._sql_purge, (now, self.purge_batch)).rowcount
-            )
-            total += deleted
-            # Fold the batch's pages back into the database now, so the WAL stays small and the
-            # checkpoint never falls on a request that happens to commit past the threshold.
-            self._run(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)"))
-            if deleted < self.purge_batch:
-                return total
+        # While it runs, requests in this process leave checkpoints to it: a request's own would
+        # copy a batch's pages and sync them, a pause of tens of milliseconds.
+        self._purging += 1
+        try:
+            for batch in itertools.count(1):
+                deleted = self._run(
+                    lambda conn: conn.execute(self._sql_purge, (now, self.purge_batch)).rowcount
+                )
+                total += deleted
+                if deleted < self.purge_batch:
+                    break
+                # Fold each batch's pages back into the database now: a passive checkpoint
+                # takes no lock, so requests keep writing between two batches. Every few
+                # batches the WAL is restarted too, so it stays a few batches long (the restart
+                # holds the write lock for a time that grows with the WAL).
+                if batch % 8:
+                    self._run(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+                else:
+                    self.checkpoint()
+            self.checkpoint()
+            return total
+        finally:
+            self._purging -= 1
 
     def stats(self, now: float) -> StoreStats:
         """Count live rows and the bytes of their data."""
