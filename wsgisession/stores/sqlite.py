@@ -193,6 +193,7 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self._purging = 0  # a purge running in the parent does not run in this child
 
     def _run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run *operation* on this thread's connection; SQLite failures become store errors.
