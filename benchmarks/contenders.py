@@ -16,9 +16,11 @@ key prefix and table name for the shared Redis and PostgreSQL) and cleans all of
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -320,8 +322,6 @@ class _SqliteFloor:
         self.conn: Any = None
 
     def _connection(self) -> Any:
-        import sqlite3
-
         if self.pid != os.getpid():
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=5)
             self.conn.execute("PRAGMA journal_mode = WAL")
@@ -334,8 +334,6 @@ class _SqliteFloor:
         return self.conn
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        import json
-
         path = environ["PATH_INFO"]
         headers = [("Content-Type", "text/plain"), ("Content-Length", "2")]
         if path in ("/write", "/setup"):
