@@ -254,3 +254,21 @@ def test_a_long_purge_keeps_the_wal_short(tmp_path: Path) -> None:
     pages = _wal_bytes(store) // (4096 + 24)
     assert pages < 3000, f"the WAL grew to {pages} pages"
     store.close()
+
+
+def test_a_checkpoint_leaves_the_connections_own_busy_timeout(tmp_path: Path) -> None:
+    """A busy timeout set in prepare_connection is still in force after a checkpoint."""
+    from wsgisession.testing import NOW, new_key
+
+    opened: list[sqlite3.Connection] = []
+
+    class Patient(SqliteStore):
+        def prepare_connection(self, conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA busy_timeout = 250")
+            opened.append(conn)
+
+    store = Patient(tmp_path / "s.db", checkpoint_every=1)
+    store.create(new_key(), {"n": 0}, {}, NOW + 100, NOW)  # one write: one checkpoint
+    assert store.checkpoint() is True
+    assert [conn.execute("PRAGMA busy_timeout").fetchone()[0] for conn in opened] == [250]
+    store.close()

@@ -102,14 +102,10 @@ class SqliteStore(Store):
             f"INSERT INTO {t} (key, data, meta, expires, version) VALUES (?, ?, ?, ?, 0)"
         )
         self._sql_delete = f"DELETE FROM {t} WHERE key = ?"
-        self._sql_update_if = (
-            f"UPDATE {t} SET data = ?, meta = coalesce(?, meta), expires = coalesce(?, expires),"
-            f" version = version + 1 WHERE key = ? AND version = ? AND expires > ?"
-        )
-        # The optimistic UPDATE sets only the columns that change, keyed by (meta changes,
-        # expires changes): an unchanged expires leaves its index alone.
+        # A save's UPDATE, optimistic or merging, sets only the columns that change, keyed by
+        # (meta changes, expires changes): an unchanged expires leaves its index alone.
         where = "version = version + 1 WHERE key = ? AND version = ? AND expires > ?"
-        self._sql_update_versions = {
+        self._sql_update = {
             (False, False): f"UPDATE {t} SET data = ?, {where}",
             (True, False): f"UPDATE {t} SET data = ?, meta = ?, {where}",
             (False, True): f"UPDATE {t} SET data = ?, expires = ?, {where}",
@@ -224,29 +220,26 @@ class SqliteStore(Store):
                     "healthy SQLite database (PRAGMA integrity_check)"
                 ) from exc
 
-    def _execute(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
-        """One statement: straight on this thread's connection, through :meth:`_run` on a lock.
+    def _execute(self, sql: str, params: tuple[Any, ...], *, first_row: bool = False) -> Any:
+        """One statement: its cursor, or with *first_row* its first row (read inside the guard).
 
-        The common case costs no closure and no clock reading; any failure is retried once
-        through :meth:`_run`, which waits out locks and turns the rest into store errors.
+        It runs straight on this thread's connection, with no closure and no clock reading; any
+        failure is retried once through :meth:`_run`, which waits out locks and turns the rest
+        into store errors. A statement that fails is undone, so the retry applies it once.
         """
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             try:
-                return conn.execute(sql, params)
+                cursor = conn.execute(sql, params)
+                return cursor.fetchone() if first_row else cursor
             except sqlite3.Error:
-                pass  # nothing was applied: a statement that fails is undone
-        return self._run(lambda conn: conn.execute(sql, params))
+                pass  # retried below
 
-    def _fetch_one(self, sql: str, params: tuple[Any, ...]) -> Any:
-        """The first row of one query, as :meth:`_execute` runs it."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            try:
-                return conn.execute(sql, params).fetchone()
-            except sqlite3.Error:
-                pass
-        return self._run(lambda conn: conn.execute(sql, params).fetchone())
+        def statement(conn: sqlite3.Connection) -> Any:
+            cursor = conn.execute(sql, params)
+            return cursor.fetchone() if first_row else cursor
+
+        return self._run(statement)
 
     def _wrote(self) -> None:
         """Count one committed write; every :attr:`checkpoint_every` writes, checkpoint."""
@@ -265,11 +258,13 @@ class SqliteStore(Store):
         """
         try:
             conn = self._conn()
+            # The connection's own wait (0 unless prepare_connection set one) comes back after.
+            own_timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
             conn.execute("PRAGMA busy_timeout = 1")
             try:
                 busy = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
             finally:
-                conn.execute("PRAGMA busy_timeout = 0")
+                conn.execute(f"PRAGMA busy_timeout = {int(own_timeout)}")
         except sqlite3.Error as exc:
             if not (isinstance(exc, sqlite3.OperationalError) and _is_busy(exc)):
                 logger.warning("SQLite checkpoint of %r failed (%s); the WAL grows", self.path, exc)
@@ -288,7 +283,7 @@ class SqliteStore(Store):
 
     def load(self, key: str, now: float) -> Record | None:
         """One SELECT; an expired row is deleted on the way."""
-        row = self._fetch_one(self._sql_load, (key,))
+        row = self._execute(self._sql_load, (key,), first_row=True)
         if row is None:
             return None
         if row[2] <= now:
@@ -333,41 +328,42 @@ class SqliteStore(Store):
         """One UPDATE when nobody saved since this request loaded; else a merging transaction."""
         dumps = self.serializer.dumps
         meta = dumps(dict(changes.meta)) if changes.meta is not None else None
+        expires = changes.expires
+        saved: bool
         if not changes.updates and not changes.removals and not changes.increments:
-            if self._execute(self._sql_touch, (meta, changes.expires, key, now)).rowcount != 1:
-                return False
-            self._wrote()
-            return True
-        base = changes.base
-        if base is not None and base.version is not None:
-            whole = dumps(changes.data if type(changes.data) is dict else dict(changes.data))
-            expires = changes.expires
-            sql = self._sql_update_versions[meta is not None, expires is not None]
-            params: tuple[Any, ...] = (whole,)
+            saved = self._execute(self._sql_touch, (meta, expires, key, now)).rowcount == 1
+        else:
+            sql = self._sql_update[meta is not None, expires is not None]
+            columns: tuple[Any, ...] = ()  # the values of meta and expires when they change
             if meta is not None:
-                params += (meta,)
+                columns = (meta,)
             if expires is not None:
-                params += (expires,)
-            if self._execute(sql, (*params, key, base.version, now)).rowcount == 1:
-                self._wrote()
-                return True
+                columns += (expires,)
+            base = changes.base
+            saved = False
+            if base is not None and base.version is not None:
+                data = changes.data
+                whole = dumps(data if type(data) is dict else dict(data))
+                params = (whole, *columns, key, base.version, now)
+                saved = self._execute(sql, params).rowcount == 1
+            if not saved:
 
-        def merge(conn: sqlite3.Connection) -> bool:
-            with _immediate(conn):
-                row = conn.execute(self._sql_read_for_merge, (key, now)).fetchone()
-                if row is None:
-                    return False
-                current = self.decode(key, row[0])
-                merged = apply_changes(current if isinstance(current, dict) else {}, changes)
-                conn.execute(
-                    self._sql_update_if, (dumps(merged), meta, changes.expires, key, row[1], now)
-                )
-            return True
+                def merge(conn: sqlite3.Connection) -> bool:
+                    with _immediate(conn):
+                        row = conn.execute(self._sql_read_for_merge, (key, now)).fetchone()
+                        if row is None:
+                            return False
+                        current = self.decode(key, row[0])
+                        merged = apply_changes(
+                            current if isinstance(current, dict) else {}, changes
+                        )
+                        conn.execute(sql, (dumps(merged), *columns, key, row[1], now))
+                    return True
 
-        if not self._run(merge):
-            return False
-        self._wrote()
-        return True
+                saved = self._run(merge)
+        if saved:
+            self._wrote()
+        return saved
 
     def delete(self, key: str) -> None:
         """One DELETE."""
