@@ -308,28 +308,41 @@ def _build_wsgisession(name: str, kind: str, ctx: Context) -> Contender:
     )
 
 
+#: The sqlite3 floor, in process and through HTTP: one JSON record read and written back.
+FLOOR_SELECT = "SELECT data FROM t WHERE key = ?"
+FLOOR_UPSERT = (
+    "INSERT INTO t (key, data) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET data = excluded.data"
+)
+
+
+def sqlite_floor_connection(path: str) -> sqlite3.Connection:
+    """A connection to the floor's database: WAL, synchronous=NORMAL, autocommit, SQLite's own
+    busy wait and checkpoints, as a plain sqlite3 user would have it; the table made."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=5)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS t (key TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID"
+    )
+    return conn
+
+
 class _SqliteFloor:
     """The application with the session replaced by the bare sqlite3 floor: a get and an upsert
     of the JSON record under the raw cookie value, no signing and no session layer at all.
 
     It shows what SQLite alone costs in the same server, the ceiling of any SQLite-backed
-    session. One connection per process (opened after gunicorn forks), WAL, SQLite's defaults.
+    session. One connection per process, opened after gunicorn forks.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.pid = 0
-        self.conn: Any = None
+        self.conn: sqlite3.Connection | None = None
 
-    def _connection(self) -> Any:
-        if self.pid != os.getpid():
-            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=5)
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-            self.conn.execute(
-                "CREATE TABLE IF NOT EXISTS t (key TEXT PRIMARY KEY, data TEXT NOT NULL)"
-                " WITHOUT ROWID"
-            )
+    def _connection(self) -> sqlite3.Connection:
+        if self.conn is None or self.pid != os.getpid():
+            self.conn = sqlite_floor_connection(self.path)
             self.pid = os.getpid()
         return self.conn
 
@@ -340,14 +353,10 @@ class _SqliteFloor:
             conn = self._connection()
             cookie = environ.get("HTTP_COOKIE", "")
             key = cookie.partition("floor=")[2] or secrets.token_hex(16)
-            row = conn.execute("SELECT data FROM t WHERE key = ?", (key,)).fetchone()
+            row = conn.execute(FLOOR_SELECT, (key,)).fetchone()
             data = json.loads(row[0]) if row else {**SETUP_DATA, "n": 0}
             data["n"] = data.get("n", 0) + 1
-            conn.execute(
-                "INSERT INTO t (key, data) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET data = excluded.data",
-                (key, json.dumps(data)),
-            )
+            conn.execute(FLOOR_UPSERT, (key, json.dumps(data)))
             if path == "/setup":
                 headers.append(("Set-Cookie", f"floor={key}; Path=/"))
         start_response("200 OK", headers)

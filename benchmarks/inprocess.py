@@ -14,7 +14,6 @@ import hmac
 import json
 import os
 import secrets
-import sqlite3
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .contenders import (
+    FLOOR_SELECT,
+    FLOOR_UPSERT,
     SETUP_DATA,
     Contender,
     Context,
@@ -34,6 +35,7 @@ from .contenders import (
     postgres_available,
     redis_available,
     session_cookie,
+    sqlite_floor_connection,
 )
 
 SCENARIOS = ["bare", "untouched", "new-write", "read", "write", "forged"]
@@ -252,17 +254,9 @@ def floors(ctx: Context, repeats: int, budget: float, results: Results) -> None:
     value = _VALUE
     key = hashlib.sha256(secrets.token_bytes(32)).hexdigest()
 
-    # sqlite3 get + upsert, WAL, synchronous=NORMAL, autocommit.
-    conn = sqlite3.connect(os.path.join(ctx.root, "floor.db"), isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("CREATE TABLE t (key TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID")
-    conn.execute("INSERT INTO t VALUES (?, ?)", (key, value))
-    select = "SELECT data FROM t WHERE key = ?"
-    upsert = (
-        "INSERT INTO t (key, data) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET data = excluded.data"
-    )
+    # sqlite3 get + upsert, the same statements as the HTTP floor.
+    conn = sqlite_floor_connection(os.path.join(ctx.root, "floor.db"))
+    conn.execute(FLOOR_UPSERT, (key, value))
 
     # Two records of the same size taken in turn, as the counter changes on every write: an
     # upsert of the very same text would leave the page unchanged and write nothing.
@@ -270,9 +264,9 @@ def floors(ctx: Context, repeats: int, budget: float, results: Results) -> None:
     turn = [0]
 
     def sqlite_step() -> None:
-        conn.execute(select, (key,)).fetchone()
+        conn.execute(FLOOR_SELECT, (key,)).fetchone()
         turn[0] ^= 1
-        conn.execute(upsert, (key, values[turn[0]]))
+        conn.execute(FLOOR_UPSERT, (key, values[turn[0]]))
 
     results.floors["sqlite3 get+upsert (WAL)"] = measure(loop_batch(sqlite_step), repeats, budget)
     conn.close()
