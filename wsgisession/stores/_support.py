@@ -6,6 +6,7 @@ Private to :mod:`wsgisession.stores`; a store written outside the package subcla
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -80,11 +81,16 @@ def warn_corrupt(key: str, what: str = "is corrupt") -> None:
     )
 
 
+@functools.cache
 def read_text(name: str) -> str:
-    """Return the text of a file shipped beside the stores (a Lua script, the SQL statements)."""
-    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    """Return the text of a file shipped beside the stores (a Lua script, the SQL statements).
+
+    Read when the first store that needs it is built, not when its module is imported.
+    """
+    return resources.files("wsgisession.stores").joinpath(name).read_text(encoding="utf-8")
 
 
+@functools.cache
 def sql_statements(name: str) -> dict[str, str]:
     """Read the statements of an SQL file, each under a ``-- name: <name>`` line.
 

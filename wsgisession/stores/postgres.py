@@ -36,9 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresStore"]
 
-#: The statements, by name, from postgres.sql beside this module.
-_STATEMENTS = sql_statements("postgres.sql")
-
 
 class PostgresStore(Store):
     """Sessions in a PostgreSQL table: one statement to load and one to save.
@@ -114,7 +111,11 @@ class PostgresStore(Store):
 
         parts = table.split(".")
         names = {"t": sql.Identifier(*parts), "i": sql.Identifier(parts[-1] + "_expires")}
-        statements = {name: sql.SQL(text).format(**names) for name, text in _STATEMENTS.items()}
+        # The statements, by name, from postgres.sql beside this module.
+        statements = {
+            name: sql.SQL(text).format(**names)
+            for name, text in sql_statements("postgres.sql").items()
+        }
         self._sql_schema = [statements["schema_table"], statements["schema_index"]]
         self._sql_lock = statements["schema_lock"]
         self._sql_load = statements["load"]

@@ -48,14 +48,6 @@ _NAMES_TEXT = (_EXPIRES, _META, _DATA)
 #: Parses one JSON value with its end position, so a value needs no Python-level wrapper.
 _raw_decode = json.JSONDecoder().raw_decode
 
-# The scripts live beside this module, each with a header that says what it takes and returns.
-#: Applies a save's changes (Changes.apply_to, in Lua) to a live record.
-_SAVE_SCRIPT = read_text("redis_save.lua")
-#: Moves a session to a new key, only while the record it replaces is alive.
-_CREATE_SCRIPT = read_text("redis_create.lua")
-#: Deletes one record when it is dead for the caller's clock.
-_PURGE_SCRIPT = read_text("redis_purge.lua")
-
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
@@ -116,9 +108,12 @@ class RedisStore(Store):
         else:
             self.client = url_or_client
         self._cluster = type(self.client).__name__ == "RedisCluster"
-        self._save_script = self.client.register_script(_SAVE_SCRIPT)
-        self._create_script = self.client.register_script(_CREATE_SCRIPT)
-        self._purge_script = self.client.register_script(_PURGE_SCRIPT)
+        # The scripts live beside this module, each with a header that says what it takes:
+        # a save's changes applied (Changes.apply_to, in Lua) to a live record; a session
+        # moved to a new key only while the record it replaces is alive; a dead record deleted.
+        self._save_script = self.client.register_script(read_text("redis_save.lua"))
+        self._create_script = self.client.register_script(read_text("redis_create.lua"))
+        self._purge_script = self.client.register_script(read_text("redis_purge.lua"))
         self._where = _describe(self.client)
         self._failures = _Failures(redis, self._where, prefix)
 
