@@ -55,7 +55,7 @@ def add_amount(current: Any, amount: int | float) -> int | float | None:
         return None
     if result.__class__ is float:
         return result if math.isfinite(result) else None
-    return result if -_INT_BOUND < result < _INT_BOUND else None
+    return result if abs(result) < _INT_BOUND else None
 
 
 def _is_number(value: Any) -> bool:
@@ -101,9 +101,16 @@ class Changes:
         """
         for name in self.removals:
             data.pop(name, None)
-        data.update(self.updates)
+        if self.updates:
+            data.update(self.updates)
         for name, amount in self.increments.items():
-            result = add_amount(data.get(name), amount)
+            current = data.get(name)
+            if current.__class__ is int and amount.__class__ is int:  # a counter: inline
+                total = current + amount
+                if abs(total) < _INT_BOUND:
+                    data[name] = total
+                continue
+            result = add_amount(current, amount)
             if result is not None:
                 data[name] = result
         return data

@@ -157,34 +157,36 @@ class MemoryStore(Store):
         dumps = self.serializer.dumps
         meta = dict(changes.meta) if changes.meta is not None else None
         updates = changes.updates
-        held = {name: self._hold(value) for name, value in updates.items()}
-        # Each named key's share of the record's JSON text, less its value: "name":value,
-        names = {name: len(dumps(name)) + 2 for name in changes.removals}
-        names.update((name, len(dumps(name)) + 2) for name in updates)
-        names.update((name, len(dumps(name)) + 2) for name in changes.increments)
+        held = {name: self._hold(value) for name, value in updates.items()} if updates else {}
+        touched = (*changes.removals, *updates, *changes.increments)
+        length = self._length
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry.expires <= now:
                 self._entries.pop(key, None)
                 return False
-            data = dict(entry.data)
+            stored = entry.data
+            before = {name: stored.get(name, _ABSENT) for name in touched}
+            data = changes.apply_to(dict(stored))
             pairs = entry.pairs
             plain = entry.plain
-            for name, share in names.items():
-                if name in data:
-                    pairs -= share + self._length(data[name])
-            changes.apply_to(data)
-            for name, share in names.items():
-                if name not in data:
+            # Measure again only what changed: "name":value, is the name's share of the text.
+            for name, old in before.items():
+                value = data.get(name, _ABSENT)
+                if value is _ABSENT:
+                    if old is not _ABSENT:
+                        pairs -= len(dumps(name)) + 2 + length(old)
                     continue
-                value = data[name]
                 if name in held and value is updates[name]:
-                    value, length = held[name]  # as set; a container as its JSON text
+                    value, size = held[name]  # as set: a container as its JSON text
                     data[name] = value
                     plain = plain and value.__class__ is not _Json
                 else:
-                    length = len(dumps(value))  # a number an increment made
-                pairs += share + length
+                    size = len(dumps(value))  # a number an increment made
+                if old is _ABSENT:
+                    pairs += len(dumps(name)) + 2 + size
+                else:
+                    pairs += size - length(old)
             entry.data = data
             entry.pairs = pairs
             entry.plain = plain
@@ -217,3 +219,6 @@ class MemoryStore(Store):
             data = {k: loads(v) if v.__class__ is _Json else v for k, v in held.items()}
             size += len(dumps(data).encode("utf-8"))
         return StoreStats(len(live), size)
+
+
+_ABSENT: Any = object()
