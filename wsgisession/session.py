@@ -562,8 +562,8 @@ class Session(MutableMapping[str, Any]):
             self._increments,
             target if refresh else None,
             self._meta if self._meta_dirty else None,
-            record,
-            data,
+            loaded=record,
+            result=data,
         )
         return Plan(
             write_id=self._id,
