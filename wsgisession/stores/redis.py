@@ -179,26 +179,28 @@ class RedisStore(Store):
         self.prefix = prefix
         self._owns_client = isinstance(url_or_client, str)
         where: str | None = None
-        url_options: dict[str, str] = {}
-        if isinstance(url_or_client, str):
-            self.client, where, url_options = _client_from_url(
-                url_or_client, _client_options(socket_timeout, connect_timeout)
-            )
-        else:
-            self.client = url_or_client
-        self._cluster = type(self.client).__name__ == "RedisCluster"
+        url = url_or_client if isinstance(url_or_client, str) else ""
+        url_options = _store_parameters(url)
         #: Replicas that must acknowledge each write (``WAIT``); 0 does not wait.
         self.replicas = _replicas(replicas, url_options.get("replicas"))
         self.replica_timeout = _replica_timeout(
             replica_timeout, url_options.get("replica_timeout"), socket_timeout
         )
-        if self.replicas and self._cluster:
+        self._wait_ms = max(1, round(self.replica_timeout * 1000))
+        cluster_url = url.partition("://")[0].lower().endswith("+cluster")
+        if self.replicas and (cluster_url or type(url_or_client).__name__ == "RedisCluster"):
             raise ConfigurationError(
                 "replicas= cannot be used with Redis Cluster: its client sends WAIT on another "
                 "connection than the write; drop replicas=, or set min-replicas-to-write on the "
                 "cluster's primaries instead"
             )
-        self._wait_ms = max(1, round(self.replica_timeout * 1000))
+        if url:
+            self.client, where = _client_from_url(
+                url, _client_options(socket_timeout, connect_timeout)
+            )
+        else:
+            self.client = url_or_client
+        self._cluster = type(self.client).__name__ == "RedisCluster"
         self._save_script = self.client.register_script(_SAVE_SCRIPT)
         self._purge_script = self.client.register_script(_PURGE_SCRIPT)
         self._where = where or _describe(self.client)
@@ -651,9 +653,16 @@ _URL_HELP = (
 )
 
 
-def _client_from_url(url: str, options: dict[str, Any]) -> tuple[Any, str | None, dict[str, str]]:
-    """Build the redis-py client a store URL names; return it, where it points, and the
-    store's own URL parameters (``replicas``, ``replica_timeout``)."""
+def _store_parameters(url: str) -> dict[str, str]:
+    """The store's own URL parameters (``replicas``, ``replica_timeout``), not redis-py's."""
+    from urllib.parse import parse_qsl
+
+    query = url.partition("?")[2]
+    return {k: v for k, v in parse_qsl(query, keep_blank_values=True) if k in _STORE_PARAMETERS}
+
+
+def _client_from_url(url: str, options: dict[str, Any]) -> tuple[Any, str | None]:
+    """Build the redis-py client a store URL names; return it and where it points."""
     from urllib.parse import parse_qsl, urlencode
 
     import redis
@@ -662,15 +671,14 @@ def _client_from_url(url: str, options: dict[str, Any]) -> tuple[Any, str | None
     scheme = scheme.lower()
     base, _, query = rest.partition("?")
     params = parse_qsl(query, keep_blank_values=True)
-    ours = {name: value for name, value in params if name in _STORE_PARAMETERS}
     theirs = [(name, value) for name, value in params if name not in _STORE_PARAMETERS]
     try:
         if scheme in ("redis+cluster", "rediss+cluster"):
-            return (*_cluster_client(redis, scheme, base, dict(theirs), options), ours)
+            return _cluster_client(redis, scheme, base, dict(theirs), options)
         if scheme in ("redis+sentinel", "rediss+sentinel"):
-            return (*_sentinel_client(redis, scheme, base, dict(theirs), options), ours)
+            return _sentinel_client(redis, scheme, base, dict(theirs), options)
         plain = f"{scheme}://{base}" + (f"?{urlencode(theirs)}" if theirs else "")
-        return redis.Redis.from_url(plain, **options), None, ours
+        return redis.Redis.from_url(plain, **options), None
     except ValueError as exc:
         if isinstance(exc, ConfigurationError):
             raise
@@ -722,6 +730,9 @@ def _cluster_client(
     _no_other_parameters(params, (), "a redis+cluster://")
     username, password, hosts = _hosts(netloc, 6379)
     where = "cluster " + ",".join(f"{host}:{port}" for host, port in hosts)
+    # RedisCluster retries on a timeout by itself, and warns when told to: the retry= of no
+    # retries covers it.
+    options = {name: value for name, value in options.items() if name != "retry_on_timeout"}
     try:
         client = redis.RedisCluster(
             startup_nodes=[redis.cluster.ClusterNode(host, port) for host, port in hosts],
