@@ -337,13 +337,15 @@ class SentinelGroup:
         (directory / "sentinel").mkdir(parents=True, exist_ok=True)
         # No 5 s wait before a full sync, so the replica is in step at once.
         extra = ["--repl-diskless-sync-delay", "0", *primary_extra]
+        primary_port, replica_port, self.sentinel_port = _unique_ports(3)
         self.primary = RedisServer(directory / "primary", binary, extra=extra)
+        self.primary.port = primary_port
         self.replica = RedisServer(
             directory / "replica",
             binary,
-            extra=["--replicaof", "127.0.0.1", str(self.primary.port), *extra],
+            extra=["--replicaof", "127.0.0.1", str(primary_port), *extra],
         )
-        self.sentinel_port = free_port()
+        self.replica.port = replica_port
         self.sentinel: subprocess.Popen[bytes] | None = None
 
     @property
