@@ -547,6 +547,103 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+class PgBouncer:
+    """A throwaway PgBouncer on a free loopback port in front of a PostgreSQL *dsn*.
+
+    ``pool_mode=transaction`` by default, with *pool_size* server connections per database and
+    user. PgBouncer refuses to run as root; as root it runs as the ``postgres`` user.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        binary: str,
+        dsn: str,
+        pool_mode: str = "transaction",
+        pool_size: int = 2,
+    ) -> None:
+        import psycopg
+
+        self.directory = directory
+        self.binary = binary
+        self.port = free_port()
+        self.log = directory / "pgbouncer.log"
+        upstream = psycopg.conninfo.conninfo_to_dict(dsn)
+        self.user = str(upstream.get("user", "postgres"))
+        self.dbname = str(upstream.get("dbname", self.user))
+        host, port = upstream.get("host", "127.0.0.1"), upstream.get("port", 5432)
+        (directory / "users.txt").write_text(f'"{self.user}" ""\n')
+        self.config = directory / "pgbouncer.ini"
+        self.config.write_text(
+            "[databases]\n"
+            f"{self.dbname} = host={host} port={port} dbname={self.dbname}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {directory / 'users.txt'}\n"
+            f"pool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\n"
+            f"max_client_conn = 200\nlogfile = {self.log}\n"
+            f"pidfile = {directory / 'pgbouncer.pid'}\n"
+        )
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            for path in (directory, *directory.iterdir()):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+            self._as = [shutil.which("runuser") or "/usr/sbin/runuser", "-u", "postgres", "--"]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def find_binary() -> str | None:
+        return shutil.which("pgbouncer") or (
+            "/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None
+        )
+
+    @property
+    def dsn(self) -> str:
+        """The DSN of the database through PgBouncer."""
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.dbname}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [*self._as, self.binary, str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+            self.process = None
+
+
+@contextlib.contextmanager
+def throwaway_pgbouncer(
+    dsn: str, pool_mode: str = "transaction", pool_size: int = 2
+) -> Iterator[PgBouncer]:
+    """A started PgBouncer in front of *dsn*, stopped on exit; skips (fails under CI) without it."""
+    binary = PgBouncer.find_binary()
+    if binary is None:
+        missing("no pgbouncer to start (apt-get install pgbouncer; .ci/services installs it)")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            missing("PgBouncer refuses to run as root, and there is no postgres user to run it as")
+    # Not under pytest's tmp_path: as root that folder is closed to the postgres user.
+    directory = Path(tempfile.mkdtemp(prefix="wsgisession-pgbouncer-"))
+    try:
+        bouncer = PgBouncer(directory, binary, dsn, pool_mode, pool_size)
+        bouncer.start()
+        try:
+            yield bouncer
+        finally:
+            bouncer.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 # Fixtures ---------------------------------------------------------------------------------
 
 
