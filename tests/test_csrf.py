@@ -91,9 +91,7 @@ def test_raw_wsgi_app_reads_the_whole_body(client: webtest.TestApp) -> None:
     """An app that reads wsgi.input itself gets the whole body after the check read the form."""
     token = client.get("/form").text
     body = f"csrf_token={token}&note=" + "z" * 20000
-    response = client.post(
-        "/raw", body, content_type="application/x-www-form-urlencoded"
-    )
+    response = client.post("/raw", body, content_type="application/x-www-form-urlencoded")
     assert response.text == body
 
 
@@ -112,9 +110,7 @@ def test_header_token_passes_and_json_body_untouched(client: webtest.TestApp) ->
     """X-CSRF-Token passes a JSON request; its body reaches the app unread."""
     token = client.get("/form").text
     for method in ("post_json", "put_json", "patch_json", "delete_json"):
-        response = getattr(client, method)(
-            "/raw", {"a": 1}, headers={"X-CSRF-Token": token}
-        )
+        response = getattr(client, method)("/raw", {"a": 1}, headers={"X-CSRF-Token": token})
         assert json.loads(response.body) == {"a": 1}
 
 
@@ -173,9 +169,7 @@ def test_exempt_requests_skip_the_check() -> None:
 
 def test_custom_field_and_header_names() -> None:
     """field_name and header_name choose where the token is looked for."""
-    app = SessionMiddleware(
-        CSRFMiddleware(protected, field_name="_token", header_name="X-Token")
-    )
+    app = SessionMiddleware(CSRFMiddleware(protected, field_name="_token", header_name="X-Token"))
     client = webtest.TestApp(app)
     token = client.get("/form").text
     client.post("/change", {"_token": token})

@@ -97,8 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     stats = store.stats(now)
                 except NotImplementedError as exc:
                     return _fail(str(exc), 1)
-                print(f"{stats.sessions} live session{'' if stats.sessions == 1 else 's'}, "
-                      f"{stats.size_bytes} bytes")
+                print(
+                    f"{stats.sessions} live session{'' if stats.sessions == 1 else 's'}, "
+                    f"{stats.size_bytes} bytes"
+                )
     except StoreError as exc:
         return _fail(str(exc).splitlines()[0], 1)
     return 0

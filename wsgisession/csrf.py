@@ -135,7 +135,6 @@ class CSRFMiddleware:
         return [_FORBIDDEN_BODY]
 
 
-
 class _Closing:
     """The application's response, which also closes the body copy when the server closes it."""
 
