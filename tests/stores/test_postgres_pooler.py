@@ -220,6 +220,7 @@ def test_a_locked_session_is_a_quick_503_and_spares_the_pool(
             released.cancel()
             holder.rollback()
             holder.close()
+    print(f"\nlocked row ({through}):", [(n, s, round(e, 2)) for n, s, e in sorted(results)])
     assert sorted(status for name, status, _ in results if name == "locked") == [503, 503]
     assert [status for name, status, _ in results if name == "other"] == [200]
     assert max(elapsed for _, _, elapsed in results) < 5, results

@@ -147,7 +147,6 @@ def test_failover_without_replicas_loses_writes_answered_200(tmp_path: Path) -> 
     ):
         result = _stream_through_failover(group, store)
     assert result.lost > 0
-    assert result.unavailable == 0
 
 
 def test_min_replicas_to_write_refuses_writes_on_a_primary_without_its_replica(
