@@ -38,6 +38,7 @@ test-multihost: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check wsgisession tests examples benchmarks
+	$(VENV)/bin/ruff format --check wsgisession tests examples benchmarks
 	$(VENV)/bin/mypy
 
 BENCH_STAMP := $(VENV)/.bench-stamp

@@ -97,9 +97,23 @@ class RedisServer:
         if self.process is not None:
             return
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes" if self.persistent else "no", "--dir", str(self.directory),
-             "--daemonize", "no", "--logfile", str(self.directory / "redis.log")],
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.persistent else "no",
+                "--dir",
+                str(self.directory),
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(self.directory / "redis.log"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -160,8 +174,22 @@ class PostgresServer:
             owner = pwd.getpwnam("postgres")
             os.chown(directory, owner.pw_uid, owner.pw_gid)
             self._as = [runuser, "-u", "postgres", "--"]
-        self._run([initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync",
-                   "-E", "UTF8", "--locale", "C"])
+        self._run(
+            [
+                initdb,
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale",
+                "C",
+            ]
+        )
 
     @staticmethod
     def find_binaries() -> tuple[str, str] | None:
@@ -186,10 +214,25 @@ class PostgresServer:
         """Start the cluster (again, on the same port) and wait until it accepts connections."""
         if self.running:
             return
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        self._run([self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-o", options,
-                   "-w", "-t", "30", "start"])
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            [
+                self.pg_ctl,
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ]
+        )
         self.running = True
 
     def stop(self) -> None:
@@ -205,8 +248,10 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
     """A started PostgresServer, stopped and removed on exit; skips (fails under CI) without one."""
     binaries = PostgresServer.find_binaries()
     if binaries is None:
-        missing("no initdb/pg_ctl (and, as root, no postgres user) to start a throwaway "
-                "PostgreSQL (apt-get install postgresql)")
+        missing(
+            "no initdb/pg_ctl (and, as root, no postgres user) to start a throwaway "
+            "PostgreSQL (apt-get install postgresql)"
+        )
     # Not under pytest's tmp_path: as root that folder is closed to the postgres user.
     directory = Path(tempfile.mkdtemp(prefix="wsgisession-pg-"))
     try:

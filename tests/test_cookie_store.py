@@ -316,8 +316,10 @@ def test_forged_and_valid_cookie_in_either_order() -> None:
     other = session_cookie(webtest.TestApp(client.app).get("/set?a=2"))
     forged = "A" * 80
     fresh = webtest.TestApp(client.app)
-    for header in (f"wsgisession={forged}; wsgisession={valid}",
-                   f"wsgisession={valid}; wsgisession={forged}"):
+    for header in (
+        f"wsgisession={forged}; wsgisession={valid}",
+        f"wsgisession={valid}; wsgisession={forged}",
+    ):
         assert fresh.get("/get?a=", headers={"Cookie": header}).json == {"a": "1"}
     both = f"wsgisession={valid}; wsgisession={other}"
     assert fresh.get("/get?a=", headers={"Cookie": both}).json == {"a": None}

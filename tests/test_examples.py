@@ -145,8 +145,9 @@ def test_forms_need_the_sessions_csrf_token(load_example: ExampleLoader) -> None
         refused = victim.post("/note", fields, status=403)
         assert "reload the page" in refused.text
     assert victim.get("/").html.find(id="note") is None
-    forged_login = attacker.post("/login", {"username": "alice", "password": "wonderland"},
-                                 status=403)
+    forged_login = attacker.post(
+        "/login", {"username": "alice", "password": "wonderland"}, status=403
+    )
     assert "another site" in forged_login.text
 
 
@@ -181,8 +182,12 @@ def test_login_example_answers_bad_requests_without_a_500(load_example: ExampleL
         "/note", {"csrf_token": token}, upload_files=[("note", "note.txt", b"file body")]
     )
     assert upload.status_int == 303
-    assert browser.post("/login", upload_files=[("csrf_token", "t.txt", token.encode())],
-                        status=403).status_int == 403
+    assert (
+        browser.post(
+            "/login", upload_files=[("csrf_token", "t.txt", token.encode())], status=403
+        ).status_int
+        == 403
+    )
 
 
 def test_login_cookie_is_signed_httponly_lax(load_example: ExampleLoader) -> None:
@@ -316,9 +321,10 @@ def test_gunicorn_config_serves_the_counter_from_one_store(tmp_path: Path) -> No
             server.url + "/", headers={"X-Forwarded-Proto": "https"}, timeout=10
         )
         assert "secure" in behind_proxy.headers["Set-Cookie"].lower()
-        assert "secure" not in visitor.get(server.url + "/", timeout=10).headers.get(
-            "Set-Cookie", ""
-        ).lower()
+        assert (
+            "secure"
+            not in visitor.get(server.url + "/", timeout=10).headers.get("Set-Cookie", "").lower()
+        )
     assert "WSGISESSION_SECRET is not set" not in server.log()
 
 
@@ -342,6 +348,7 @@ def test_gunicorn_config_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         "os.environ['WSGISESSION_STORE']]))"
     )
     config = str(EXAMPLES / "gunicorn.conf.py")
-    done = subprocess.run([sys.executable, "-c", code, config], capture_output=True, text=True,
-                          timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code, config], capture_output=True, text=True, timeout=60, check=True
+    )
     assert done.stdout.strip() == '[3, true, "127.0.0.1:8000", "sqlite:///sessions.db"]'

@@ -162,8 +162,12 @@ def pyramid_app() -> WSGIApp:
         return Response("bye")
 
     with Configurator() as config:
-        for name, view in [("count", count), ("login", login), ("whoami", whoami),
-                           ("logout", logout)]:
+        for name, view in [
+            ("count", count),
+            ("login", login),
+            ("whoami", whoami),
+            ("logout", logout),
+        ]:
             config.add_route(name, f"/{name}")
             config.add_view(view, route_name=name)
         return config.make_wsgi_app()  # type: ignore[no-any-return]
@@ -220,12 +224,14 @@ def django_app() -> WSGIApp:
             USE_TZ=True,
         )
     if not urlpatterns:
-        urlpatterns.extend([
-            path("count", _django_count),
-            path("login", _django_login),
-            path("whoami", _django_whoami),
-            path("logout", _django_logout),
-        ])
+        urlpatterns.extend(
+            [
+                path("count", _django_count),
+                path("login", _django_login),
+                path("whoami", _django_whoami),
+                path("logout", _django_logout),
+            ]
+        )
     from django.core.wsgi import get_wsgi_application
 
     return get_wsgi_application()  # type: ignore[no-any-return]

@@ -43,7 +43,8 @@ def test_quick_start_comes_first() -> None:
     first = re.search(r"```sh\n(.*?)```", README, re.S)
     assert first is not None
     assert [line.split()[:2] for line in first.group(1).splitlines()] == [
-        ["make", "run"], ["make", "test"]
+        ["make", "run"],
+        ["make", "test"],
     ]
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     for target in ("run", "test", "lint"):
@@ -71,7 +72,8 @@ def test_every_exported_store_is_in_the_stores_table() -> None:
     """Each store class wsgisession exports has a row in the Stores table."""
     rows = " ".join(table_rows(section("Stores")))
     stores = [
-        name for name in wsgisession.__all__
+        name
+        for name in wsgisession.__all__
         if isinstance(getattr(wsgisession, name), type)
         and issubclass(getattr(wsgisession, name), Store)
         and not inspect.isabstract(getattr(wsgisession, name))  # Store, ClientSideStore
@@ -92,9 +94,16 @@ def test_python_snippets_compile() -> None:
 def test_deploying_covers_the_essentials() -> None:
     """The Deploying section says where each store fits, TLS proxies, and how to purge."""
     text = section("Deploying")
-    for needle in ("per process", "one machine with many workers", "several machines",
-                   "trust_forwarded_proto=True", "X-Forwarded-Proto", "cookie_secure=True",
-                   "wsgisession purge sqlite:////var/lib/app/sessions.db", "OnCalendar"):
+    for needle in (
+        "per process",
+        "one machine with many workers",
+        "several machines",
+        "trust_forwarded_proto=True",
+        "X-Forwarded-Proto",
+        "cookie_secure=True",
+        "wsgisession purge sqlite:////var/lib/app/sessions.db",
+        "OnCalendar",
+    ):
         assert needle in text, f"README's Deploying section no longer mentions {needle!r}"
 
 

@@ -160,7 +160,7 @@ class SessionMiddleware:
                     f"{type(self.store).__name__} keeps the whole session in the cookie and "
                     "needs secret_keys to encrypt it: SessionMiddleware(app, store=CookieStore(), "
                     "secret_keys=['a long random key']) (e.g. python -c \"import secrets; "
-                    "print(secrets.token_urlsafe(32))\")"
+                    'print(secrets.token_urlsafe(32))")'
                 )
             self.store.use_keys(keys)
             self._client_side = self.store

@@ -157,11 +157,13 @@ class Session(MutableMapping[str, Any]):
             self._ctx: SessionContext = loader
         else:
             if config is None or clock is None or new_id is None:
-                raise TypeError(
-                    "Session() needs config=, clock= and new_id= (or a SessionContext)"
-                )
+                raise TypeError("Session() needs config=, clock= and new_id= (or a SessionContext)")
             self._ctx = SessionContext(
-                loader, config, clock, new_id, serializer or _JSON  # type: ignore[arg-type]
+                loader,  # type: ignore[arg-type]
+                config,
+                clock,
+                new_id,
+                serializer or _JSON,
             )
         self._source = source
         self._loaded = False
@@ -258,11 +260,7 @@ class Session(MutableMapping[str, Any]):
         if not self._loaded:
             self._load()
         value = self._data[key]
-        if (
-            type(value) in _MUTABLE
-            and key not in self._snapshots
-            and key not in self._updates
-        ):
+        if type(value) in _MUTABLE and key not in self._snapshots and key not in self._updates:
             # Remember how it looked, so an in-place change (cart.append(x)) is noticed at save.
             self._snapshots[key] = self._ctx.serializer.dumps(value)
         return value

@@ -46,6 +46,14 @@ def test_readme_nginx_location_is_the_harness_one() -> None:
 def test_readme_names_what_is_shared_and_what_is_not() -> None:
     """The section says that the keys and the store are shared, and which stores cannot be."""
     text = _section()
-    for needle in ("the store", "the secret keys", "MemoryStore", "SqliteStore",
-                   "[old, new]", "[new, old]", "[new]", "make test-multihost"):
+    for needle in (
+        "the store",
+        "the secret keys",
+        "MemoryStore",
+        "SqliteStore",
+        "[old, new]",
+        "[new, old]",
+        "[new]",
+        "make test-multihost",
+    ):
         assert needle in text, f"README's 'Running on several hosts' no longer mentions {needle!r}"

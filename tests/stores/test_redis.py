@@ -127,7 +127,7 @@ def test_values_with_stray_whitespace_still_load(redis_url: str) -> None:
     with RedisStore(redis_url, prefix) as store, redis.Redis.from_url(redis_url) as client:
         key = new_key()
         store.create(key, {"a": 1}, {}, NOW + DAY, NOW)
-        client.hset(prefix + key, mapping={"d:a": " 1 ", "d:b": '\n["x", 2]\n', "@m": ' {} '})
+        client.hset(prefix + key, mapping={"d:a": " 1 ", "d:b": '\n["x", 2]\n', "@m": " {} "})
         record = store.load(key, NOW)
         assert record is not None
         assert record.data == {"a": 1, "b": ["x", 2]}

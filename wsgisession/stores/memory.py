@@ -88,7 +88,11 @@ class MemoryStore(Store):
             if self.max_entries is not None:
                 self._entries.move_to_end(key)
             stored, meta, expires, pairs, plain = (
-                entry.data, entry.meta, entry.expires, entry.pairs, entry.plain
+                entry.data,
+                entry.meta,
+                entry.expires,
+                entry.pairs,
+                entry.plain,
             )
         if plain:
             data = dict(stored)

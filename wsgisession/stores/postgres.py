@@ -137,9 +137,9 @@ class PostgresStore(Store):
             " expires = EXCLUDED.expires"
         ).format(t=t)
         self._sql_create = upsert
-        self._sql_create_replacing = sql.SQL(
-            "WITH gone AS (DELETE FROM {t} WHERE key = %s) "
-        ).format(t=t) + upsert
+        self._sql_create_replacing = (
+            sql.SQL("WITH gone AS (DELETE FROM {t} WHERE key = %s) ").format(t=t) + upsert
+        )
         keep = sql.SQL(
             "meta = coalesce(%(meta)s::jsonb, meta), expires = coalesce(%(expires)s, expires)"
             " WHERE key = %(key)s AND expires > %(now)s"

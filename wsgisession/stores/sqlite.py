@@ -136,9 +136,7 @@ class SqliteStore(Store):
         # SQLite's own busy handler sleeps a whole millisecond or more at the first lock it
         # meets, while a session write holds the lock for some 10 µs: it is turned off, and
         # _run waits instead, in pauses that start at 20 µs (see _run).
-        conn = sqlite3.connect(
-            self.path, timeout=0, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 0")
             conn.execute("PRAGMA journal_mode = WAL")
