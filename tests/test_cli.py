@@ -287,7 +287,7 @@ def test_purge_shows_a_count_and_a_rate_on_a_terminal(tmp_path: Path) -> None:
     assert status == 0, terminal
     assert out == "deleted 1200 expired sessions\n"
     assert re.search(r"\rpurging: 500 deleted, [\d,]+/s", terminal), terminal
-    assert re.search(r"\rpurging: 1,200 deleted, [\d,]+/s\r?\n", terminal), terminal
+    assert re.search(r"\rpurging: 1,200 deleted, [\d,]+/s *\r?\n", terminal), terminal
 
 
 def test_purge_is_quiet_when_not_on_a_terminal(

@@ -151,6 +151,7 @@ class _Progress:
         self._stream = stream
         self._start = time.monotonic()
         self._drawn: float | None = None
+        self._width = 0  # of the line drawn last, so a shorter one covers it all
 
     def __call__(self, deleted: int) -> None:
         now = time.monotonic()
@@ -161,7 +162,9 @@ class _Progress:
         self._drawn = now
         elapsed = now - self._start
         rate = f", {deleted / elapsed:,.0f}/s" if elapsed > 0 else ""
-        self._stream.write(f"\rpurging: {deleted:,} deleted{rate}")
+        line = f"purging: {deleted:,} deleted{rate}"
+        self._stream.write(f"\r{line.ljust(self._width)}")
+        self._width = len(line)
         self._stream.flush()
 
     def done(self, deleted: int) -> None:
