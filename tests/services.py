@@ -381,8 +381,12 @@ class SentinelGroup:
         import redis
 
         def replica_synced() -> bool:
-            with redis.Redis(port=self.replica.port, socket_timeout=2) as replica:
-                return bool(replica.info("replication").get("master_link_status") == "up")
+            # After a diskless sync the primary streams writes to the replica only once the
+            # replica's first REPLCONF ACK came, up to a second later: wait until a write of
+            # ours has reached it (WAIT), so that none made by a test sits in a buffer.
+            with redis.Redis(port=self.primary.port, socket_timeout=5) as primary:
+                primary.set("wsgisession-test:sentinel-probe", 1, px=1000)
+                return bool(primary.wait(1, 3000) == 1)
 
         def sentinel_sees_replica() -> bool:
             with self.sentinel_client() as sentinel:
