@@ -167,10 +167,16 @@ def test_a_cluster_that_lost_a_slot_gives_503_saying_what_to_check(
     assert client.get("/get?k=user").text == "ann"
 
 
-def test_unreachable_cluster_is_a_store_error_at_construction() -> None:
-    """A cluster URL whose nodes do not answer is StoreUnavailableError, not a raw cluster error."""
+def test_unreachable_cluster_is_a_store_error_at_construction(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A cluster URL whose nodes do not answer is StoreUnavailableError; the CLI exits 1."""
+    url = f"redis+cluster://127.0.0.1:{free_port()}/"
     with pytest.raises(StoreUnavailableError, match="nodes in the URL are reachable"):
-        store_from_url(f"redis+cluster://127.0.0.1:{free_port()}/")
+        store_from_url(url)
+    assert main(["stats", url]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nodes in the URL are reachable" in err
 
 
 def test_ready_cluster_client_purges_and_counts_every_primary(

@@ -27,6 +27,7 @@ from tests.services import (
     throwaway_sentinel,
 )
 from wsgisession import RedisStore, SessionMiddleware, StoreUnavailableError, store_from_url
+from wsgisession.cli import main
 from wsgisession.signing import hash_id
 from wsgisession.testing import NOW, StoreContract, new_key
 
@@ -54,6 +55,18 @@ class TestSentinelStoreContract(StoreContract):
         assert store.replicas == 1
         with store:
             yield store
+
+
+def test_cli_counts_sessions_through_sentinel(
+    sentinel_group: SentinelGroup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """wsgisession stats on a redis+sentinel:// URL counts the primary's sessions."""
+    prefix = redis_prefix()
+    with RedisStore(sentinel_group.url, prefix) as store:
+        store.create(new_key(), {"a": 1}, {}, time.time() + 60, time.time())
+        assert main(["stats", "--prefix", prefix, sentinel_group.url]) == 0
+        assert capsys.readouterr().out.startswith("1 live session, ")
+        store.purge(time.time() + 120)
 
 
 def test_a_write_the_replica_did_not_acknowledge_is_an_error(sentinel_group: SentinelGroup) -> None:

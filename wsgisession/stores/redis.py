@@ -124,7 +124,9 @@ class RedisStore(Store):
         Cluster URL ``redis+cluster://host:port,host:port/``; a Sentinel URL
         ``redis+sentinel://host:26379,host:26379/service?db=0``; or a ready redis-py client
         (``Redis``, a Sentinel ``master_for(...)`` client, ``RedisCluster``), which is then used
-        as it is, timeouts included, and not closed by :meth:`close`.
+        as it is, timeouts included, and not closed by :meth:`close`. A cluster URL contacts
+        its nodes once at construction to learn the slots (an unreachable cluster is a
+        :class:`~wsgisession.errors.StoreUnavailableError` then); other URLs connect lazily.
     :param prefix: put before every key, so several applications can share one database.
     :param socket_timeout: seconds to wait for Redis to answer before the store reports itself
         unavailable (a 503 by default), well under a worker timeout; for URLs only.
