@@ -75,7 +75,8 @@ class PostgresStore(Store):
             from psycopg import sql
         except ImportError as exc:
             raise MissingDriverError(
-                "PostgresStore needs psycopg 3 and psycopg_pool: pip install wsgisession[postgres]"
+                "PostgresStore needs psycopg 3 and psycopg_pool: "
+                "pip install 'sessions-wsgi[postgres]'"
             ) from exc
         if not _NAME.fullmatch(table):
             raise ConfigurationError(
