@@ -43,8 +43,8 @@ test-multihost: $(STAMP)
 	$(PY) -m pytest -m multihost -s tests/multihost
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check wsgisession tests examples benchmarks
-	$(VENV)/bin/ruff format --check wsgisession tests examples benchmarks
+	$(VENV)/bin/ruff check wsgisession tests examples benchmarks docs
+	$(VENV)/bin/ruff format --check wsgisession tests examples benchmarks docs README.md
 	$(VENV)/bin/mypy
 
 DOCS_STAMP := $(VENV)/.docs-stamp
