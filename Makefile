@@ -38,7 +38,7 @@ fuzz: $(STAMP)
 load: $(STAMP)
 	$(PY) -m pytest -m load -q
 
-# Three hosts in network namespaces behind nginx, on Redis then PostgreSQL (root; see README).
+# Three hosts in network namespaces behind nginx, on Redis then PostgreSQL (root; see docs/deploying.md).
 test-multihost: $(STAMP)
 	$(PY) -m pytest -m multihost -s tests/multihost
 
