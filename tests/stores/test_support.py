@@ -19,9 +19,9 @@ from wsgisession import (
 @pytest.mark.parametrize(
     ("build", "modules", "extra"),
     [
-        (lambda: RedisStore("redis://127.0.0.1:6379/0"), ["redis"], "wsgisession[redis]"),
-        (lambda: PostgresStore("postgresql://u@h/db"), ["psycopg"], "wsgisession[postgres]"),
-        (lambda: PostgresStore("postgresql://u@h/db"), ["psycopg_pool"], "wsgisession[postgres]"),
+        (lambda: RedisStore("redis://127.0.0.1:6379/0"), ["redis"], "sessions-wsgi[redis]"),
+        (lambda: PostgresStore("postgresql://u@h/db"), ["psycopg"], "sessions-wsgi[postgres]"),
+        (lambda: PostgresStore("postgresql://u@h/db"), ["psycopg_pool"], "sessions-wsgi[postgres]"),
     ],
 )
 def test_missing_driver_names_the_extra(
@@ -30,7 +30,7 @@ def test_missing_driver_names_the_extra(
     """A store whose driver is not installed says which extra installs it."""
     for name in modules:
         monkeypatch.setitem(sys.modules, name, None)  # makes `import name` fail
-    with pytest.raises(MissingDriverError, match=re.escape(f"pip install {extra}")):
+    with pytest.raises(MissingDriverError, match=re.escape(f"pip install {extra!r}")):
         build()  # type: ignore[operator]
 
 

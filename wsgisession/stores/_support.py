@@ -36,7 +36,7 @@ def import_driver(store: str, driver: str, extra: str, *modules: str) -> list[Mo
         return [importlib.import_module(name) for name in modules]
     except ImportError as exc:
         raise MissingDriverError(
-            f"{store} needs {driver}: pip install wsgisession[{extra}]"
+            f"{store} needs {driver}: pip install 'sessions-wsgi[{extra}]'"
         ) from exc
 
 

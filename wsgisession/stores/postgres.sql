@@ -101,6 +101,10 @@ DELETE FROM {t} WHERE key IN (
   SELECT key FROM {t} WHERE expires <= %s LIMIT %s FOR UPDATE SKIP LOCKED
 )
 
+-- name: count_expired
+-- (now) What purge would delete.
+SELECT count(*) FROM {t} WHERE expires <= %s
+
 -- name: stats
 -- (now)
 SELECT count(*), coalesce(sum(octet_length(data::text)), 0) FROM {t} WHERE expires > %s
