@@ -44,7 +44,7 @@ def add_amount(current: Any, amount: int | float) -> int | float | None:
     A *current* that is not a number (missing, a string, a list, ``True``) counts as 0. Two ints
     add exactly, whatever their size; with a float on either side the sum is a float (IEEE 754,
     as Python adds). None means JSON cannot hold the sum: a float that overflows to infinity (or
-    an int too large to be a float), or an int of more than :data:`MAX_INT_DIGITS` digits.
+    an int too large to be a float), or an int of more than ``MAX_INT_DIGITS`` (4300) digits.
     """
     kind = current.__class__  # the common cases first; bool's class is not int
     if kind is not int and kind is not float and not _is_number(current):
