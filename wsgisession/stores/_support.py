@@ -30,7 +30,7 @@ def import_driver(store: str, driver: str, extra: str, *modules: str) -> list[Mo
 
     :param store: the store's class name, for the message.
     :param driver: what the modules are called in words ("the redis-py driver").
-    :param extra: the ``wsgisession[extra]`` that installs them.
+    :param extra: the ``sessions-wsgi[extra]`` that installs them.
     """
     try:
         return [importlib.import_module(name) for name in modules]
