@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import webtest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from wsgisession import SessionMiddleware, Store
@@ -113,19 +113,23 @@ def test_what_a_request_sees_is_what_is_stored(store: Store, ops: list[Any]) -> 
     assert view == stored
 
 
-_names = st.sampled_from(["a", "b", "n"])
-_values = st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=3)
-_values = _values | st.lists(_values, max_size=2)
+_names = st.sampled_from(["n", "m"])
+_scalars = st.none() | st.booleans() | st.text(max_size=3)
+_values = st.integers(-5, 5) | st.floats(-2, 2) | _scalars | st.lists(_scalars, max_size=2)
+_increment = st.tuples(st.just("incr"), _names, st.integers(-3, 3) | st.sampled_from([0.5, -0.0]))
 _op = st.one_of(
+    _increment,
     st.tuples(st.just("set"), _names, _values),
     st.tuples(st.just("del"), _names, st.none()),
-    st.tuples(st.just("incr"), _names, st.integers(-3, 3) | st.sampled_from([0.5, -0.0])),
     st.tuples(st.just("clear"), st.just(""), st.none()),
     st.tuples(st.just("append"), _names, _values),
+    _increment,
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(first=[("set", "n", 5)], second=[("del", "n", None), ("incr", "n", 1)])
+@example(first=[("set", "n", 5)], second=[("clear", "", None), ("incr", "n", 1)])
 @given(
     first=st.lists(st.tuples(st.just("set"), _names, _values), min_size=1, max_size=3),
     second=st.lists(_op, max_size=6),
