@@ -22,8 +22,10 @@ def counter(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable
     count = session.get("pageCount", 0) + 1
     session.set("pageCount", count)
     body = f"Visited page {count} times\n".encode()
-    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8"),
-                              ("Content-Length", str(len(body)))])
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+    )
     return [body]
 
 

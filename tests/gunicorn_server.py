@@ -40,8 +40,16 @@ class Server:
 def gunicorn_command(target: str, *args: str) -> list[str]:
     """The gunicorn command line for *target* (``module:app``) under the example config."""
     return [
-        sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "--chdir", str(EXAMPLES),
-        "--no-control-socket", *args, target,
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(CONFIG),
+        "--chdir",
+        str(EXAMPLES),
+        "--no-control-socket",
+        *args,
+        target,
     ]
 
 

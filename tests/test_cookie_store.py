@@ -317,8 +317,10 @@ def test_forged_and_valid_cookie_in_either_order() -> None:
     other = session_cookie(webtest.TestApp(client.app).get("/set?a=2"))
     forged = "A" * 80
     fresh = webtest.TestApp(client.app)
-    for header in (f"wsgisession={forged}; wsgisession={valid}",
-                   f"wsgisession={valid}; wsgisession={forged}"):
+    for header in (
+        f"wsgisession={forged}; wsgisession={valid}",
+        f"wsgisession={valid}; wsgisession={forged}",
+    ):
         assert fresh.get("/get?a=", headers={"Cookie": header}).json == {"a": "1"}
     both = f"wsgisession={valid}; wsgisession={other}"
     assert fresh.get("/get?a=", headers={"Cookie": both}).json == {"a": None}
@@ -377,7 +379,7 @@ def test_authentic_but_odd_payload_is_ignored() -> None:
 
 
 def test_missing_cryptography_names_the_extra() -> None:
-    """Without the cryptography package, CookieStore() says to pip install wsgisession[cookie]."""
+    """Without the cryptography package, CookieStore() names the extra to pip install."""
     code = (
         "import sys; sys.modules['cryptography'] = None\n"
         "import wsgisession\n"
@@ -387,7 +389,7 @@ def test_missing_cryptography_names_the_extra() -> None:
     output = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
-    assert "pip install wsgisession[cookie]" in output
+    assert "pip install 'sessions-wsgi[cookie]'" in output
 
 
 def test_payload_is_json_not_pickle() -> None:

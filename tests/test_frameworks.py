@@ -39,7 +39,7 @@ def need(module: str) -> ModuleType:
     """Import a framework, skipping the test when it is missing (failing under CI=true)."""
     if os.environ.get("CI") == "true":
         return importlib.import_module(module)
-    reason = f"{module} is not installed: pip install -e '.[frameworks]'"
+    reason = f"{module} is not installed: pip install --group frameworks (make venv does)"
     return pytest.importorskip(module, reason=reason)
 
 
@@ -162,8 +162,12 @@ def pyramid_app() -> WSGIApp:
         return Response("bye")
 
     with Configurator() as config:
-        for name, view in [("count", count), ("login", login), ("whoami", whoami),
-                           ("logout", logout)]:
+        for name, view in [
+            ("count", count),
+            ("login", login),
+            ("whoami", whoami),
+            ("logout", logout),
+        ]:
             config.add_route(name, f"/{name}")
             config.add_view(view, route_name=name)
         return config.make_wsgi_app()  # type: ignore[no-any-return]
@@ -220,12 +224,14 @@ def django_app() -> WSGIApp:
             USE_TZ=True,
         )
     if not urlpatterns:
-        urlpatterns.extend([
-            path("count", _django_count),
-            path("login", _django_login),
-            path("whoami", _django_whoami),
-            path("logout", _django_logout),
-        ])
+        urlpatterns.extend(
+            [
+                path("count", _django_count),
+                path("login", _django_login),
+                path("whoami", _django_whoami),
+                path("logout", _django_logout),
+            ]
+        )
     from django.core.wsgi import get_wsgi_application
 
     return get_wsgi_application()  # type: ignore[no-any-return]

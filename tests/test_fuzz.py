@@ -118,8 +118,11 @@ def _values(valid: str) -> st.SearchStrategy[str]:
     return st.one_of(
         st.sampled_from(HOSTILE),
         st.text(max_size=120),
-        st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.",
-                min_size=40, max_size=90),
+        st.text(
+            alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.",
+            min_size=40,
+            max_size=90,
+        ),
         mutant,
         st.builds(lambda extra: valid + extra, st.text(min_size=1, max_size=10)),
         long,
@@ -218,8 +221,9 @@ _storable = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
 _hostile_text = st.one_of(st.sampled_from([h for h in HOSTILE if h != "\udcff"]), _storable)
 _json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), _hostile_text),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(_hostile_text, children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(_hostile_text, children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -279,9 +283,7 @@ def test_cookie_values_are_read_exactly_as_webob_parses_them(name: str) -> None:
 
     settings_ = CookieSettings(name=name, secure=True)
     names = st.one_of(st.just(name), st.text(_cookie_chars, min_size=1, max_size=8))
-    values = st.one_of(
-        st.just("v" * 43 + "." + "s" * 43), st.text(_cookie_chars, max_size=12)
-    )
+    values = st.one_of(st.just("v" * 43 + "." + "s" * 43), st.text(_cookie_chars, max_size=12))
     pair = st.builds(lambda key, value: f"{key}={value}", names, values)
 
     @FUZZ

@@ -97,8 +97,11 @@ def test_host_prefix_is_supported(store: Store) -> None:
     attributes = cookie_attributes(client.get("/set?a=1"), "__Host-sid")
     assert "secure" in attributes and attributes["path"] == "/" and "domain" not in attributes
     assert client.get("/get?a=").json == {"a": "1"}
-    for bad in ({}, {"cookie_secure": True, "cookie_domain": "example.com"},
-                {"cookie_secure": True, "cookie_path": "/app"}):
+    for bad in (
+        {},
+        {"cookie_secure": True, "cookie_domain": "example.com"},
+        {"cookie_secure": True, "cookie_path": "/app"},
+    ):
         with pytest.raises(ConfigurationError, match="__Host-"):
             wrap(store, cookie_name="__Host-sid", **bad)
 

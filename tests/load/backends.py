@@ -105,5 +105,3 @@ def _drop_table(dsn: str, table: str) -> None:
         psycopg.connect(dsn, autocommit=True, connect_timeout=2) as conn,
     ):
         conn.execute(f"DROP TABLE IF EXISTS {table}")
-
-

@@ -53,9 +53,14 @@ def _check_prerequisites() -> None:
         pytest.skip("examples/login.py is not in this tree yet (it comes with the examples work)")
     if os.geteuid() != 0:
         _unavailable("needs root to create network namespaces (run as root)")
-    for tool, package in [("ip", "iproute2"), ("nginx", "nginx"), ("redis-server", "redis-server"),
-                          ("initdb", "postgresql"), ("postgres", "postgresql"),
-                          ("runuser", "util-linux")]:
+    for tool, package in [
+        ("ip", "iproute2"),
+        ("nginx", "nginx"),
+        ("redis-server", "redis-server"),
+        ("initdb", "postgresql"),
+        ("postgres", "postgresql"),
+        ("runuser", "util-linux"),
+    ]:
         if shutil.which(tool) is None:
             _unavailable(f"{tool} is not on PATH (apt-get install -y {package})")
     probe = f"wsmh{os.getpid()}-probe"

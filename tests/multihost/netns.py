@@ -167,8 +167,18 @@ class Network:
                 veth = f"{tag}v{n}"
                 ip("netns", "add", host.namespace)
                 network.hosts.append(host)
-                ip("link", "add", veth, "type", "veth", "peer", "name", "eth0",
-                   "netns", host.namespace)
+                ip(
+                    "link",
+                    "add",
+                    veth,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "eth0",
+                    "netns",
+                    host.namespace,
+                )
                 network.links.append(veth)
                 _no_ipv6(veth)
                 _no_ipv6("all", host.namespace)

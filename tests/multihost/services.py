@@ -73,10 +73,26 @@ class RedisServer:
         self.port = free_port(self.address)
         self.log = self.folder / "redis.log"
         self.process = subprocess.Popen(
-            ["redis-server", "--bind", self.address, "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--protected-mode", "no", "--dir", str(self.folder),
-             "--logfile", str(self.log)],
-            cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            [
+                "redis-server",
+                "--bind",
+                self.address,
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                "--dir",
+                str(self.folder),
+                "--logfile",
+                str(self.log),
+            ],
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
         wait_for_port(self.address, self.port, "redis-server", self.log)
 
@@ -104,19 +120,53 @@ class PostgresServer:
         shutil.chown(self.folder, "postgres", "postgres")
         as_postgres = ["runuser", "-u", "postgres", "--"]
         subprocess.run(
-            [*as_postgres, "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
-             "-E", "UTF8", "--locale=C", "--no-sync"],
-            check=True, capture_output=True, timeout=120,
+            [
+                *as_postgres,
+                "initdb",
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
         with (self.data / "pg_hba.conf").open("a") as hba:
             hba.write("host all all 10.213.0.0/16 trust\n")
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-            [*as_postgres, "postgres", "-D", str(self.data), "-h", self.address,
-             "-p", str(self.port), "-k", str(self.folder), "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=100", "-c", "shared_buffers=32MB"],
-            cwd=self.folder, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    *as_postgres,
+                    "postgres",
+                    "-D",
+                    str(self.data),
+                    "-h",
+                    self.address,
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.folder),
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "max_connections=100",
+                    "-c",
+                    "shared_buffers=32MB",
+                ],
+                cwd=self.folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         wait_for_port(self.address, self.port, "postgres", self.log, timeout=60)
 
@@ -151,7 +201,9 @@ class Nginx:
         self.conf.write_text(nginx_conf(network.hosts, self.port, self.folder))
         self.process = subprocess.Popen(
             ["nginx", "-p", str(self.folder), "-e", str(self.log), "-c", str(self.conf)],
-            cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
         wait_for_port("127.0.0.1", self.port, "nginx", self.log)
 
@@ -168,8 +220,7 @@ class Nginx:
 def nginx_conf(hosts: list[Host], port: int, folder: Path) -> str:
     """The load balancer's configuration: the one the README shows, with this run's paths."""
     servers = "\n".join(
-        f"        server {host.address}:{APP_PORT} max_fails=1 fail_timeout=10s;"
-        for host in hosts
+        f"        server {host.address}:{APP_PORT} max_fails=1 fail_timeout=10s;" for host in hosts
     )
     return f"""\
 # Written by tests/multihost; the README's "Running on several hosts" shows the same setup.
@@ -228,11 +279,28 @@ class AppHost:
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-            ["ip", "netns", "exec", host.namespace, gunicorn, *config,
-             "--bind", f"{host.address}:{APP_PORT}", "--workers", str(WORKERS),
-             "--worker-class", "sync", "--pid", str(self.pidfile),
-             "--chdir", str(Path(__file__).parent), "hostapp:app"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    host.namespace,
+                    gunicorn,
+                    *config,
+                    "--bind",
+                    f"{host.address}:{APP_PORT}",
+                    "--workers",
+                    str(WORKERS),
+                    "--worker-class",
+                    "sync",
+                    "--pid",
+                    str(self.pidfile),
+                    "--chdir",
+                    str(Path(__file__).parent),
+                    "hostapp:app",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         self.secret_keys = list(secret_keys)
         wait_for_port(host.address, APP_PORT, f"gunicorn on {host.name}", self.log)
@@ -249,6 +317,10 @@ class AppHost:
 
     def running(self) -> bool:
         """Tell whether any process (master or orphaned worker) still runs in the namespace."""
-        out = subprocess.run(["ip", "netns", "pids", self.host.namespace],
-                             capture_output=True, text=True, check=False).stdout
+        out = subprocess.run(
+            ["ip", "netns", "pids", self.host.namespace],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
         return bool(out.split())

@@ -37,8 +37,13 @@ def test_one_session_on_every_host(balancer: Nginx, hosts: list[AppHost], store_
             if visitor.page() and owed:
                 flashed_on.add(visitor.last_host)
     visitor.close()
-    print("\n" + figures.line(pages_intact_by_host=dict(sorted(visitor.pages_by_host.items())),
-                              flash_shown_on=",".join(sorted(flashed_on))))
+    print(
+        "\n"
+        + figures.line(
+            pages_intact_by_host=dict(sorted(visitor.pages_by_host.items())),
+            flash_shown_on=",".join(sorted(flashed_on)),
+        )
+    )
     assert len(figures.samples) == 100
     assert set(figures.hosts()) == {f"host{n + 1}" for n in range(HOSTS)}
     assert set(visitor.pages_by_host) == set(figures.hosts()), "a host served a broken page"
@@ -84,13 +89,16 @@ def test_host_killed_mid_run(balancer: Nginx, hosts: list[AppHost], store_kind: 
     after_kill = [s for s in figures.samples if s.started >= killed_at[0]]
     after_gone = [s for s in figures.samples if s.started >= gone_at[0]]
     victim_after_kill = sum(1 for s in after_kill if s.host == victim.host.name)
-    print("\n" + figures.line(
-        killed=victim.host.name,
-        requests_after_kill=len(after_kill),
-        served_by_killed_after_kill=victim_after_kill,
-        orphans_gone_after_ms=round(1000 * (gone_at[0] - killed_at[0])),
-        served_by_killed_after_gone=sum(1 for s in after_gone if s.host == victim.host.name),
-    ))
+    print(
+        "\n"
+        + figures.line(
+            killed=victim.host.name,
+            requests_after_kill=len(after_kill),
+            served_by_killed_after_kill=victim_after_kill,
+            orphans_gone_after_ms=round(1000 * (gone_at[0] - killed_at[0])),
+            served_by_killed_after_gone=sum(1 for s in after_gone if s.host == victim.host.name),
+        )
+    )
     assert len(figures.samples) == clients * per_client
     assert set(figures.hosts()) == {f"host{n + 1}" for n in range(HOSTS)}
     assert after_gone, "no request was sent after the killed host's last process exited"
@@ -120,10 +128,13 @@ def test_key_rotation_host_by_host(
     figures = Figures("c-key-rotation", store_kind)
     for n in range(HOSTS):
         start_host(n, [OLD])
-    active = [Visitor(balancer.url, figures, f"active{n}", "alice" if n % 2 else "bob")
-              for n in range(4)]
-    seen_late, never_seen = (Visitor(balancer.url, figures, name, "alice")
-                             for name in ("seen-before-drop", "idle-until-drop"))
+    active = [
+        Visitor(balancer.url, figures, f"active{n}", "alice" if n % 2 else "bob") for n in range(4)
+    ]
+    seen_late, never_seen = (
+        Visitor(balancer.url, figures, name, "alice")
+        for name in ("seen-before-drop", "idle-until-drop")
+    )
     for visitor in [*active, seen_late, never_seen]:
         assert visitor.log_in()
         visitor.page()
@@ -144,11 +155,14 @@ def test_key_rotation_host_by_host(
     phase("5-old-dropped", [[NEW], [NEW], [NEW]])
     still_in = seen_late.is_logged_in()
     logged_out = not never_seen.is_logged_in()
-    print("\n" + figures.line(
-        lost_by_phase=lost_by_phase,
-        resigned_visitor_still_in=still_in,
-        old_cookie_logged_out_after_drop=logged_out,
-    ))
+    print(
+        "\n"
+        + figures.line(
+            lost_by_phase=lost_by_phase,
+            resigned_visitor_still_in=still_in,
+            old_cookie_logged_out_after_drop=logged_out,
+        )
+    )
     assert (figures.lost, figures.foreign, figures.wrong, figures.errors) == ([], [], [], [])
     assert still_in, "a cookie re-signed with the new key survives the old key's removal"
     assert logged_out, "a cookie signed only with the dropped key no longer logs anyone in"

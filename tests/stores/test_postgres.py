@@ -100,13 +100,19 @@ def test_schema_has_jsonb_columns_and_an_expiry_index(postgres_dsn: str, table: 
         store.create_schema()
         store.create_schema()  # idempotent
     with psycopg.connect(postgres_dsn) as conn:
-        columns = dict(conn.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s",
-            (table,),
-        ).fetchall())
-        indexes = [row[0] for row in conn.execute(
-            "SELECT indexdef FROM pg_indexes WHERE tablename = %s", (table,)
-        ).fetchall()]
+        columns = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_name = %s",
+                (table,),
+            ).fetchall()
+        )
+        indexes = [
+            row[0]
+            for row in conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = %s", (table,)
+            ).fetchall()
+        ]
     expected = {"key": "text", "data": "jsonb", "meta": "jsonb", "expires": "double precision"}
     assert columns == expected
     assert any(re.search(r"\(expires\)", index) for index in indexes)
@@ -121,7 +127,7 @@ def test_corrupt_record_gives_none_and_a_hashed_warning(
     with PostgresStore(postgres_dsn, table) as store:
         store.create(key, {"a": 1}, {}, NOW + DAY, NOW)
         with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-            conn.execute(f"UPDATE {table} SET data = '[\"not\", \"an object\"]'::jsonb")
+            conn.execute(f'UPDATE {table} SET data = \'["not", "an object"]\'::jsonb')
         with caplog.at_level(logging.WARNING, logger="wsgisession"):
             assert store.load(key, NOW) is None
     assert key[:8] in caplog.text
@@ -172,9 +178,7 @@ def test_bad_table_name_is_refused(postgres_dsn: str) -> None:
         PostgresStore(postgres_dsn, "sessions; DROP TABLE users")
 
 
-def test_forked_child_has_its_own_pool_and_spares_the_parent(
-    postgres_dsn: str, table: str
-) -> None:
+def test_forked_child_has_its_own_pool_and_spares_the_parent(postgres_dsn: str, table: str) -> None:
     """After fork (--preload) a child connects anew; its closing never cuts the parent off."""
     opened: list[Any] = []
     with PostgresStore(postgres_dsn, table, pool_size=1, configure=opened.append) as store:

