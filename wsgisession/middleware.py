@@ -139,6 +139,8 @@ class SessionMiddleware:
         #: Whether ``X-Forwarded-Proto: https`` counts as HTTPS.
         self.trust_forwarded_proto = trust_forwarded_proto
         self._now = self.core.clock
+        # Under cookie_path="/" every request path is inside it: no need to read the path.
+        self._path_matters = self.core.cookie.path != "/"
 
     @property
     def store(self) -> Store | ClientSideStore:
@@ -166,7 +168,11 @@ class SessionMiddleware:
         else:
             https = False
         # core.begin(), as the WSGI exchange that also carries this request's WSGI side.
-        exchange = _WSGIExchange(self.core, environ.get("HTTP_COOKIE"), https)
+        if self._path_matters:
+            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+            exchange = _WSGIExchange(self.core, environ.get("HTTP_COOKIE"), https, path or "/")
+        else:
+            exchange = _WSGIExchange(self.core, environ.get("HTTP_COOKIE"), https)
         exchange.start_response = start_response
         exchange.started = False
         exchange.failed = None

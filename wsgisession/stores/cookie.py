@@ -42,8 +42,9 @@ _MIN_CHARS = (1 + _NONCE + _TAG + 2) * 4 // 3
 #: Longer values are refused unread; no browser sends a cookie this long.
 _MAX_CHARS = 8192
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")
-#: Room kept in every payload for the session's own bookkeeping (creation time, lifetime).
-_META_RESERVE = 64
+#: Room kept in every payload for the session's own bookkeeping: a creation time, a lifetime
+#: and the browser-session flag take ``{"c":12345678901.234568,"t":1209600,"b":1}``.
+_META_RESERVE = 40
 
 
 def _aesgcm_class() -> type[AESGCM]:
@@ -193,6 +194,7 @@ class CookieStore(ClientSideStore):
         fields (id, expiry, and room for the session's bookkeeping) are taken out.
         """
         sealed_bytes = max_chars * 3 // 4 - (1 + _NONCE + _TAG)
-        envelope = {"i": "x" * 43, "e": -1.2345678901234567e300, "m": {}, "d": {}}
+        # The longest expiry a clock gives before the year 2361: 18 characters.
+        envelope = {"i": "x" * 43, "e": 12345678901.234568, "m": {}, "d": {}}
         overhead = len(self.serializer.dumps(envelope).encode("utf-8")) - len("{}")
         return max(0, sealed_bytes - overhead - _META_RESERVE)
