@@ -418,12 +418,12 @@ def test_authentic_but_odd_payload_is_ignored() -> None:
 
 
 def test_missing_cryptography_names_the_extra() -> None:
-    """Without the cryptography package, CookieStore() names the extra to pip install."""
+    """Without the cryptography package, CookieStore() raises MissingDriverError naming the extra."""
     code = (
         "import sys; sys.modules['cryptography'] = None\n"
         "import wsgisession\n"
         "try:\n    wsgisession.CookieStore()\n"
-        "except wsgisession.ConfigurationError as exc:\n    print(exc)\n"
+        "except wsgisession.MissingDriverError as exc:\n    print(exc)\n"
     )
     output = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True

@@ -257,16 +257,6 @@ class CookieSettings:
                 found.append(parsed)
         return found
 
-    def read(self, header: str) -> ParsedCookie | None:
-        """Return the one valid session id in a ``Cookie`` header, or None.
-
-        When several cookies carry the session name (one tossed in from a sibling domain, say),
-        values that fail the shape or signature check are ignored; if more than one distinct
-        valid id remains, this returns None (the core then asks the store which of them exist).
-        """
-        found = self.candidates(self.values(header))
-        return found[0] if len(found) == 1 else None
-
     # Building --------------------------------------------------------------------------
 
     def value_for(self, session_id: str) -> str:

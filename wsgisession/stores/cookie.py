@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, MissingDriverError
 from ..records import Record
 from ..serializers import Serializer
 from ..signing import is_valid_id
@@ -51,7 +51,7 @@ def _aesgcm_class() -> type[AESGCM]:
     try:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError as exc:  # pragma: no cover - exercised in a fresh interpreter
-        raise ConfigurationError(
+        raise MissingDriverError(
             "CookieStore needs the 'cryptography' package: pip install 'sessions-wsgi[cookie]'"
         ) from exc
     return AESGCM
@@ -85,6 +85,9 @@ class CookieStore(ClientSideStore):
                 f"purpose={purpose!r} must be a non-empty str, e.g. 'session' or your app's name"
             )
         self._aesgcm = _aesgcm_class()
+        from cryptography.exceptions import InvalidTag
+
+        self._invalid_tag = InvalidTag
         #: What these cookies are for; part of the key derivation.
         self.purpose = purpose
         self._secrets: tuple[bytes, ...] = ()
@@ -138,8 +141,6 @@ class CookieStore(ClientSideStore):
 
     def unseal(self, value: str, now: float) -> tuple[str, Record] | None:
         """Open a sealed text with any key; None when it is forged, altered, foreign or expired."""
-        from cryptography.exceptions import InvalidTag
-
         if (
             not isinstance(value, str)
             or not _MIN_CHARS <= len(value) <= _MAX_CHARS
@@ -159,7 +160,7 @@ class CookieStore(ClientSideStore):
         for cipher in self._keys():
             try:
                 plaintext = cipher.decrypt(nonce, ciphertext, _VERSION)
-            except InvalidTag:
+            except self._invalid_tag:
                 continue
             break
         if plaintext is None:
