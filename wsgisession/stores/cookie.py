@@ -64,8 +64,9 @@ class CookieStore(ClientSideStore):
     ``secret_keys`` the middleware refuses to start. No server state means no store to run and
     nothing to scale, at a price:
 
-    * a session must stay small: the whole ``Set-Cookie`` header is limited to 4096 bytes, and a
-      bigger session raises :class:`~wsgisession.errors.SessionTooLargeError` when it is saved;
+    * a session must stay small: the whole ``Set-Cookie`` header is limited to 4096 bytes, so
+      the session's size limit is what fits (:meth:`max_data_size`), and setting a value past
+      it raises :class:`~wsgisession.errors.SessionTooLargeError` naming the key;
     * a copy of an old cookie stays valid until the expiry sealed inside it, so ``destroy()``
       and ``regenerate()`` cannot revoke a cookie an attacker already stole;
     * two overlapping requests of one session do not merge: the last response wins.
