@@ -418,7 +418,7 @@ def test_authentic_but_odd_payload_is_ignored() -> None:
 
 
 def test_missing_cryptography_names_the_extra() -> None:
-    """Without the cryptography package, CookieStore() raises MissingDriverError naming the extra."""
+    """Without cryptography, CookieStore() raises MissingDriverError naming the extra."""
     code = (
         "import sys; sys.modules['cryptography'] = None\n"
         "import wsgisession\n"
