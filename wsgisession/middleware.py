@@ -212,11 +212,9 @@ class _WSGIExchange(Exchange):
         """Save the session as the response starts, then start it with the session's headers."""
         self.started = True
         if self.session.accessed:
-            outcome = self.finish(
-                _status_code(status),
-                headers,
-                failed=exc_info is not None and exc_info[0] is not None,
-            )
+            code = _STATUS_CODES.get(status) or _status_code(status)
+            failed = exc_info is not None and exc_info[0] is not None
+            outcome = self.finish(code, headers, failed=failed)
             if outcome.unavailable:
                 code, headers, self.failed = self.core.unavailable()
                 return self.start_response(_STATUS_LINES[code], headers, exc_info)
