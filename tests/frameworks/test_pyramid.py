@@ -28,6 +28,7 @@ from pyramid.config import Configurator  # noqa: E402
 from pyramid.csrf import SessionCSRFStoragePolicy  # noqa: E402
 from pyramid.interfaces import ISession  # noqa: E402
 from pyramid.request import Request  # noqa: E402
+from pyramid.response import Response  # noqa: E402
 from pyramid.security import forget, remember  # noqa: E402
 from zope.interface.verify import verifyObject  # noqa: E402
 
@@ -383,6 +384,26 @@ def test_store_outage_gives_a_503_with_retry_after() -> None:
     assert "Set-Cookie" not in response.headers
     write = browser.get("/set?b=2", expect_errors=True)
     assert write.status_int == 503 and "Set-Cookie" not in write.headers
+
+
+def test_store_outage_page_from_an_exception_view() -> None:
+    """An exception view for StoreUnavailable renders the 503; Retry-After is added to it."""
+    flaky = OutageStore(MemoryStore())
+    with Configurator() as config:
+        config.set_session_factory(session_factory(flaky))
+        routes(config)
+        config.add_exception_view(
+            lambda exc, request: Response("come back soon", status=503),
+            context=integration.StoreUnavailable,
+        )
+        app = config.make_wsgi_app()
+    browser = client(app)
+    browser.get("/set?a=1")
+    flaky.down = True
+    response = browser.get("/get?a", expect_errors=True)
+    assert response.status_int == 503 and response.text == "come back soon"
+    assert response.headers["Retry-After"] == "5"
+    assert "Set-Cookie" not in response.headers
 
 
 def test_store_outage_continue_serves_an_empty_session() -> None:

@@ -138,13 +138,13 @@ class SessionAuthenticationHelper(_PyramidHelper):  # type: ignore[misc]
 
 
 class SessionFactory:
-    """Pyramid's session factory over wsgisession; :func:`session_factory` makes one."""
+    """Pyramid's session factory over one core; :func:`session_factory` makes one."""
 
-    def __init__(self, store: Store | ClientSideStore | str | None = None, **options: Any) -> None:
-        check_names(options, "session_factory()")
-        self.core = _core(store, options, {})
+    def __init__(self, core: SessionCore) -> None:
+        #: The core every request's session comes from.
+        self.core = core
         #: Where the sessions live.
-        self.store: Store | ClientSideStore = self.core.store
+        self.store: Store | ClientSideStore = core.store
 
     def __call__(self, request: Request) -> PyramidSession:
         """Start the request's exchange, and finish it in a response callback."""
@@ -161,15 +161,19 @@ class SessionFactory:
 
 
 def _finish(core: SessionCore, exchange: Exchange, response: Response) -> None:
-    outcome = exchange.finish(
-        response.status_int, response.headerlist, failed=response.status_int >= 500
-    )
+    """Let the core write what changed; apply its headers, or make the response its 503."""
+    outcome = exchange.finish(response.status_int, list(response.headerlist))
     if outcome.unavailable:
         status, headers, body = core.unavailable()
+        if response.status_int == status:  # already a 503 (an exception view's page): keep it
+            for name, value in headers:
+                if name.lower() in ("retry-after", "cache-control"):
+                    response.headers[name] = value
+            return
         response.status = status
         response.headerlist = headers
         response.body = body
-    elif outcome.set_cookies or len(outcome.headers) != len(response.headerlist):
+    else:
         response.headerlist = outcome.headers
 
 
@@ -191,14 +195,15 @@ def session_factory(
     *options* are wsgisession's (``secret_keys``, ``cookie_name``, ``max_age``,
     ``on_store_error``, ...), checked now. The store is a per-process MemoryStore by default.
     """
-    return SessionFactory(store, **options)
+    check_names(options, "session_factory()")
+    return SessionFactory(_core(store, options, {}))
 
 
 # .ini settings ----------------------------------------------------------------------------------
 
 _INTS = {"max_age", "touch_interval", "absolute_timeout", "max_session_size", "retry_after"}
 _OPTIONAL = {"touch_interval", "absolute_timeout", "max_session_size", "cookie_domain"}
-_BOOLS = {"cookie_httponly", "cookie_partitioned", "trust_forwarded_proto"}
+_BOOLS = {"cookie_httponly", "cookie_partitioned"}
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 _NOT_SETTINGS = {"clock"}  # only from code
@@ -277,7 +282,4 @@ def includeme(config: Configurator) -> None:
     one per line, newest first). A bad setting fails here, naming the setting.
     """
     store, options, sources = settings_options(config.get_settings())
-    factory = SessionFactory.__new__(SessionFactory)
-    factory.core = _core(store, options, sources)
-    factory.store = factory.core.store
-    config.set_session_factory(factory)
+    config.set_session_factory(SessionFactory(_core(store, options, sources)))
