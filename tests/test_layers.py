@@ -87,7 +87,22 @@ FORBIDDEN = {
         "cryptography",  # loaded when a CookieStore is made, not when the module is imported
     ],
     "wsgisession.csrf": ["redis", "psycopg", "cryptography"],
-    "wsgisession": ["redis", "psycopg", "psycopg_pool", "cryptography"],
+    "wsgisession": ["redis", "psycopg", "psycopg_pool", "cryptography", "flask", "pyramid"],
+    # Each framework is imported by its own integration only, which needs no WSGI front end.
+    "wsgisession.integrations.flask": [
+        "pyramid",
+        "django",
+        "redis",
+        "psycopg",
+        "wsgisession.middleware",
+    ],
+    "wsgisession.integrations.pyramid": [
+        "flask",
+        "django",
+        "redis",
+        "psycopg",
+        "wsgisession.middleware",
+    ],
 }
 
 
