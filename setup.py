@@ -18,6 +18,7 @@ EXTRAS = {
         "requests>=2.31",
         "selenium>=4.20",
     ],
+    "django": ["django>=4.2"],
     "frameworks": ["flask>=3.0", "bottle>=0.12", "falcon>=3.1", "pyramid>=2.0", "django>=4.2"],
     "dev": ["ruff>=0.6", "mypy>=1.10", "types-WebOb", "types-requests"],
     "bench": ["beaker>=1.13", "flask>=3.0", "flask-session>=0.8", "gunicorn>=22", "requests>=2.31"],
