@@ -50,7 +50,9 @@ FORBIDDEN = {
         "cryptography",  # loaded when a CookieStore is made, not when the module is imported
     ],
     "wsgisession.csrf": ["redis", "psycopg", "cryptography"],
-    "wsgisession": ["redis", "psycopg", "psycopg_pool", "cryptography"],
+    "wsgisession": ["redis", "psycopg", "psycopg_pool", "cryptography", "django"],
+    # Each framework is imported by its own integration only.
+    "wsgisession.integrations.django": ["flask", "pyramid", "redis", "psycopg"],
 }
 
 

@@ -1,5 +1,5 @@
-"""Front ends for web frameworks, each a thin layer over :mod:`wsgisession.core`.
+"""Framework integrations: wsgisession as Flask's, Django's and Pyramid's own session.
 
-Every module here imports its framework, so none is imported by ``import wsgisession``:
-``wsgisession.integrations.django`` needs ``pip install wsgisession[django]``, and so on.
+Each module is a thin front end over :mod:`wsgisession.core` and the only place its framework
+is imported; the framework comes from the extra of the same name (``wsgisession[flask]``).
 """

@@ -35,6 +35,7 @@ from typing import Any, Final
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
@@ -327,8 +328,11 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django ships no type i
         except AttributeError:
             if no_load or self.session_key is None:
                 return self._install(self._begin(None))
-            self.load()
-            return self._session_cache
+            session = self._install(self._begin(self.session_key))
+            self._check_loaded(session)
+            if session.id is not None:
+                self._expect_live = True
+            return session
 
     _session = property(_get_session)
 
@@ -338,16 +342,21 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django ships no type i
         return await sync_to_async(self._get_session)(no_load)
 
     def load(self) -> Any:
-        """Load the session from the store and return it (a mapping of its keys).
+        """Read the session from the store and return it (a mapping of its keys), as stored now.
 
-        A key the store does not know resets ``session_key`` to None: it is never adopted.
+        A key the store does not know resets ``session_key`` to None: it is never adopted. The
+        session this object works on is left as it is, as with Django's engines.
         """
-        session = self._install(self._begin(self.session_key))
+        session = self._begin(self.session_key).session
+        self._check_loaded(session)
+        if session.id is None:
+            self._expect_live = False
+        return session
+
+    def _check_loaded(self, session: Session) -> None:
+        """Load *session*; forget the key when it names no live session (never adopt it)."""
         if session.id is None and session.store_error is None:
             self._session_key = None
-        elif session.id is not None:
-            self._expect_live = True
-        return session
 
     def clear(self) -> None:
         """Remove every key; the session itself lives on (see flush() to end it)."""
@@ -539,6 +548,15 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django ships no type i
     async def aclear_expired(cls) -> None:
         await sync_to_async(cls.clear_expired)()
 
+    # Users ------------------------------------------------------------------------------------
+
+    def bind_user(self, user_id: Any) -> None:
+        """Called at every login with the user's primary key, after the key was cycled.
+
+        The one place where the session will be tied to its user, so that a user's sessions
+        can be listed and revoked; it records nothing yet.
+        """
+
     # For the outage middleware ---------------------------------------------------------------
 
     @property
@@ -548,6 +566,16 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django ships no type i
             return True
         exchange = self._exchange
         return exchange is not None and exchange.session.store_error is not None
+
+
+def _logged_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    """django.contrib.auth's user_logged_in: hand the user to the session (bind_user)."""
+    session = getattr(request, "session", None)
+    if isinstance(session, SessionStore):
+        session.bind_user(user.pk)
+
+
+user_logged_in.connect(_logged_in, dispatch_uid="wsgisession.integrations.django.bind_user")
 
 
 # The outage middleware -----------------------------------------------------------------------
