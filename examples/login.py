@@ -1,4 +1,4 @@
-"""Log in and out on plain WSGI with WebOb: a page counter, flash messages and CSRF-checked forms.
+"""Log in and out on plain WSGI with WebOb: flash messages, a page counter, CSRF-checked forms.
 
 Run it (from the repository root)::
 
@@ -12,8 +12,29 @@ and open http://127.0.0.1:8000. The demo users are ``alice`` / ``wonderland`` an
 - logout calls ``session.destroy()``, then flashes "logged out": setting a key after destroy()
   starts a brand-new session, so the message survives the logout;
 - flash messages are shown exactly once (``pop_flash()`` removes them as it reads them);
-- every form carries ``session.csrf_token`` and every POST is refused with a 403 unless
-  ``session.check_csrf_token(...)`` accepts it.
+- every POST is refused with a 403 unless it carries its form's CSRF token.
+
+**No session for an anonymous GET or HEAD.** Each stored session costs a record for as long as
+it lives, so a page that made one for every cookie-less visitor would let crawlers, monitors and
+anyone with ``curl`` in a loop grow the store without bound. Here GET and HEAD only *use* a
+session the visitor already has (the counter counts the views of visitors who have one); they
+never create one. A session starts on a POST, which a CSRF token guards, and one that is not
+(or no longer) bound to a login gets a short lifetime, ``ANONYMOUS_MAX_AGE``, with
+``session.set_expiry()``; login gives it the full ``MAX_AGE`` back.
+
+**The login form's token without a session.** The login form still needs a CSRF token: without
+one, another site could log a visitor in to *its* account ("login CSRF"). The session's own
+token would need a session, so the login form uses a pre-session token instead, the double-submit
+pattern: a random value in an ``HttpOnly``, ``SameSite=Lax`` browser-session cookie scoped to
+``/login``, repeated in the form, and compared in constant time when the form comes back.
+Another site can make the browser send the cookie but can neither read it nor set it, so it
+cannot fill in the form's copy. It costs no store write, and the cookie is dropped at login.
+(Creating the session only on the login POST without a token would leave the login form open to
+login CSRF; a stored pre-session for every visitor is the growth this avoids.) The forms of a
+logged-in visitor, who has a session, carry ``session.csrf_token``.
+
+A form in a charset other than UTF-8 (which WebOb does not read) carries no token the example
+can read, so it is refused with a 403 as well.
 
 ``WSGISESSION_STORE`` picks the store (``sqlite:///login-sessions.db`` by default) and
 ``WSGISESSION_SECRET`` gives the cookie-signing keys, comma-separated, newest first.
@@ -23,6 +44,8 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
+import secrets
 from collections.abc import Callable, Iterable
 from html import escape
 from typing import TYPE_CHECKING
@@ -31,6 +54,7 @@ from webob import Request, Response
 from webob.exc import HTTPForbidden, HTTPMethodNotAllowed, HTTPNotFound, HTTPSeeOther
 
 from wsgisession import Session, SessionMiddleware, get_session, store_from_url
+from wsgisession.csrf import submitted_token
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -41,6 +65,16 @@ USERS = {"alice": "wonderland", "bob": "builder"}
 #: The longest note the note form keeps.
 NOTE_LIMIT = 200
 
+#: Idle lifetime of a logged-in session: 14 days.
+MAX_AGE = 14 * 24 * 3600
+#: Idle lifetime of a session bound to no login (a failed login's message, "logged out").
+ANONYMOUS_MAX_AGE = 15 * 60
+
+#: The cookie that carries the login form's pre-session token, and the path it is sent to.
+LOGIN_COOKIE = "login_csrf"
+LOGIN_PATH = "/login"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+
 
 def check_password(username: str, password: str) -> bool:
     """Tell whether *password* is *username*'s, in time that does not depend on where it differs."""
@@ -49,34 +83,59 @@ def check_password(username: str, password: str) -> bool:
 
 
 def field(request: Request, name: str) -> str:
-    """A text field of the posted form; "" when it is missing or is a file upload instead."""
+    """A text field of the posted form; "" when it is missing, a file upload, or not UTF-8."""
+    if request.charset != "UTF-8":
+        return ""  # WebOb reads forms in UTF-8 only, and raises for any other charset
     value = request.POST.get(name, "")
     return value if isinstance(value, str) else ""
 
 
-def page(session: Session) -> Response:
-    """The one page: messages, the counter, and the forms that fit the visitor's state."""
-    views = session.increment("views")
-    messages = session.pop_flash()
-    user = session.get("user")
-    token = escape(session.csrf_token)
-    hidden = f'<input type="hidden" name="csrf_token" value="{token}">'
+def login_token(request: Request) -> str | None:
+    """The pre-session token in the visitor's login cookie, when it has a well-formed one."""
+    value = request.cookies.get(LOGIN_COOKIE)
+    return value if value is not None and _TOKEN.fullmatch(value) else None
+
+
+def login_token_matches(request: Request) -> bool:
+    """Tell whether the login form came back with the token of this browser's login cookie."""
+    expected, sent = login_token(request), submitted_token(request.environ)
+    if expected is None or sent is None or not _TOKEN.fullmatch(sent):
+        return False
+    return hmac.compare_digest(expected.encode(), sent.encode())
+
+
+def page(request: Request, session: Session) -> Response:
+    """The one page: messages, the counter, and the forms that fit the visitor's state.
+
+    It never creates a session: without one it shows the login form, with a pre-session token.
+    """
     parts = ["<!doctype html>", "<title>wsgisession login example</title>"]
-    if messages:
-        items = "".join(f'<li class="flash">{escape(str(m))}</li>' for m in messages)
-        parts.append(f'<ul id="flashes">{items}</ul>')
-    times = "once" if views == 1 else f"{views} times"
-    parts.append(f'<p id="counter">You have viewed this page {times}.</p>')
+    exists = session.id is not None  # no store call for a visitor without a session cookie
+    if exists:
+        messages = session.pop_flash()
+        if messages:
+            items = "".join(f'<li class="flash">{escape(str(m))}</li>' for m in messages)
+            parts.append(f'<ul id="flashes">{items}</ul>')
+        # HEAD shows what GET would, without counting a view.
+        views = session.increment("views") if request.method == "GET" else session.get("views", 0)
+        times = "once" if views == 1 else f"{views} times"
+        parts.append(f'<p id="counter">You have viewed this page {times}.</p>')
+    user = session.get("user") if exists else None
+    new_login_token = None
     if user is None:
+        token = login_token(request)
+        if token is None:
+            token = new_login_token = secrets.token_urlsafe(32)
         parts.append(
-            '<form id="login" method="post" action="/login">'
-            f"{hidden}"
+            f'<form id="login" method="post" action="{LOGIN_PATH}">'
+            f'<input type="hidden" name="csrf_token" value="{escape(token)}">'
             '<label>User <input name="username" autocomplete="username"></label> '
             '<label>Password <input name="password" type="password" '
             'autocomplete="current-password"></label> '
             '<button type="submit">Log in</button></form>'
         )
     else:
+        hidden = f'<input type="hidden" name="csrf_token" value="{escape(session.csrf_token)}">'
         note = session.get("note")
         parts.append(f'<p id="user">Logged in as {escape(str(user))}.</p>')
         if note:
@@ -88,7 +147,18 @@ def page(session: Session) -> Response:
             f'<form id="logout" method="post" action="/logout">{hidden}'
             '<button type="submit">Log out</button></form>'
         )
-    return Response("\n".join(parts), content_type="text/html", charset="utf-8")
+    response = Response("\n".join(parts), content_type="text/html", charset="utf-8")
+    response.cache_control.no_store = True  # a visitor's own tokens: never for a shared cache
+    if new_login_token is not None:
+        response.set_cookie(
+            LOGIN_COOKIE,
+            new_login_token,
+            path=LOGIN_PATH,
+            secure=request.scheme == "https",
+            httponly=True,
+            samesite="lax",
+        )
+    return response
 
 
 def login(request: Request, session: Session) -> Response:
@@ -96,17 +166,22 @@ def login(request: Request, session: Session) -> Response:
     username = field(request, "username").strip()
     if not check_password(username, field(request, "password")):
         session.flash("Wrong user name or password.")
+        session.set_expiry(ANONYMOUS_MAX_AGE)  # bound to no login: short-lived
         return HTTPSeeOther(location="/")
     session.regenerate()  # a new id at the moment the session gains privileges
+    session.set_expiry(MAX_AGE)
     session["user"] = username
     session.flash(f"Welcome, {username}.")
-    return HTTPSeeOther(location="/")
+    response = HTTPSeeOther(location="/")
+    response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)  # the pre-session token is done
+    return response
 
 
 def logout(request: Request, session: Session) -> Response:
-    """End the session, then start a new one that carries the goodbye message."""
+    """End the session, then start a short-lived one that carries the goodbye message."""
     session.destroy()
     session.flash("logged out")
+    session.set_expiry(ANONYMOUS_MAX_AGE)
     return HTTPSeeOther(location="/")
 
 
@@ -120,9 +195,9 @@ def save_note(request: Request, session: Session) -> Response:
     return HTTPSeeOther(location="/")
 
 
-#: POST routes; every one of them checks the CSRF token first.
+#: POST routes; every one of them checks a CSRF token first.
 ACTIONS: dict[str, Callable[[Request, Session], Response]] = {
-    "/login": login,
+    LOGIN_PATH: login,
     "/logout": logout,
     "/note": save_note,
 }
@@ -132,13 +207,19 @@ def respond(request: Request) -> Response:
     """Route a request to the page or to a form's action."""
     session = get_session(request.environ)
     if request.path_info == "/":
-        return page(session)
+        if request.method not in ("GET", "HEAD"):
+            return HTTPMethodNotAllowed(headers={"Allow": "GET, HEAD"})
+        return page(request, session)
     action = ACTIONS.get(request.path_info)
     if action is None:
         return HTTPNotFound()
     if request.method != "POST":
         return HTTPMethodNotAllowed(headers={"Allow": "POST"})
-    if not session.check_csrf_token(field(request, "csrf_token")):
+    if request.path_info == LOGIN_PATH:
+        token_ok = login_token_matches(request)
+    else:
+        token_ok = session.check_csrf_token(submitted_token(request.environ))
+    if not token_ok:
         return HTTPForbidden(
             "This form has expired or came from another site. Go back, reload the page and "
             "try again."
@@ -162,4 +243,5 @@ app = SessionMiddleware(
     application,
     store=store_from_url(os.environ.get("WSGISESSION_STORE", "sqlite:///login-sessions.db")),
     secret_keys=secret_keys_from_env(),
+    max_age=MAX_AGE,
 )

@@ -140,6 +140,8 @@ def session_cookie(driver: Any) -> dict[str, Any]:
 
 def test_counter_rises_across_reloads(browser: Any) -> None:
     """Each reload shows a counter one higher, whichever worker answers."""
+    assert text(browser, "counter") is None  # no session, so no counter, before any form
+    submit(browser, "login", username="alice", password="wonderland")
     seen = [text(browser, "counter")]
     for _ in range(4):
         browser.refresh()
@@ -151,6 +153,7 @@ def test_counter_rises_across_reloads(browser: Any) -> None:
 
 def test_javascript_cannot_read_the_session_cookie(browser: Any) -> None:
     """document.cookie shows a script's own cookie but never the HttpOnly session cookie."""
+    submit(browser, "login", username="alice", password="wonderland")
     cookie = session_cookie(browser)
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Lax"
@@ -163,6 +166,8 @@ def test_javascript_cannot_read_the_session_cookie(browser: Any) -> None:
 
 def test_login_and_logout(browser: Any) -> None:
     """Logging in shows the user under a new cookie; logging out ends the session."""
+    assert browser.get_cookie("wsgisession") is None  # the anonymous page stores no session
+    submit(browser, "login", username="alice", password="not-it")  # this one starts a session
     anonymous = session_cookie(browser)["value"]
     submit(browser, "login", username="alice", password="wonderland")
     assert text(browser, "user") == "Logged in as alice."

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -13,6 +14,8 @@ from types import ModuleType
 import pytest
 import requests
 import webtest
+
+from wsgisession import SqliteStore
 
 from .gunicorn_server import EXAMPLES, gunicorn_command, serve
 from .helpers import cookie_attributes, session_cookie
@@ -74,25 +77,31 @@ def login(browser: webtest.TestApp, user: str, password: str) -> webtest.TestRes
 
 
 def test_login_counter_rises_across_reloads(load_example: ExampleLoader) -> None:
-    """Each reload of the login example's page adds one to its counter."""
+    """Each reload of the page adds one to the counter of a visitor who has a session."""
     browser = client(load_example("login"))
+    login(browser, "alice", "wonderland")
     texts = [browser.get("/").html.find(id="counter").get_text() for _ in range(3)]
     assert texts == [
-        "You have viewed this page once.",
         "You have viewed this page 2 times.",
         "You have viewed this page 3 times.",
+        "You have viewed this page 4 times.",
     ]
+    browser.head("/")  # HEAD shows the page without counting a view
+    assert browser.get("/").html.find(id="counter").get_text() == (
+        "You have viewed this page 5 times."
+    )
 
 
 def test_login_regenerates_and_welcomes_once(load_example: ExampleLoader) -> None:
     """A good login gets a new session id, shows the user, and the welcome only once."""
     browser = client(load_example("login"))
-    before = session_cookie(browser.get("/"))
+    login(browser, "alice", "guess")  # a wrong password starts a (short-lived) session
+    before = browser.cookies["wsgisession"]
     page = login(browser, "alice", "wonderland")
     assert browser.cookies["wsgisession"] != before
     assert page.html.find(id="user").get_text() == "Logged in as alice."
     assert flashes(page) == ["Welcome, alice."]
-    # Two views before the login, this one after: regenerate() kept the data.
+    # Two views since the failed login, this one after: regenerate() kept the data.
     assert page.html.find(id="counter").get_text() == "You have viewed this page 3 times."
     again = browser.get("/")
     assert flashes(again) == []
@@ -184,11 +193,87 @@ def test_login_example_answers_bad_requests_without_a_500(load_example: ExampleL
 def test_login_cookie_is_signed_httponly_lax(load_example: ExampleLoader) -> None:
     """The example's cookie is HttpOnly, SameSite=Lax and signed with the newest env key."""
     browser = client(load_example("login"))
-    response = browser.get("/")
+    page = browser.get("/")
+    form = page.forms["login"]
+    form["username"], form["password"] = "alice", "wonderland"
+    response = form.submit()
     attributes = cookie_attributes(response)
     assert "httponly" in attributes and attributes["samesite"] == "Lax"
     value = session_cookie(response)
     assert value is not None and len(value.split(".")) == 2
+
+
+def _stored_sessions(tmp_path: Path) -> int:
+    """How many live sessions the example's SQLite file holds (see load_example)."""
+    with SqliteStore(tmp_path / "sessions.db") as store:
+        return store.stats(time.time()).sessions
+
+
+def test_login_example_stores_nothing_for_anonymous_get_and_head(
+    load_example: ExampleLoader, tmp_path: Path
+) -> None:
+    """Cookie-less GETs and HEADs (crawlers, monitors) create no session and no session cookie."""
+    example = load_example("login")
+    for _ in range(10):
+        for method in ("get", "head"):
+            response = getattr(client(example), method)("/")
+            assert session_cookie(response) is None
+    browser = client(example)
+    for _ in range(5):
+        browser.get("/")  # a visitor who keeps the login cookie but never logs in
+    assert _stored_sessions(tmp_path) == 0
+    assert login(browser, "bob", "builder").html.find(id="user") is not None
+    assert _stored_sessions(tmp_path) == 1
+
+
+def test_login_example_gives_anonymous_sessions_a_short_life(load_example: ExampleLoader) -> None:
+    """A session bound to no login (a failed login, a logout) lives ANONYMOUS_MAX_AGE only."""
+    example = load_example("login")
+    browser = client(example)
+    form = browser.get("/").forms["login"]
+    form["username"], form["password"] = "alice", "guess"
+    failed = form.submit()
+    assert cookie_attributes(failed)["max-age"] == str(example.ANONYMOUS_MAX_AGE)
+    form = failed.follow().forms["login"]
+    form["username"], form["password"] = "alice", "wonderland"
+    logged_in = form.submit()
+    assert cookie_attributes(logged_in)["max-age"] == str(example.MAX_AGE)
+    logged_out = logged_in.follow().forms["logout"].submit()
+    assert cookie_attributes(logged_out)["max-age"] == str(example.ANONYMOUS_MAX_AGE)
+
+
+def test_login_form_needs_this_browsers_pre_session_token(load_example: ExampleLoader) -> None:
+    """Login CSRF: the login form's token only passes with the cookie it was made with."""
+    example = load_example("login")
+    attacker, victim = client(example), client(example)
+    theirs = csrf(attacker.get("/"))
+    fields = {"username": "mallory", "password": "x", "csrf_token": theirs}
+    victim.post("/login", fields, status=403)  # the victim has no login cookie
+    mine = csrf(victim.get("/"))
+    assert mine != theirs
+    victim.post("/login", fields, status=403)  # the victim's cookie holds another token
+    fields["csrf_token"] = mine
+    assert victim.post("/login", fields).status_int == 303
+
+
+@pytest.mark.parametrize("charset", ["latin-1", "utf-16", "no-such-charset"])
+def test_login_example_refuses_forms_in_another_charset(
+    load_example: ExampleLoader, charset: str
+) -> None:
+    """A form post declared in a charset WebOb does not read is a 403, never a 500."""
+    browser = client(load_example("login"))
+    token = csrf(browser.get("/"))
+    content_type = f"application/x-www-form-urlencoded; charset={charset}"
+    body = f"csrf_token={token}&username=alice&password=wonderland".encode()
+    browser.request("/login", method="POST", body=body, content_type=content_type, status=403)
+    token = csrf(login(browser, "alice", "wonderland"))
+    body = f"csrf_token={token}&note=hi".encode()
+    browser.request("/note", method="POST", body=body, content_type=content_type, status=403)
+    # The token in the header passes; the unreadable form then counts as empty.
+    headers = {"X-CSRF-Token": token}
+    browser.request(
+        "/note", method="POST", body=body, content_type=content_type, headers=headers, status=303
+    )
 
 
 # flask_app.py --------------------------------------------------------------------------------

@@ -482,7 +482,8 @@ class Session(MutableMapping[str, Any]):
         token = self.get(_CSRF_KEY)
         if not isinstance(token, str) or not isinstance(value, str):
             return False
-        return hmac.compare_digest(token.encode("utf-8"), value.encode("utf-8"))
+        how = "utf-8", "surrogatepass"  # every str encodes (a lone surrogate too), one to one
+        return hmac.compare_digest(token.encode(*how), value.encode(*how))
 
     # What to write -----------------------------------------------------------------------
 

@@ -89,8 +89,11 @@ class CountingStore(Store):
     def delete(self, key: str) -> None:
         self.record("delete", lambda: self.inner.delete(key))
 
-    def purge(self, now: float) -> int:
-        return self.record("purge", lambda: self.inner.purge(now))
+    def purge(self, now: float, progress: Callable[[int], None] | None = None) -> int:
+        return self.record("purge", lambda: self.inner.purge(now, progress))
+
+    def count_expired(self, now: float) -> int:
+        return self.inner.count_expired(now)
 
     def stats(self, now: float) -> StoreStats:
         return self.inner.stats(now)

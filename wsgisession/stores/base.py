@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -93,8 +93,20 @@ class Store(ABC):
         """Delete the record under *key*; deleting a missing record is not an error."""
 
     @abstractmethod
-    def purge(self, now: float) -> int:
-        """Delete every record that expired before *now*; return how many were deleted."""
+    def purge(self, now: float, progress: Callable[[int], None] | None = None) -> int:
+        """Delete every record that expired before *now*; return how many were deleted.
+
+        *progress*, when given, is called with the running count of deletions as the purge goes
+        on (after each batch), for the command line's progress line. A store that leaves the
+        parameter out still works everywhere but ``wsgisession purge`` on a terminal.
+        """
+
+    def count_expired(self, now: float) -> int:
+        """Return how many records expired before *now*: what :meth:`purge` would delete.
+
+        Read only, for ``wsgisession purge --dry-run``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot count its expired sessions")
 
     def stats(self, now: float) -> StoreStats:
         """Return the number of live sessions and their total size in bytes."""
@@ -196,6 +208,10 @@ class ClientSideStore(Store):
         """Not available: a session ends when its cookie is expired or its sealed expiry passes."""
         raise self._server_side_only("delete")
 
-    def purge(self, now: float) -> int:
+    def purge(self, now: float, progress: Callable[[int], None] | None = None) -> int:
         """Nothing to purge: expired sessions live only in browsers, which drop them."""
+        return 0
+
+    def count_expired(self, now: float) -> int:
+        """Nothing expired is kept on the server."""
         return 0

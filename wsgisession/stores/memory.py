@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
@@ -193,13 +193,20 @@ class MemoryStore(Store):
         with self._lock:
             self._entries.pop(key, None)
 
-    def purge(self, now: float) -> int:
+    def purge(self, now: float, progress: Callable[[int], None] | None = None) -> int:
         """Drop every expired record; return how many."""
         with self._lock:
             dead = [key for key, entry in self._entries.items() if entry.expires <= now]
             for key in dead:
                 del self._entries[key]
+        if progress is not None:
+            progress(len(dead))
         return len(dead)
+
+    def count_expired(self, now: float) -> int:
+        """Count the expired records that purge() would drop."""
+        with self._lock:
+            return sum(1 for entry in self._entries.values() if entry.expires <= now)
 
     def stats(self, now: float) -> StoreStats:
         """Count the live records and the bytes of their data as JSON."""

@@ -169,6 +169,9 @@ class PostgresStore(Store):
             "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires <= %s LIMIT %s"
             " FOR UPDATE SKIP LOCKED)"
         ).format(t=t)
+        self._sql_count_expired = sql.SQL("SELECT count(*) FROM {t} WHERE expires <= %s").format(
+            t=t
+        )
         self._sql_stats = sql.SQL(
             "SELECT count(*), coalesce(sum(octet_length(data::text)), 0) FROM {t}"
             " WHERE expires > %s"
@@ -353,15 +356,24 @@ class PostgresStore(Store):
         with self._connection() as conn:
             conn.execute(self._sql_delete, (key,))
 
-    def purge(self, now: float) -> int:
+    def purge(self, now: float, progress: Callable[[int], None] | None = None) -> int:
         """Delete expired rows in batches of :attr:`purge_batch`, each its own short statement."""
         total = 0
         while True:
             with self._connection() as conn:
                 deleted = conn.execute(self._sql_purge, (float(now), self.purge_batch)).rowcount
             total += deleted
+            if progress is not None:
+                progress(total)
             if deleted < self.purge_batch:
                 return total
+
+    def count_expired(self, now: float) -> int:
+        """Count the expired rows that purge() would delete."""
+        with self._connection() as conn:
+            row = conn.execute(self._sql_count_expired, (float(now),)).fetchone()
+        assert row is not None
+        return int(row[0])
 
     def stats(self, now: float) -> StoreStats:
         """Count the live rows and the bytes of their data as JSON text."""

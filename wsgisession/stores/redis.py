@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -350,7 +350,7 @@ class RedisStore(Store):
         if batch:
             yield batch
 
-    def purge(self, now: float) -> int:
+    def purge(self, now: float, progress: Callable[[int], None] | None = None) -> int:
         """Delete the records that expired before *now* (Redis's TTL removes them later anyway).
 
         SCANs the prefix and checks each record's expiry on the server as it deletes it, so
@@ -364,7 +364,24 @@ class RedisStore(Store):
                     self._purge_script(keys=[name], args=[repr(float(now))], client=pipe)
                 results = pipe.execute(raise_on_error=False)
                 deleted += sum(1 for result in results if result == 1)
+                if progress is not None:
+                    progress(deleted)
         return deleted
+
+    def count_expired(self, now: float) -> int:
+        """SCAN the prefix: count the records whose expiry passed but that Redis still keeps."""
+        expired = 0
+        with self._errors():
+            for batch in self._scan():
+                pipe = self.client.pipeline(transaction=False)
+                for name in batch:
+                    pipe.hget(name, _EXPIRES)
+                for stored in pipe.execute(raise_on_error=False):
+                    try:
+                        expired += float(stored) <= now  # as purge's script decides
+                    except (TypeError, ValueError):
+                        continue  # no expiry field: not one of ours, or another type
+        return expired
 
     def stats(self, now: float) -> StoreStats:
         """SCAN the prefix: count the live records and the bytes of their values."""

@@ -119,6 +119,7 @@ class SqliteStore(Store):
         self._sql_purge = (
             f"DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires <= ? LIMIT ?)"
         )
+        self._sql_count_expired = f"SELECT count(*) FROM {t} WHERE expires <= ?"
         self._sql_stats = (
             f"SELECT count(*), coalesce(sum(length(CAST(data AS BLOB))), 0) FROM {t}"
             " WHERE expires > ?"
@@ -368,7 +369,7 @@ class SqliteStore(Store):
         self._execute(self._sql_delete, (key,))
         self._wrote()
 
-    def purge(self, now: float) -> int:
+    def purge(self, now: float, progress: Callable[[int], None] | None = None) -> int:
         """Delete expired rows in batches of :attr:`purge_batch`, each its own short transaction."""
         total = 0
         # While it runs, requests in this process leave checkpoints to it: a request's own would
@@ -380,6 +381,8 @@ class SqliteStore(Store):
                     lambda conn: conn.execute(self._sql_purge, (now, self.purge_batch)).rowcount
                 )
                 total += deleted
+                if progress is not None:
+                    progress(total)
                 if deleted < self.purge_batch:
                     break
                 # Fold each batch's pages back into the database now: a passive checkpoint
@@ -394,6 +397,11 @@ class SqliteStore(Store):
             return total
         finally:
             self._purging -= 1
+
+    def count_expired(self, now: float) -> int:
+        """Count the expired rows that purge() would delete."""
+        row = self._run(lambda conn: conn.execute(self._sql_count_expired, (now,)).fetchone())
+        return int(row[0])
 
     def stats(self, now: float) -> StoreStats:
         """Count live rows and the bytes of their data."""
