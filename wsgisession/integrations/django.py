@@ -447,10 +447,12 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django ships no type i
         exchange = self._begin(session_key)
         exchange.session.destroy()
         outcome = exchange.finish(200, [])
-        if outcome.unavailable and not _outage_handled.get():
-            raise StoreUnavailableError(
-                "the session store failed while deleting a session (on_store_error='error')"
-            )
+        if outcome.unavailable:
+            self._store_failed = True
+            if not _outage_handled.get():
+                raise StoreUnavailableError(
+                    "the session store failed while deleting a session (on_store_error='error')"
+                )
 
     def flush(self) -> None:
         """End the session now: its record is deleted and a new, empty one begins (logout)."""
