@@ -594,6 +594,7 @@ class StoreOutageMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        get_core()  # Django builds its middleware at start: a bad setting fails then
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = _outage_handled.set(True)
