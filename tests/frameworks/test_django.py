@@ -7,6 +7,7 @@ The project is ``tests/frameworks/django_project``; each test picks its store wi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -22,7 +23,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core import checks  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.test import Client, override_settings  # noqa: E402
+from django.test import AsyncClient, Client, override_settings  # noqa: E402
 
 from tests.conftest import Clock  # noqa: E402
 from tests.frameworks import django_project  # noqa: E402
@@ -87,6 +88,19 @@ def test_request_session_counts_through_djangos_middleware(engine: Store) -> Non
     client = Client()
     assert [client.get("/count").content for _ in range(3)] == [b"1", b"2", b"3"]
     assert record_of(engine, client.cookies[COOKIE].value).data == {"n": 3}
+
+
+async def _async_counts(client: AsyncClient) -> list[bytes]:
+    return [(await client.get("/async-count")).content for _ in range(3)]
+
+
+def test_async_views_use_the_same_session(engine: Store) -> None:
+    """An async view (aget/aset) through Django's AsyncClient shares the sync views' session."""
+    client = AsyncClient()
+    assert asyncio.run(_async_counts(client)) == [b"1", b"2", b"3"]
+    sync = Client()
+    sync.cookies = client.cookies
+    assert sync.get("/count").content == b"4"
 
 
 def test_cookie_carries_a_signed_id_and_the_store_only_its_hash(engine: Store) -> None:

@@ -9,6 +9,7 @@ from . import views
 
 urlpatterns = [
     path("count", views.count),
+    path("async-count", views.async_count),
     path("set", views.put),
     path("get", views.get),
     path("drop", views.drop),

@@ -15,6 +15,13 @@ def count(request: HttpRequest) -> HttpResponse:
     return HttpResponse(str(request.session["n"]))
 
 
+async def async_count(request: HttpRequest) -> HttpResponse:
+    """The counter, in an async view through the session's async methods."""
+    count = await request.session.aget("n", 0) + 1
+    await request.session.aset("n", count)
+    return HttpResponse(str(count))
+
+
 def put(request: HttpRequest) -> HttpResponse:
     """Set every query parameter in the session (``/set?k=v``)."""
     for key, value in request.GET.items():
