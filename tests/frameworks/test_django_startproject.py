@@ -1,6 +1,6 @@
-"""The README's Django steps work on a fresh ``django-admin startproject`` project.
+"""The Django guide's steps work on a fresh ``django-admin startproject`` project.
 
-The settings block of the README's Django section is appended, as it is, to the new project's
+The settings block of ``docs/frameworks/django.md`` is appended, as it is, to the new project's
 ``settings.py``; then ``manage.py check`` passes, a user logs in through Django's test Client
 and the admin, logs out, and ``manage.py clearsessions`` purges the store.
 """
@@ -18,7 +18,7 @@ pytest.importorskip("django", reason="Django is not installed: pip install -e '.
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: What the project does once the README's settings are in: through the test Client.
+#: What the project does once the guide's settings are in: through the test Client.
 SCRIPT = """
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -42,12 +42,11 @@ print("logged in and out")
 """
 
 
-def readme_settings() -> str:
-    """The first python block of the README's Django section."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Django\n", 1)[1].split("\n## ", 1)[0]
-    found = re.search(r"```python\n(.*?)```", section, re.S)
-    assert found is not None, "the README's Django section has no python block"
+def guide_settings() -> str:
+    """The first python block of the Django guide: the lines to add to settings.py."""
+    guide = (ROOT / "docs" / "frameworks" / "django.md").read_text(encoding="utf-8")
+    found = re.search(r"```python\n(.*?)```", guide, re.S)
+    assert found is not None, "docs/frameworks/django.md has no python block"
     return found.group(1)
 
 
@@ -65,15 +64,15 @@ def manage(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def test_readme_steps_work_on_a_fresh_startproject(tmp_path: Path) -> None:
-    """startproject + the README's settings: check passes, login/logout and clearsessions work."""
+def test_guide_steps_work_on_a_fresh_startproject(tmp_path: Path) -> None:
+    """startproject + the guide's settings: check passes, login/logout and clearsessions work."""
     subprocess.run(
         [sys.executable, "-m", "django", "startproject", "mysite", str(tmp_path)],
         check=True,
         capture_output=True,
     )
     settings = tmp_path / "mysite" / "settings.py"
-    settings.write_text(settings.read_text() + "\n" + readme_settings())
+    settings.write_text(settings.read_text() + "\n" + guide_settings())
 
     assert "System check identified no issues" in manage(tmp_path, "check").stdout
     manage(tmp_path, "migrate", "--verbosity", "0")
