@@ -130,7 +130,7 @@ settings.configure(
     ALLOWED_HOSTS=["*"],
     INSTALLED_APPS=["django.contrib.sessions"],
     MIDDLEWARE=[
-        "wsgisession.integrations.django.StoreOutageMiddleware",
+        "wsgisession.integrations.django.SessionPolicyMiddleware",
         "django.contrib.sessions.middleware.SessionMiddleware",
     ],
     SESSION_ENGINE="wsgisession.integrations.django",

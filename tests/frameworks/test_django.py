@@ -178,6 +178,14 @@ def test_nested_change_is_saved_without_the_modified_flag(memory: CountingStore)
     assert client.get("/get").json()["data"]["cart"] == ["apple", "pear"]
 
 
+def test_a_response_that_sets_the_cookie_is_private(memory: CountingStore) -> None:
+    """T40: a response with the session cookie gets Cache-Control: private; one without, none."""
+    client = Client()
+    assert client.get("/set?k=v")["Cache-Control"] == "private"
+    assert not client.get("/get").has_header("Cache-Control")
+    assert client.post("/logout")["Cache-Control"] == "private"  # the cookie expired
+
+
 def test_a_failed_view_saves_nothing(memory: CountingStore) -> None:
     """T18: a view that raises after setting a key: a 500, nothing stored, no cookie."""
     client = Client(raise_request_exception=False)
@@ -424,8 +432,8 @@ def test_store_outage_gives_a_503(
 
 
 def test_store_outage_without_the_middleware_is_a_500(down_redis: Callable[[], None]) -> None:
-    """Without StoreOutageMiddleware an outage still stops the request (a 500), never silently."""
-    middleware = [m for m in django_project.MIDDLEWARE if "StoreOutage" not in m]
+    """Without SessionPolicyMiddleware an outage still stops the request (a 500), never silently."""
+    middleware = [m for m in django_project.MIDDLEWARE if "SessionPolicy" not in m]
     with override_settings(MIDDLEWARE=middleware):
         down_redis()
         response = Client(raise_request_exception=False).get("/set?k=v")

@@ -7,8 +7,8 @@ In ``settings.py``::
     WSGISESSION_OPTIONS = {"absolute_timeout": 8 * 3600}  # optional: the core's options
     MIDDLEWARE = [
         ...,
-        "wsgisession.integrations.django.StoreOutageMiddleware",  # a store outage → 503
-        "django.contrib.sessions.middleware.SessionMiddleware",    # Django's own, unchanged
+        "wsgisession.integrations.django.SessionPolicyMiddleware",  # outage → 503, caching
+        "django.contrib.sessions.middleware.SessionMiddleware",  # Django's own, unchanged
         ...,
     ]
 
@@ -41,6 +41,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 
 from ..core import Exchange, SessionCore
 from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
@@ -49,7 +50,7 @@ from ..session import Session
 from ..stores import Store, store_from_url
 from ..stores.base import ClientSideStore
 
-__all__ = ["SessionStore", "StoreOutageMiddleware", "get_core"]
+__all__ = ["SessionPolicyMiddleware", "SessionStore", "get_core"]
 
 logger = logging.getLogger("wsgisession")
 
@@ -249,7 +250,7 @@ setting_changed.connect(_reset_engine, dispatch_uid="wsgisession.integrations.dj
 
 # Who answers a store outage ------------------------------------------------------------------
 
-#: True while StoreOutageMiddleware handles the request: a failed save is then turned into a 503
+#: True while SessionPolicyMiddleware handles the request: a failed save is then turned into a 503
 #: instead of being raised into Django (which would answer 500).
 _outage_handled: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "wsgisession_outage_handled", default=False
@@ -424,7 +425,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django ships no type i
             if not _outage_handled.get():
                 raise StoreUnavailableError(
                     "the session store failed while saving (on_store_error='error'); add "
-                    "'wsgisession.integrations.django.StoreOutageMiddleware' before Django's "
+                    "'wsgisession.integrations.django.SessionPolicyMiddleware' before Django's "
                     "SessionMiddleware to answer it with a 503"
                 )
             return
@@ -559,7 +560,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django ships no type i
         can be listed and revoked; it records nothing yet.
         """
 
-    # For the outage middleware ---------------------------------------------------------------
+    # For the policy middleware ---------------------------------------------------------------
 
     @property
     def store_failed(self) -> bool:
@@ -580,16 +581,22 @@ def _logged_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> N
 user_logged_in.connect(_logged_in, dispatch_uid="wsgisession.integrations.django.bind_user")
 
 
-# The outage middleware -----------------------------------------------------------------------
+# The policy middleware -----------------------------------------------------------------------
 
 
-class StoreOutageMiddleware:
-    """Answers a session store outage with the core's 503 (``on_store_error="error"``).
+class SessionPolicyMiddleware:
+    """What Django's SessionMiddleware leaves to wsgisession: the outage policy and caching.
 
-    Put it right before ``django.contrib.sessions.middleware.SessionMiddleware``. Without it an
-    outage still stops the request, as a 500. Under ``on_store_error="continue"`` it drops the
-    session cookie Django would send for a session that could not be saved, so the browser
-    keeps the cookie it has.
+    Put it right before ``django.contrib.sessions.middleware.SessionMiddleware``, which stays.
+
+    * A store outage under ``on_store_error="error"`` (loading the session in a view or another
+      middleware, or saving it) is answered with the core's 503 and ``Retry-After``, with no
+      session cookie; without this middleware the outage still stops the request, as a 500.
+      Under ``"continue"`` it drops the session cookie Django would send for a session that
+      could not be saved, so the browser keeps the cookie it has.
+    * A response that sets the session cookie and says nothing of caching gets
+      ``Cache-Control: private``, so no shared cache keeps one visitor's cookie for another
+      (Django's middleware adds ``Vary: Cookie`` only).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -607,6 +614,10 @@ class StoreOutageMiddleware:
             if session._core.config.raise_store_errors:
                 return self._unavailable(session._core)
             response.cookies.pop(settings.SESSION_COOKIE_NAME, None)
+        if settings.SESSION_COOKIE_NAME in response.cookies and not response.has_header(
+            "Cache-Control"
+        ):
+            patch_cache_control(response, private=True)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

@@ -18,7 +18,7 @@ from typing import Any
 #: placed right before Django's own SessionMiddleware.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "wsgisession.integrations.django.StoreOutageMiddleware",
+    "wsgisession.integrations.django.SessionPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
