@@ -61,6 +61,22 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
             time.sleep(0.05)
 
 
+def wait_for_redis_ready(port: int, timeout: float = 15.0) -> None:
+    """Wait until the Redis server on *port* answers PING (not LOADING, after a restart)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(64).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Redis on port {port} did not answer PING within {timeout} s")
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def blackhole() -> Iterator[int]:
     """A loopback port whose kernel accepts connections that no one ever answers (a hung server)."""
@@ -118,6 +134,7 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
+        wait_for_redis_ready(self.port)
 
     def stop(self) -> None:
         """Stop the server and wait until it is gone."""
