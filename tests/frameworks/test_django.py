@@ -496,12 +496,23 @@ def test_the_wsgi_middleware_reads_what_django_wrote(memory: CountingStore) -> N
         ({"WSGISESSION_OPTIONS": {"cookie_partitioned": True}}, "SESSION_COOKIE_"),
         ({"WSGISESSION_OPTIONS": {"on_store_error": "shrug"}}, "on_store_error='shrug'"),
         ({"SESSION_COOKIE_AGE": 0}, "SESSION_COOKIE_AGE"),
+        ({"SESSION_COOKIE_NAME": "__Host-sid"}, "needs cookie_secure=True.*SESSION_COOKIE_"),
+        ({"SESSION_COOKIE_SAMESITE": "None"}, "needs cookie_secure=True.*SESSION_COOKIE_"),
     ],
 )
 def test_bad_settings_fail_with_a_clear_message(settings: dict[str, Any], message: str) -> None:
     """Settings that cannot work raise ImproperlyConfigured saying what to change."""
     with override_settings(**settings), pytest.raises(ImproperlyConfigured, match=message):
         SessionStore()
+
+
+def test_a_host_prefixed_secure_cookie_works(memory: CountingStore) -> None:
+    """``SESSION_COOKIE_NAME="__Host-sid"`` with ``SESSION_COOKIE_SECURE=True`` is accepted."""
+    with override_settings(SESSION_COOKIE_NAME="__Host-sid", SESSION_COOKIE_SECURE=True):
+        client = Client()
+        response = client.get("/set?k=v", secure=True)
+        assert response.cookies["__Host-sid"]["secure"] is True
+        assert client.get("/get", secure=True).json() == {"data": {"k": "v"}}
 
 
 def test_a_cookie_store_is_refused(tmp_path: Path) -> None:

@@ -73,6 +73,11 @@ _SETTINGS: Final = frozenset(
         "SECRET_KEY",
         "SECRET_KEY_FALLBACKS",
         "SESSION_COOKIE_NAME",
+        "SESSION_COOKIE_PATH",
+        "SESSION_COOKIE_DOMAIN",
+        "SESSION_COOKIE_SECURE",
+        "SESSION_COOKIE_HTTPONLY",
+        "SESSION_COOKIE_SAMESITE",
         "SESSION_COOKIE_AGE",
     }
 )
@@ -159,9 +164,10 @@ def _build_engine() -> _Engine:
                 if owns_store:
                     store.close()
                 raise ImproperlyConfigured(
-                    f"wsgisession: {exc} (the options come from WSGISESSION_OPTIONS, the "
-                    "cookie name from SESSION_COOKIE_NAME, max_age from SESSION_COOKIE_AGE and "
-                    "the signing keys from SECRET_KEY and SECRET_KEY_FALLBACKS)"
+                    f"wsgisession: {exc} (the cookie_* options are Django's SESSION_COOKIE_* "
+                    "settings, max_age is SESSION_COOKIE_AGE, secret_keys are SECRET_KEY and "
+                    "SECRET_KEY_FALLBACKS unless WSGISESSION_OPTIONS gives them, and the other "
+                    "options come from WSGISESSION_OPTIONS)"
                 ) from exc
             _engine = _Engine(core, owns_store)
         return _engine
@@ -221,7 +227,9 @@ def _options_from_settings() -> dict[str, Any]:
         if name not in known:
             raise ImproperlyConfigured(
                 f"WSGISESSION_OPTIONS[{name!r}] is not a wsgisession option; the options are "
-                + ", ".join(sorted(known - set(_FROM_DJANGO)))
+                + ", ".join(
+                    sorted(n for n in known - set(_FROM_DJANGO) if not n.startswith("cookie_"))
+                )
             )
     options = dict(given)
     if "secret_keys" not in options:
@@ -229,7 +237,14 @@ def _options_from_settings() -> dict[str, Any]:
         # a forged cookie then never costs a store query. Other front ends that share these
         # sessions need the same keys; WSGISESSION_OPTIONS["secret_keys"] = None signs nothing.
         options["secret_keys"] = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    # Django's SessionMiddleware writes the cookie; the core is told what it will be, so that
+    # its checks (a __Host- name needs Secure, SameSite=None needs Secure) judge the real one.
     options["cookie_name"] = settings.SESSION_COOKIE_NAME
+    options["cookie_path"] = settings.SESSION_COOKIE_PATH
+    options["cookie_domain"] = settings.SESSION_COOKIE_DOMAIN
+    options["cookie_secure"] = bool(settings.SESSION_COOKIE_SECURE)
+    options["cookie_httponly"] = bool(settings.SESSION_COOKIE_HTTPONLY)
+    options["cookie_samesite"] = settings.SESSION_COOKIE_SAMESITE or None
     options["max_age"] = settings.SESSION_COOKIE_AGE
     return options
 
