@@ -22,6 +22,7 @@ from wsgisession import (
     SessionMiddleware,
     SessionTooLargeError,
     SqliteStore,
+    Store,
 )
 from wsgisession.testing import CountingStore
 
@@ -359,13 +360,12 @@ def test_empty_purpose_is_refused() -> None:
         CookieStore(purpose="")
 
 
-def test_server_side_operations_say_what_to_do() -> None:
-    """The server-side Store methods of a cookie store explain that seal/unseal replace them."""
+def test_a_cookie_store_is_not_a_server_side_store() -> None:
+    """A cookie store is a ClientSideStore with no server-side operations to pretend to have."""
     store = CookieStore()
     assert isinstance(store, ClientSideStore)
-    with pytest.raises(NotImplementedError, match="seal"):
-        store.load("k", 0.0)
-    assert store.purge(0.0) == 0
+    assert not isinstance(store, Store)
+    assert not hasattr(store, "load") and not hasattr(store, "save")
 
 
 def test_authentic_but_odd_payload_is_ignored() -> None:

@@ -22,9 +22,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
+from ..records import Record
 from ..serializers import Serializer
 from ..signing import is_valid_id
-from .base import ClientSideStore, Record
+from .base import ClientSideStore
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -41,6 +42,8 @@ _MIN_CHARS = (1 + _NONCE + _TAG + 2) * 4 // 3
 #: Longer values are refused unread; no browser sends a cookie this long.
 _MAX_CHARS = 8192
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")
+#: Room kept in every payload for the session's own bookkeeping (creation time, lifetime).
+_META_RESERVE = 64
 
 
 def _aesgcm_class() -> type[AESGCM]:
@@ -148,6 +151,8 @@ class CookieStore(ClientSideStore):
             return None
         if sealed[:1] != _VERSION:
             return None
+        if base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii") != value:
+            return None  # unused low bits set in the last character: one session, one text
         nonce, ciphertext = sealed[1 : 1 + _NONCE], sealed[1 + _NONCE :]
         plaintext = None
         for cipher in self._keys():
@@ -158,8 +163,12 @@ class CookieStore(ClientSideStore):
             break
         if plaintext is None:
             return None
-        payload = self.decode("(cookie)", plaintext)
+        try:
+            payload = self.serializer.loads(plaintext)
+        except (ValueError, TypeError, UnicodeDecodeError):
+            payload = None
         if not isinstance(payload, dict):
+            logger.warning("an authentic session cookie held an unreadable payload; ignored")
             return None
         session_id, expires = payload.get("i"), payload.get("e")
         data, meta = payload.get("d"), payload.get("m")
@@ -176,3 +185,14 @@ class CookieStore(ClientSideStore):
         if expires <= now:
             return None
         return session_id, Record(data, meta, float(expires), None, len(plaintext))
+
+    def max_data_size(self, max_chars: int) -> int:
+        """The most bytes of session data (as serialized) a cookie value of *max_chars* holds.
+
+        What is left of the base64 text once the version, nonce, tag and the payload's own
+        fields (id, expiry, and room for the session's bookkeeping) are taken out.
+        """
+        sealed_bytes = max_chars * 3 // 4 - (1 + _NONCE + _TAG)
+        envelope = {"i": "x" * 43, "e": -1.2345678901234567e300, "m": {}, "d": {}}
+        overhead = len(self.serializer.dumps(envelope).encode("utf-8")) - len("{}")
+        return max(0, sealed_bytes - overhead - _META_RESERVE)
