@@ -10,6 +10,7 @@ touches the session costs two small objects.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Literal
 
 from .cookies import CookieSettings, SameSite
@@ -25,6 +26,19 @@ if TYPE_CHECKING:
 __all__ = ["SessionMiddleware", "get_session"]
 
 _STATUS_LINES = {503: "503 Service Unavailable"}
+#: The status code of every standard status line: a dict lookup instead of parsing one.
+_STATUS_CODES = {f"{status.value} {status.phrase}": status.value for status in HTTPStatus}
+
+
+def _status_code(status: str) -> int:
+    """The code of a WSGI status line; 500 for one no server would send (nothing is saved)."""
+    code = _STATUS_CODES.get(status)
+    if code is not None:
+        return code
+    try:
+        return int(status[:3])
+    except ValueError:
+        return 500
 
 
 def get_session(environ: WSGIEnvironment, environ_key: str = "wsgisession") -> Session:
@@ -192,12 +206,10 @@ class _WSGIExchange(Exchange):
         """Save the session as the response starts, then start it with the session's headers."""
         self.started = True
         if self.session.accessed:
-            try:
-                code = int(status[:3])
-            except ValueError:
-                code = 500  # not a status line a server would send; save nothing
             outcome = self.finish(
-                code, headers, failed=exc_info is not None and exc_info[0] is not None
+                _status_code(status),
+                headers,
+                failed=exc_info is not None and exc_info[0] is not None,
             )
             if outcome.unavailable:
                 code, headers, self.failed = self.core.unavailable()
