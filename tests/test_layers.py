@@ -79,9 +79,37 @@ FORBIDDEN = {
         "cryptography",  # loaded when a CookieStore is made, not when the module is imported
     ],
     "wsgisession.csrf": ["redis", "psycopg", "cryptography"],
-    "wsgisession": ["redis", "psycopg", "psycopg_pool", "cryptography", "django"],
-    # Each framework is imported by its own integration only.
-    "wsgisession.integrations.django": ["flask", "pyramid", "redis", "psycopg"],
+    "wsgisession": [
+        "redis",
+        "psycopg",
+        "psycopg_pool",
+        "cryptography",
+        "flask",
+        "pyramid",
+        "django",
+    ],
+    # Each framework is imported by its own integration only, which needs no WSGI front end.
+    "wsgisession.integrations.flask": [
+        "pyramid",
+        "django",
+        "redis",
+        "psycopg",
+        "wsgisession.middleware",
+    ],
+    "wsgisession.integrations.pyramid": [
+        "flask",
+        "django",
+        "redis",
+        "psycopg",
+        "wsgisession.middleware",
+    ],
+    "wsgisession.integrations.django": [
+        "flask",
+        "pyramid",
+        "redis",
+        "psycopg",
+        "wsgisession.middleware",
+    ],
 }
 
 
