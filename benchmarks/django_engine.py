@@ -196,7 +196,7 @@ def report(title: str, timings: dict[str, dict[str, Timing]], ours: str, theirs:
         "|---|" + "---:|" * len(SCENARIOS),
     ]
     for name in (ours, theirs):
-        cells = [f"+{timings[name][s].median - own:.0f}" for s in SCENARIOS]
+        cells = [f"{timings[name][s].median - own:+.0f}" for s in SCENARIOS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     ratios = [f"{timings[ours][s].median / timings[theirs][s].median:.2f}" for s in SCENARIOS]
     lines.append(f"| **{ours} / {theirs}** (whole request) | " + " | ".join(ratios) + " |")

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-django = pytest.importorskip("django", reason="Django is not installed: pip install -e '.[django]'")
+from tests.frameworks.conftest import need
+
+django = need("django")
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core import checks  # noqa: E402
@@ -184,6 +186,17 @@ def test_a_response_that_sets_the_cookie_is_private(memory: CountingStore) -> No
     assert client.get("/set?k=v")["Cache-Control"] == "private"
     assert not client.get("/get").has_header("Cache-Control")
     assert client.post("/logout")["Cache-Control"] == "private"  # the cookie expired
+
+
+def test_an_emptied_session_keeps_its_key(engine: Store) -> None:
+    """A session emptied key by key (not flushed) is saved empty and keeps its key and cookie."""
+    client = Client()
+    client.get("/set?foo=bar")
+    value = client.cookies[COOKIE].value
+    response = client.get("/drop?foo")
+    assert response.cookies[COOKIE].value == value
+    assert record_of(engine, value).data == {}
+    assert client.get("/get").json() == {"data": {}}
 
 
 def test_a_failed_view_saves_nothing(memory: CountingStore) -> None:

@@ -9,13 +9,11 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from tests.frameworks.conftest import need
 from tests.gunicorn_server import Server, serve
 
-pytest.importorskip("django", reason="Django is not installed: pip install -e '.[django]'")
-pytest.importorskip("flask", reason="Flask is not installed: pip install -e '.[flask]'")
-pytest.importorskip(
-    "wsgisession.integrations.flask", reason="the Flask integration is not in this tree yet"
-)
+need("django")
+need("flask")
 
 APPS = ("flask", "django", "wsgi")
 COOKIE = "wsgisession"

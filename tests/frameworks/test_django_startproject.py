@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.frameworks.conftest import need
 
-pytest.importorskip("django", reason="Django is not installed: pip install -e '.[django]'")
+need("django")
 
 ROOT = Path(__file__).resolve().parents[2]
 

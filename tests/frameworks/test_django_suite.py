@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_store
+from tests.frameworks.conftest import need
 from tests.services import missing
 
-django = pytest.importorskip("django", reason="Django is not installed: pip install -e '.[django]'")
+django = need("django")
 
 from django.test import SimpleTestCase, override_settings  # noqa: E402
 
