@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -51,8 +50,6 @@ from ..stores import Store, store_from_url
 from ..stores.base import ClientSideStore
 
 __all__ = ["SessionPolicyMiddleware", "SessionStore", "get_core"]
-
-logger = logging.getLogger("wsgisession")
 
 #: Core options that Django's own settings give; setting them in WSGISESSION_OPTIONS is an error.
 _FROM_DJANGO: Final = {
