@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import logging
+import time
 from http.cookies import SimpleCookie
+from typing import Any
 
 import pytest
+import webtest
 
-from tests.apps import OutageStore
-from wsgisession import CookieStore, MemoryStore, Session, StoreUnavailableError
+from tests.apps import OutageStore, app, wrap
+from tests.helpers import session_cookie, set_cookies
+from wsgisession import (
+    ConfigurationError,
+    CookieStore,
+    MemoryStore,
+    Session,
+    SessionMiddleware,
+    Store,
+    StoreUnavailableError,
+)
+from wsgisession.cookies import path_matches
 from wsgisession.core import Exchange, Outcome, SessionCore
-from wsgisession.signing import hash_id
+from wsgisession.records import Changes, Record
+from wsgisession.signing import hash_id, new_id
 
 KEY, OLD_KEY = "core-new-key", "core-old-key"
 HTML = [("Content-Type", "text/html")]
@@ -215,3 +229,215 @@ def test_bad_options_fail_at_construction(options: dict[str, object], message: s
     """Each option is checked once, when the core is made, with a message that says what to do."""
     with pytest.raises(ValueError, match=message):
         SessionCore(**options)  # type: ignore[arg-type]
+
+
+# Security hardening (issue 13): what the core decides ------------------------------------
+
+
+def _login(store: Store, **options: Any) -> tuple[webtest.TestApp, str]:
+    """A client whose session holds user=alice, and its cookie value."""
+    middleware, _ = wrap(store, **options)
+    client = webtest.TestApp(middleware)
+    value = session_cookie(client.get("/set?user=alice"))
+    assert value is not None
+    return client, value
+
+
+@pytest.mark.parametrize("planted_first", [True, False])
+def test_a_planted_cookie_with_no_record_does_not_log_the_victim_out(
+    store: Store, planted_first: bool
+) -> None:
+    """13.7: without secret_keys, a tossed never-issued id beside the real cookie is dropped."""
+    client, victim = _login(store)
+    planted = new_id()
+    pair = [planted, victim] if planted_first else [victim, planted]
+    header = "; ".join(f"wsgisession={value}" for value in pair)
+    response = webtest.TestApp(client.app).get("/get?user=", headers={"Cookie": header})
+    assert response.json == {"user": "alice"}
+    assert store.load(hash_id(planted), 2e9) is None
+
+
+def test_planted_cookie_lookups_are_bounded(store: Store) -> None:
+    """13.7: at most three ids are looked up per request; more is a fresh session, unread."""
+    middleware, counting = wrap(store)
+    victim = session_cookie(webtest.TestApp(middleware).get("/set?user=alice"))
+    fresh = webtest.TestApp(middleware)
+    for planted, loads, user in ((2, 3, "alice"), (3, 0, None), (20, 0, None)):
+        header = "; ".join(
+            f"wsgisession={v}" for v in [*(new_id() for _ in range(planted)), victim]
+        )
+        counting.reset()
+        assert fresh.get("/get?user=", headers={"Cookie": header}).json == {"user": user}
+        assert counting.calls.count("load") == loads
+
+
+def test_the_tossing_warning_is_rate_limited(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """13.7: a hostile client planting cookies on every request costs one WARNING a minute."""
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    client, victim = _login(MemoryStore())
+    header = f"wsgisession={new_id()}; wsgisession={victim}"
+    with caplog.at_level(logging.WARNING, logger="wsgisession"):
+        for _ in range(20):
+            webtest.TestApp(client.app).get("/get?user=", headers={"Cookie": header})
+        assert len(caplog.records) == 1
+        assert "__Host-" in caplog.text and victim not in caplog.text
+        clock[0] += 61
+        webtest.TestApp(client.app).get("/get?user=", headers={"Cookie": header})
+    assert len(caplog.records) == 2
+    assert "19 more like it" in caplog.records[1].getMessage()
+
+
+@pytest.mark.parametrize("name", ["__host-sid", "__HOST-sid", "__Host-sid", "__hOsT-sid"])
+def test_host_prefix_is_checked_in_any_case(name: str) -> None:
+    """13.7: browsers match __Host- in any case, so every spelling must be Secure, Path=/."""
+    with pytest.raises(ConfigurationError, match="needs cookie_secure=True"):
+        SessionCore(cookie_name=name)
+    with pytest.raises(ConfigurationError, match="cookie_domain"):
+        SessionCore(cookie_name=name, cookie_secure=True, cookie_domain="example.com")
+    with pytest.raises(ConfigurationError, match="cookie_path"):
+        SessionCore(cookie_name=name, cookie_secure=True, cookie_path="/app")
+    assert SessionCore(cookie_name=name, cookie_secure=True).cookie.name == name
+
+
+@pytest.mark.parametrize("name", ["__secure-sid", "__SECURE-sid", "__Secure-sid"])
+def test_secure_prefix_is_checked_in_any_case(name: str) -> None:
+    """13.7: every spelling of __Secure- needs cookie_secure=True."""
+    with pytest.raises(ConfigurationError, match="needs cookie_secure=True"):
+        SessionCore(cookie_name=name)
+    assert SessionCore(cookie_name=name, cookie_secure=True).cookie.name == name
+
+
+def _caching_app(cache_control: str) -> Any:
+    def view(environ: Any, start_response: Any) -> Any:
+        environ["wsgisession"]["a"] = 1
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Cache-Control", cache_control)])
+        return [b"ok"]
+
+    return view
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("public, max-age=600", "private, max-age=600"),
+        ("max-age=60, s-maxage=600", "private, max-age=60"),
+        ("max-age=60", "private, max-age=60"),
+        ("public", "private"),
+        (
+            'no-store, public, no-cache="Set-Cookie, X"',
+            'private, no-store, no-cache="Set-Cookie, X"',
+        ),
+    ],
+)
+def test_a_cookie_never_goes_out_under_a_shared_cache_directive(given: str, sent: str) -> None:
+    """13.8: a response that sets the session cookie is made private, whatever the app said."""
+    response = webtest.TestApp(SessionMiddleware(_caching_app(given))).get("/")
+    assert session_cookie(response)
+    assert response.headers.getall("Cache-Control") == [sent]
+
+
+def test_the_cache_rewrite_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    """13.8: the first rewritten directive is logged with the reason, later ones are not."""
+    client = webtest.TestApp(SessionMiddleware(_caching_app("public, max-age=600")))
+    with caplog.at_level(logging.WARNING, logger="wsgisession"):
+        for _ in range(3):
+            webtest.TestApp(client.app).get("/")
+    assert len(caplog.records) == 1
+    assert "shared cache" in caplog.text and "public, max-age=600" in caplog.text
+
+
+def test_a_public_response_without_a_cookie_is_left_alone(store: Store) -> None:
+    """13.8: only a response that sets the cookie is rewritten; a read-only one keeps public."""
+    _, value = _login(store)
+
+    def reader(environ: Any, start_response: Any) -> Any:
+        environ["wsgisession"].get("user")
+        start_response("200 OK", [("Cache-Control", "public, max-age=60")])
+        return [b"ok"]
+
+    response = webtest.TestApp(SessionMiddleware(reader, store=store)).get(
+        "/", headers={"Cookie": f"wsgisession={value}"}
+    )
+    assert set_cookies(response) == []
+    assert response.headers["Cache-Control"] == "public, max-age=60"
+    assert response.headers["Vary"] == "Cookie"
+
+
+def test_no_record_is_created_outside_cookie_path(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """13.9: a session started where the browser would never send its cookie is not saved."""
+    middleware, counting = wrap(store, cookie_path="/app")
+    outside = webtest.TestApp(middleware)
+    with caplog.at_level(logging.WARNING, logger="wsgisession"):
+        for _ in range(3):
+            response = outside.get("/set?a=1")
+            assert set_cookies(response) == []
+    assert counting.writes == []
+    assert len([r for r in caplog.records if "cookie_path" in r.getMessage()]) == 1
+    inside = webtest.TestApp(middleware, extra_environ={"SCRIPT_NAME": "/app"})
+    response = inside.get("/set?a=1")
+    assert session_cookie(response, "wsgisession") and counting.writes == ["create"]
+    assert inside.get("/get?a=").json == {"a": "1"}
+
+
+@pytest.mark.parametrize(
+    ("request_path", "cookie_path", "sent"),
+    [
+        ("/app", "/app", True),
+        ("/app/", "/app", True),
+        ("/app/x/y", "/app", True),
+        ("/apple", "/app", False),
+        ("/", "/app", False),
+        ("/ap", "/app", False),
+        ("/app/x", "/app/", True),
+        ("/app", "/app/", False),
+        ("/anything", "/", True),
+    ],
+)
+def test_path_matching_follows_rfc_6265(request_path: str, cookie_path: str, sent: bool) -> None:
+    """13.9: the core judges a path the way browsers decide to send a cookie."""
+    assert path_matches(request_path, cookie_path) is sent
+
+
+class _LogoutRace(Store):
+    """A store where a logout in another request always lands just before a regenerate's move."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = MemoryStore()
+
+    def load(self, key: str, now: float) -> Record | None:
+        return self.inner.load(key, now)
+
+    def create(self, key, data, meta, expires, now, replaces=None):  # type: ignore[no-untyped-def]
+        if replaces is not None:
+            self.inner.delete(replaces)  # the other request's destroy()
+            return False  # the move is refused: the old session is no longer alive
+        self.inner.create(key, data, meta, expires, now)
+        return True
+
+    def save(self, key: str, changes: Changes, now: float) -> bool:
+        return self.inner.save(key, changes, now)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    def purge(self, now: float, progress: Any = None) -> int:
+        return self.inner.purge(now)
+
+
+def test_a_refused_move_sends_no_cookie_and_creates_no_session() -> None:
+    """13.1: when create(replaces=old) refuses (old ended meanwhile), no session, no Set-Cookie."""
+    store = _LogoutRace()
+    client = webtest.TestApp(SessionMiddleware(app, store=store))
+    client.get("/set?user=alice")
+    old = client.cookies["wsgisession"]
+    response = client.get("/login?user=alice")
+    assert set_cookies(response) == []
+    assert len(store.inner) == 0
+    assert client.cookies["wsgisession"] == old
+    assert client.get("/get?user=").json == {"user": None}

@@ -25,6 +25,7 @@ __all__ = [
     "ParsedCookie",
     "SameSite",
     "cookie_attributes",
+    "path_matches",
     "quick_cookie_values",
 ]
 
@@ -49,6 +50,18 @@ _NAME_CHARS = r"[A-Za-z0-9~!@#$%^&*()_+`.?|:/{}<>'-]+"
 _PAIR = _NAME_CHARS + "=" + _VALUE_CHARS
 _SIMPLE_HEADER = re.compile(f"{_PAIR}(?:; ?{_PAIR})*")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def path_matches(request_path: str, cookie_path: str) -> bool:
+    """Tell whether a browser sends a cookie of *cookie_path* with a request for *request_path*.
+
+    The path-match rule of RFC 6265, section 5.1.4: the same path, or a path below it.
+    """
+    if request_path == cookie_path or cookie_path == "/":
+        return True
+    return request_path.startswith(cookie_path) and (
+        cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
+    )
 
 
 def values_pattern(name: str) -> re.Pattern[str] | None:
@@ -147,7 +160,9 @@ class CookieSettings:
                 "cookie_samesite='None' needs cookie_secure=True: browsers reject SameSite=None "
                 "cookies that are not Secure"
             )
-        if self.name.startswith("__Host-"):
+        # Browsers match the prefixes in any case (__host-, __HOST-), so the checks do too.
+        prefix = self.name[:9].lower()
+        if prefix.startswith("__host-"):
             if self.secure is not True:
                 raise ConfigurationError(
                     f"cookie_name={self.name!r} (a __Host- cookie) needs cookie_secure=True"
@@ -162,7 +177,7 @@ class CookieSettings:
                     f"cookie_name={self.name!r} (a __Host- cookie) needs cookie_path='/', "
                     f"not {self.path!r}"
                 )
-        if self.name.startswith("__Secure-") and self.secure is not True:
+        if prefix == "__secure-" and self.secure is not True:
             raise ConfigurationError(
                 f"cookie_name={self.name!r} (a __Secure- cookie) needs cookie_secure=True"
             )
@@ -241,16 +256,6 @@ class CookieSettings:
             else:
                 found.append(parsed)
         return found
-
-    def read(self, header: str) -> ParsedCookie | None:
-        """Return the one valid session id in a ``Cookie`` header, or None.
-
-        When several cookies carry the session name (one tossed in from a sibling domain, say),
-        values that fail the shape or signature check are ignored; if more than one distinct
-        valid id remains, this returns None (the core then asks the store which of them exist).
-        """
-        found = self.candidates(self.values(header))
-        return found[0] if len(found) == 1 else None
 
     # Building --------------------------------------------------------------------------
 

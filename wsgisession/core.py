@@ -24,10 +24,13 @@ cookie carries the whole session, sealed).
 from __future__ import annotations
 
 import logging
+import re
+import threading
+import time
 from collections.abc import Callable, Sequence
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
-from .cookies import CookieSettings, SameSite
+from .cookies import COOKIE_SIZE_LIMIT, CookieSettings, ParsedCookie, SameSite, path_matches
 from .errors import ConfigurationError, StoreError
 from .policy import Plan
 from .records import Record
@@ -44,6 +47,42 @@ logger = logging.getLogger("wsgisession")
 UNAVAILABLE_BODY: Final = b"Service temporarily unavailable. Please try again shortly.\n"
 
 Headers = list[tuple[str, str]]
+
+#: The most session ids one request may make the core look up (see ServerSide.load).
+MAX_CANDIDATES: Final = 3
+#: The longest Max-Age a client-side budget makes room for: ten digits, 317 years.
+_LONGEST_MAX_AGE: Final = 9_999_999_999
+#: Cache-Control directives, split on the commas outside quoted strings.
+_DIRECTIVE_RE = re.compile(r'(?:[^,"]|"(?:\\.|[^"\\])*")+')
+
+
+class _Throttled:
+    """A warning logged at most once a minute, with a count of the ones held back.
+
+    For what a hostile client can cause on every request (planted cookies): one line a minute
+    says it happens without letting anyone fill the logs.
+    """
+
+    __slots__ = ("_interval", "_next", "_held", "_lock")
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self._interval = interval
+        self._next = 0.0
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def warning(self, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next:
+                self._held += 1
+                return
+            held, self._held = self._held, 0
+            self._next = now + self._interval
+        if held:
+            message += " (%d more like it since the last such line were not logged)"
+            args = (*args, held)
+        logger.warning(message, *args)
 
 
 class _Expire:
@@ -62,16 +101,23 @@ class ServerSide:
     costs one load, and the end of the request at most one write.
     """
 
-    __slots__ = ("store", "_cookie", "_clock")
+    __slots__ = ("store", "_cookie", "_clock", "_tossing")
 
     #: False: the store, not the cookie, holds the session.
     client_side: Final = False
 
-    def __init__(self, store: Store, cookie: CookieSettings, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        cookie: CookieSettings,
+        clock: Callable[[], float],
+        tossing: _Throttled | None = None,
+    ) -> None:
         #: Where the records live.
         self.store = store
         self._cookie = cookie
         self._clock = clock
+        self._tossing = tossing if tossing is not None else _Throttled()
 
     def load(self, exchange: Exchange) -> tuple[str, Record] | None:
         """The session's loader: the id from the request's cookie, and its record, or None."""
@@ -84,12 +130,7 @@ class ServerSide:
         if not found:
             return None
         if len(found) > 1:
-            logger.warning(
-                "request carried two different valid %r cookies; neither was used and a "
-                "fresh session starts (a __Host- cookie name prevents cookie tossing)",
-                self._cookie.name,
-            )
-            return None
+            return self._load_one_of(exchange, found)
         parsed = found[0]
         session_id = parsed.session_id
         key = hash_id(session_id)
@@ -99,6 +140,58 @@ class ServerSide:
         if record is None:
             return None
         return session_id, record
+
+    def _load_one_of(
+        self, exchange: Exchange, found: list[ParsedCookie]
+    ) -> tuple[str, Record] | None:
+        """Several valid ids came in one request: use the one whose session exists, if one does.
+
+        A cookie planted from a sibling domain (cookie tossing) beside the real one would
+        otherwise log its victim out. Ids with no record are dropped, at most MAX_CANDIDATES
+        lookups; two live sessions are never mixed: neither is used.
+        """
+        name = self._cookie.name
+        advice = "secret_keys and a __Host- cookie name prevent cookie tossing"
+        if len(found) > MAX_CANDIDATES:
+            self._tossing.warning(
+                "a request carried %d different valid %r cookies, more than the %d looked up; "
+                "none was used and a fresh session starts (%s)",
+                len(found),
+                name,
+                MAX_CANDIDATES,
+                advice,
+            )
+            return None
+        now = self._clock()
+        live = []
+        for parsed in found:
+            key = hash_id(parsed.session_id)
+            record = self.store.load(key, now)
+            if record is not None:
+                live.append((parsed, key, record))
+        if len(live) != 1:
+            self._tossing.warning(
+                "a request carried %d different valid %r cookies and %d of them name a live "
+                "session; %s was used and a fresh session starts (%s)",
+                len(found),
+                name,
+                len(live),
+                "neither" if len(found) == 2 else "none",
+                advice,
+            )
+            return None
+        parsed, key, record = live[0]
+        self._tossing.warning(
+            "a request carried %d different valid %r cookies; %d named no session and were "
+            "ignored, the one live session was used (%s)",
+            len(found),
+            name,
+            len(found) - 1,
+            advice,
+        )
+        exchange._loaded = (parsed.session_id, key)
+        exchange._stale_signature = parsed.stale_signature
+        return parsed.session_id, record
 
     def write(self, exchange: Exchange, plan: Plan, cookie_allowed: bool) -> str | _Expire | None:
         """Carry out *plan* on the store in one call; return the cookie value to send, if any.
@@ -116,7 +209,16 @@ class ServerSide:
         key = exchange._key_of(session_id)
         if plan.new_data is not None:
             assert plan.new_meta is not None
-            store.create(key, plan.new_data, plan.new_meta, plan.new_expires, now, replaces=old)
+            created = store.create(
+                key, plan.new_data, plan.new_meta, plan.new_expires, now, replaces=old
+            )
+            if created is False:  # None, from a store older than the bool, is success
+                logger.info(
+                    "session %s ended before this request moved it to a new id; no session "
+                    "was created",
+                    log_id(old or key),
+                )
+                return None
             return self._cookie.value_for(session_id)
         assert plan.changes is not None
         if not store.save(key, plan.changes, now):
@@ -135,18 +237,31 @@ class ClientSide:
     refresh is due), so a read-only request sends no Set-Cookie.
     """
 
-    __slots__ = ("store", "_cookie", "_clock")
+    __slots__ = ("store", "_cookie", "_clock", "_tossing")
 
     #: True: the cookie holds the whole session.
     client_side: Final = True
 
     def __init__(
-        self, store: ClientSideStore, cookie: CookieSettings, clock: Callable[[], float]
+        self,
+        store: ClientSideStore,
+        cookie: CookieSettings,
+        clock: Callable[[], float],
+        tossing: _Throttled | None = None,
     ) -> None:
         #: Seals and opens the sessions.
         self.store = store
         self._cookie = cookie
         self._clock = clock
+        self._tossing = tossing if tossing is not None else _Throttled()
+
+    def max_cookie_chars(self) -> int:
+        """The most characters a sealed value may take: 4096 bytes less the cookie's attributes.
+
+        Counted for the longest attributes this cookie can get (Secure, a ten-digit Max-Age).
+        """
+        empty = self._cookie.build_value("", _LONGEST_MAX_AGE, True)
+        return COOKIE_SIZE_LIMIT - len(empty)
 
     def load(self, exchange: Exchange) -> tuple[str, Record] | None:
         """The session's loader: open the cookie, no server call.
@@ -165,8 +280,8 @@ class ClientSide:
             if opened is None:
                 continue
             if found is not None and found[0] != opened[0]:
-                logger.warning(
-                    "request carried two different valid %r cookies; neither was used and a "
+                self._tossing.warning(
+                    "a request carried two different valid %r cookies; neither was used and a "
                     "fresh session starts",
                     self._cookie.name,
                 )
@@ -241,19 +356,33 @@ class Exchange:
     :param cookie: the request's ``Cookie`` header (a str), or the session cookie's values
         as a framework parsed them (a list), or None.
     :param https: True when the request came over HTTPS.
+    :param path: the request's URL path, for the check against ``cookie_path``.
     """
 
-    __slots__ = ("core", "session", "https", "_cookie", "_loaded", "_stale_signature", "_logged")
+    __slots__ = (
+        "core",
+        "session",
+        "https",
+        "path",
+        "_cookie",
+        "_loaded",
+        "_stale_signature",
+        "_logged",
+    )
 
     _loaded: tuple[str, str]  # the loaded id and its store key, once an id was loaded
     _stale_signature: bool  # the loaded id's cookie was signed with an older key
     _logged: bool  # a store failure of this request was logged
 
-    def __init__(self, core: SessionCore, cookie: str | list[str] | None, https: bool) -> None:
+    def __init__(
+        self, core: SessionCore, cookie: str | list[str] | None, https: bool, path: str = "/"
+    ) -> None:
         #: The core this request belongs to.
         self.core = core
         #: True when the request came over HTTPS.
         self.https = https
+        #: The request's URL path ("/" when the front end did not say).
+        self.path = path
         self._cookie = cookie
         # _loaded (the loaded id and its store key) and _stale_signature are set when an id is
         # loaded, _logged by the first store failure logged: a request that never touches the
@@ -328,6 +457,11 @@ class Exchange:
             if plan.delete_id is None:
                 return Outcome(out_headers)
             plan = Plan(delete_id=plan.delete_id)
+        elif plan.new_data is not None and not path_matches(self.path, core.cookie.path):
+            core._warn_outside_path()
+            if plan.delete_id is None:
+                return Outcome(out_headers)
+            plan = Plan(delete_id=plan.delete_id)
         try:
             value = persistence.write(self, plan, cookie_allowed)
         except StoreError as exc:
@@ -342,8 +476,7 @@ class Exchange:
             assert isinstance(value, str)
             cookie_value, max_age = value, plan.cookie_max_age
             set_cookie = core.cookie.build_value(value, max_age, secure)
-        if not any(name.lower() == "cache-control" for name, _ in out_headers):
-            out_headers.append(("Cache-Control", "private"))
+        out_headers = core._private(out_headers)
         out_headers.append(("Set-Cookie", set_cookie))
         outcome = Outcome(out_headers, [set_cookie])
         if cookie_value is None:
@@ -444,6 +577,8 @@ class SessionCore:
         self.retry_after = retry_after
         #: How sessions persist: :class:`ServerSide` or :class:`ClientSide`.
         self.persistence: ServerSide | ClientSide
+        tossing = _Throttled()
+        max_size = max_session_size
         if isinstance(self.store, ClientSideStore):
             keys = normalize_keys(secret_keys)
             if not keys:
@@ -454,9 +589,16 @@ class SessionCore:
                     'print(secrets.token_urlsafe(32))")'
                 )
             self.store.use_keys(keys)
-            self.persistence = ClientSide(self.store, self.cookie, self.clock)
+            self.persistence = ClientSide(self.store, self.cookie, self.clock, tossing)
+            # The effective size limit is what fits in the cookie: refused when a value is set,
+            # not with a failed response when the cookie is built.
+            budget = self.store.max_data_size(self.persistence.max_cookie_chars())
+            if budget is not None and isinstance(max_size, int) and not isinstance(max_size, bool):
+                max_size = min(max_size, budget)
+            elif budget is not None and max_size is None:
+                max_size = budget
         else:
-            self.persistence = ServerSide(self.store, self.cookie, self.clock)
+            self.persistence = ServerSide(self.store, self.cookie, self.clock, tossing)
         #: The sessions' lifecycle settings.
         self.config = SessionConfig(
             max_age=max_age,
@@ -464,9 +606,12 @@ class SessionCore:
             if touch_interval is None and isinstance(max_age, int)
             else touch_interval,
             absolute_timeout=absolute_timeout,
-            max_size=max_session_size,
+            max_size=max_size,
             on_store_error=on_store_error,
         )
+        # Each logged once per core: a misconfiguration repeats on every request.
+        self._warned_cache_control = False
+        self._warned_outside_path = False
         self._context = SessionContext(
             self.persistence.load,
             self.config,
@@ -475,13 +620,17 @@ class SessionCore:
             self.store.serializer,
         )
 
-    def begin(self, cookie_header: str | None, https: bool) -> Exchange:
-        """Start one request from its ``Cookie`` header; nothing is loaded until it is used."""
-        return Exchange(self, cookie_header, https)
+    def begin(self, cookie_header: str | None, https: bool, path: str = "/") -> Exchange:
+        """Start one request from its ``Cookie`` header; nothing is loaded until it is used.
 
-    def begin_value(self, cookie_value: str | None, https: bool) -> Exchange:
+        *path* is the request's URL path: a session started outside ``cookie_path`` is not
+        saved, since the browser would never send its cookie back there.
+        """
+        return Exchange(self, cookie_header, https, path)
+
+    def begin_value(self, cookie_value: str | None, https: bool, path: str = "/") -> Exchange:
         """Start one request from the session cookie's value, for a framework that parsed it."""
-        return Exchange(self, [cookie_value] if cookie_value else None, https)
+        return Exchange(self, [cookie_value] if cookie_value else None, https, path)
 
     def unavailable(self) -> tuple[int, Headers, bytes]:
         """The 503 a store failure is answered with: status, headers and a generic body."""
@@ -492,6 +641,55 @@ class SessionCore:
             ("Cache-Control", "no-store"),
         ]
         return 503, headers, UNAVAILABLE_BODY
+
+    def _private(self, headers: Headers) -> Headers:
+        """*headers* made private for a response that sets the session cookie.
+
+        No Cache-Control gets ``private``. One a shared cache may act on (``public``,
+        ``s-maxage``, or neither ``private`` nor ``no-store``) is rewritten, and that is
+        logged once: a shared cache must never hand one visitor's session cookie to others.
+        """
+        given = [value for name, value in headers if name.lower() == "cache-control"]
+        if not given:
+            headers.append(("Cache-Control", "private"))
+            return headers
+        directives = [d.strip() for value in given for d in _DIRECTIVE_RE.findall(value)]
+        directives = [d for d in directives if d]
+        names = [d.split("=", 1)[0].strip().lower() for d in directives]
+        shared = "public" in names or "s-maxage" in names
+        if not shared and ("private" in names or "no-store" in names):
+            return headers
+        kept = [
+            d
+            for d, n in zip(directives, names, strict=True)
+            if n not in ("public", "s-maxage", "private")
+        ]
+        rewritten = ", ".join(["private", *kept])
+        if not self._warned_cache_control:
+            self._warned_cache_control = True
+            logger.warning(
+                "a response that sets the session cookie said Cache-Control: %s, which lets a "
+                "shared cache store it and hand the cookie to other visitors; it was sent as "
+                "Cache-Control: %s (mark such responses private; logged once)",
+                ", ".join(given),
+                rewritten,
+            )
+        out = [(name, value) for name, value in headers if name.lower() != "cache-control"]
+        out.append(("Cache-Control", rewritten))
+        return out
+
+    def _warn_outside_path(self) -> None:
+        """Say once that sessions started outside cookie_path are not saved."""
+        if self._warned_outside_path:
+            return
+        self._warned_outside_path = True
+        logger.warning(
+            "a session started on a request outside cookie_path=%r was not saved: the browser "
+            "would never send its cookie back there, so every such request would leave an "
+            "orphan record (start sessions under %r, or widen cookie_path; logged once)",
+            self.cookie.path,
+            self.cookie.path,
+        )
 
 
 def _with_vary_cookie(headers: Headers) -> Headers:

@@ -139,6 +139,8 @@ class SessionMiddleware:
         #: Whether ``X-Forwarded-Proto: https`` counts as HTTPS.
         self.trust_forwarded_proto = trust_forwarded_proto
         self._now = self.core.clock
+        # Under cookie_path="/" every request path is inside it: no need to read the path.
+        self._path_matters = self.core.cookie.path != "/"
 
     @property
     def store(self) -> Store | ClientSideStore:
@@ -166,7 +168,11 @@ class SessionMiddleware:
         else:
             https = False
         # core.begin(), as the WSGI exchange that also carries this request's WSGI side.
-        exchange = _WSGIExchange(self.core, environ.get("HTTP_COOKIE"), https)
+        if self._path_matters:
+            path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+            exchange = _WSGIExchange(self.core, environ.get("HTTP_COOKIE"), https, path or "/")
+        else:
+            exchange = _WSGIExchange(self.core, environ.get("HTTP_COOKIE"), https)
         exchange.start_response = start_response
         exchange.started = False
         exchange.failed = None
@@ -206,11 +212,9 @@ class _WSGIExchange(Exchange):
         """Save the session as the response starts, then start it with the session's headers."""
         self.started = True
         if self.session.accessed:
-            outcome = self.finish(
-                _status_code(status),
-                headers,
-                failed=exc_info is not None and exc_info[0] is not None,
-            )
+            code = _STATUS_CODES.get(status) or _status_code(status)
+            failed = exc_info is not None and exc_info[0] is not None
+            outcome = self.finish(code, headers, failed=failed)
             if outcome.unavailable:
                 code, headers, self.failed = self.core.unavailable()
                 return self.start_response(_STATUS_LINES[code], headers, exc_info)

@@ -459,5 +459,5 @@ class ClientSideStoreContract:
                 pytest.skip(f"{type(store).__name__} does not report max_data_size")
             data = {"k": "é" * ((budget - len('{"k":""}')) // 2)}
             assert len(store.serializer.dumps(data).encode("utf-8")) <= budget
-            meta = {"c": NOW + 0.123456789, "t": 10**9, "b": 1}
+            meta = {"c": NOW + 0.123456789, "t": 1209600, "b": 1}
             assert len(store.seal(new_id(), data, meta, NOW + 0.987654321)) <= max_chars
