@@ -391,7 +391,7 @@ def test_session_cookie_settings_are_honoured() -> None:
     )
     app.session_interface = SessionInterface()
     add_routes(app, login=False)
-    response = app.test_client().get("/set?a=1", base_url="https://example.org/")
+    response = app.test_client().get("/set?a=1", base_url="https://example.org/app/")
     (header,) = set_cookie_headers(response, "sid")
     found = attributes(header)
     assert found["domain"].lstrip(".") == "example.org"
@@ -399,6 +399,17 @@ def test_session_cookie_settings_are_honoured() -> None:
     assert "httponly" not in found
     assert "secure" in found
     assert found["samesite"].lower() == "strict"
+
+
+def test_no_session_is_started_outside_the_cookie_path() -> None:
+    """Under SESSION_COOKIE_PATH=/app, a request to /set (outside it) stores no session."""
+    counting = CountingStore(MemoryStore())
+    app = make_app(counting, login=False)
+    app.config["SESSION_COOKIE_PATH"] = "/app"
+    outside = app.test_client().get("/set?a=1")
+    assert set_cookie_headers(outside) == [] and counting.writes == []
+    inside = app.test_client().get("/set?a=1", base_url="http://localhost/app/")
+    assert len(set_cookie_headers(inside)) == 1 and counting.writes == ["create"]
 
 
 def test_flask_defaults_give_safe_cookie_attributes() -> None:

@@ -237,6 +237,16 @@ def test_default_cookie_attributes() -> None:
     assert "secure" in secure.headers["Set-Cookie"].lower()
 
 
+def test_no_session_is_started_outside_the_cookie_path() -> None:
+    """With cookie_path="/app", a session set under /set is not stored; under /app/set it is."""
+    counting = CountingStore(MemoryStore())
+    app = make_app(counting, cookie_path="/app")
+    outside = client(app).get("/set?a=1")
+    assert "Set-Cookie" not in outside.headers and counting.writes == []
+    inside = client(app).get("/set?a=1", extra_environ={"SCRIPT_NAME": "/app"})
+    assert "Path=/app" in inside.headers["Set-Cookie"] and counting.writes == ["create"]
+
+
 def test_invalidate_ends_the_session() -> None:
     """invalidate(): the record goes, the cookie is expired, the old cookie opens nothing."""
     app = make_app()

@@ -220,7 +220,11 @@ class SessionInterface(_FlaskSessionInterface):
     def open_session(self, app: flask.Flask, request: Request) -> FlaskSession:
         """Start the request's exchange; nothing is loaded until the session is used."""
         core = app.extensions.get(self._key) or self.bind(app)
-        exchange = core.begin(request.environ.get("HTTP_COOKIE"), request.is_secure)
+        exchange = core.begin(
+            request.environ.get("HTTP_COOKIE"),
+            request.is_secure,
+            request.script_root + request.path,  # the URL path the browser matches cookies on
+        )
         session: FlaskSession = exchange.session  # type: ignore[assignment]
         session._exchange = exchange
         session._core = core

@@ -149,7 +149,9 @@ class SessionFactory:
     def __call__(self, request: Request) -> PyramidSession:
         """Start the request's exchange, and finish it in a response callback."""
         core = self.core
-        exchange = core.begin(request.environ.get("HTTP_COOKIE"), request.scheme == "https")
+        exchange = core.begin(
+            request.environ.get("HTTP_COOKIE"), request.scheme == "https", request.path
+        )
         session: PyramidSession = exchange.session  # type: ignore[assignment]
         session._core = core
 
