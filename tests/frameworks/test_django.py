@@ -528,6 +528,15 @@ def test_a_host_prefixed_secure_cookie_works(memory: CountingStore) -> None:
         assert client.get("/get", secure=True).json() == {"data": {"k": "v"}}
 
 
+def test_a_cookie_path_of_its_own_still_saves_new_sessions(memory: CountingStore) -> None:
+    """``SESSION_COOKIE_PATH="/app/"``: Django sets the cookie there, and the session is saved."""
+    with override_settings(SESSION_COOKIE_PATH="/app/"):
+        client = Client()
+        response = client.get("/set?k=v")
+        assert response.cookies[COOKIE]["path"] == "/app/"
+        assert record_of(memory, response.cookies[COOKIE].value).data == {"k": "v"}
+
+
 def test_a_cookie_store_is_refused(tmp_path: Path) -> None:
     """A store that keeps sessions in the cookie is refused, pointing to Django's own engine."""
     with (

@@ -323,9 +323,11 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django ships no type i
     # The session underneath -----------------------------------------------------------------
 
     def _begin(self, cookie_value: str | None) -> Exchange:
-        # https=True: Django builds the cookie (from SESSION_COOKIE_SECURE), not the core, so
-        # the core must never hold a save back for want of HTTPS.
-        return self._core.begin_value(cookie_value, True)
+        # Django builds the cookie (from SESSION_COOKIE_SECURE and SESSION_COOKIE_PATH), not the
+        # core, and a SessionBase never sees the request: so the core is told the request is
+        # HTTPS and within the cookie's path, and never holds a save back for either.
+        core = self._core
+        return core.begin_value(cookie_value, True, core.cookie.path)
 
     def _install(self, exchange: Exchange) -> _DjangoSession:
         self._exchange = exchange
