@@ -72,6 +72,7 @@ class _Throttled:
         self._lock = threading.Lock()
 
     def warning(self, message: str, *args: Any) -> None:
+        """Log *message* unless one was logged in the last interval; then count it instead."""
         now = time.monotonic()
         with self._lock:
             if now < self._next:
