@@ -87,7 +87,15 @@ FORBIDDEN = {
         "cryptography",  # loaded when a CookieStore is made, not when the module is imported
     ],
     "wsgisession.csrf": ["redis", "psycopg", "cryptography"],
-    "wsgisession": ["redis", "psycopg", "psycopg_pool", "cryptography", "flask", "pyramid"],
+    "wsgisession": [
+        "redis",
+        "psycopg",
+        "psycopg_pool",
+        "cryptography",
+        "flask",
+        "pyramid",
+        "django",
+    ],
     # Each framework is imported by its own integration only, which needs no WSGI front end.
     "wsgisession.integrations.flask": [
         "pyramid",
@@ -99,6 +107,13 @@ FORBIDDEN = {
     "wsgisession.integrations.pyramid": [
         "flask",
         "django",
+        "redis",
+        "psycopg",
+        "wsgisession.middleware",
+    ],
+    "wsgisession.integrations.django": [
+        "flask",
+        "pyramid",
         "redis",
         "psycopg",
         "wsgisession.middleware",
