@@ -6,7 +6,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3.10 python3; 
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null && echo $$p && break; done)
 EXTRAS ?= test,dev,redis,postgres,cookie,frameworks
 
-.PHONY: run test test-multihost load lint bench bench-scale fuzz clean venv
+.PHONY: run test test-multihost load lint bench bench-callgrind bench-scale fuzz clean venv
 
 venv: $(STAMP)
 
@@ -47,11 +47,18 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e '.[$(EXTRAS),bench]'
 	@touch $(BENCH_STAMP)
 
-# In-process, store floors, HTTP (gunicorn + wrk) and the targets' PASS/MISS: a few minutes.
+# In-process, store floors, HTTP (gunicorn + wrk: sync and keep-alive), instruction counts
+# (valgrind), the ratio chart (docs/_static/bench-ratios.png) and the targets: a few minutes.
 bench: $(BENCH_STAMP)
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; } \
 		|| echo "wrk could not be installed: the HTTP part will be skipped"
+	@command -v valgrind >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq valgrind; } \
+		|| echo "valgrind could not be installed: the instruction counts will be skipped"
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# Instructions per request of every contender and scenario under callgrind (slow: minutes).
+bench-callgrind: $(BENCH_STAMP)
+	$(PY) -m benchmarks --callgrind $(BENCH_ARGS)
 
 # Load/save with 1k, 100k and 1M stored sessions, a bounded MemoryStore flood, a 1M-row purge.
 bench-scale: $(BENCH_STAMP)

@@ -20,7 +20,18 @@ EXTRAS = {
     ],
     "frameworks": ["flask>=3.0", "bottle>=0.12", "falcon>=3.1", "pyramid>=2.0", "django>=4.2"],
     "dev": ["ruff>=0.6", "mypy>=1.10", "types-WebOb", "types-requests"],
-    "bench": ["beaker>=1.13", "flask>=3.0", "flask-session>=0.8", "gunicorn>=22", "requests>=2.31"],
+    "bench": [
+        "beaker>=1.13",
+        "flask>=3.0",
+        "flask-session>=0.8",
+        "flask-sqlalchemy>=3.1",
+        "sqlalchemy>=2.0",
+        "django>=4.2",
+        "django-redis>=5.4",
+        "gunicorn>=22",
+        "requests>=2.31",
+        "matplotlib>=3.8",
+    ],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 
