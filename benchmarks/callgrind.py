@@ -1,9 +1,10 @@
 """Instructions per request, counted by callgrind: figures a busy, shared machine cannot blur.
 
 For each contender and scenario, a child process builds the contender, makes its session,
-warms every scenario up and then serves *N* requests of one scenario, all under
-``valgrind --tool=callgrind``; a baseline child does the same with 0 requests. The difference
-of their instruction counts, divided by *N*, is what one request costs the Python process (a
+warms every scenario up, copies *N* environs and then serves *N* requests of one scenario, all
+under ``valgrind --tool=callgrind``; a baseline child does the same but serves 0 requests. The
+difference of their instruction counts, divided by *N*, is what one request costs the Python
+process (a
 Redis or PostgreSQL server's own work is in another process and not counted; waiting costs
 no instructions). Deterministic to a fraction of a percent, so a regression shows on any
 machine.
@@ -26,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .contenders import Context, build, missing
+from .contenders import Context, Environ, build, missing
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ["untouched", "new-write", "read", "write", "forged"]
@@ -35,11 +36,10 @@ REQUESTS = 300
 #: What ``make bench`` counts: the targets' instruction lines and wsgisession's stores.
 TARGET_RUNS: dict[str, list[str]] = {
     "floor:sqlite": ["write"],
-    "wsgisession:memory": ["read", "write"],
-    "wsgisession:sqlite": ["read", "write"],
-    "wsgisession:redis": ["read", "write"],
-    "wsgisession:postgres": ["read", "write"],
-    "beaker:redis": ["read", "write"],
+    "wsgisession:memory": ["write"],
+    "wsgisession:sqlite": ["write"],
+    "wsgisession:redis": ["write"],
+    "wsgisession:postgres": ["write"],
 }
 _SUMMARY = re.compile(rb"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
 
@@ -66,9 +66,15 @@ def available() -> str | None:
     return None
 
 
-def _child(ctx: Context, name: str, scenario: str, requests: int, out_dir: str) -> tuple[int, str]:
-    """Run one measured child under callgrind; return its instruction count and command."""
-    out = os.path.join(out_dir, f"{name.replace(':', '-')}-{scenario}-{requests}.out")
+def _child(
+    ctx: Context, name: str, scenario: str, requests: int, out_dir: str, serve: bool = True
+) -> tuple[int, str]:
+    """Run one child under callgrind; return its instruction count and command.
+
+    With *serve* false it is the baseline: everything but the requests themselves.
+    """
+    stem = f"{name.replace(':', '-')}-{scenario}-{requests if serve else 0}"
+    out = os.path.join(out_dir, f"{stem}.out")
     command = [
         "valgrind",
         "--tool=callgrind",
@@ -80,6 +86,7 @@ def _child(ctx: Context, name: str, scenario: str, requests: int, out_dir: str) 
         name,
         scenario,
         str(requests),
+        *([] if serve else ["--baseline"]),
     ]
     env = dict(os.environ, **ctx.env(), PYTHONHASHSEED="0")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -121,7 +128,7 @@ def run(
             counts.labels[name] = contender.label
             contender.close()
             # The baseline: the same child with no request measured; each scenario after it.
-            baseline, _ = _child(ctx, name, runs[name][0], 0, out_dir)
+            baseline, _ = _child(ctx, name, runs[name][0], requests, out_dir, serve=False)
             for scenario in runs[name]:
                 total, command = _child(ctx, name, scenario, requests, out_dir)
                 value = (total - baseline) / requests
@@ -159,14 +166,18 @@ def table(counts: Counts) -> str:
     lines.append(
         f"Instructions per request in the Python process (callgrind; {counts.requests} requests "
         "less a 0-request baseline, divided by the requests). Reproduce one figure with: "
-        "valgrind --tool=callgrind python -m benchmarks.callgrind --worker CONTENDER SCENARIO N "
-        "(with N and 0)."
+        "valgrind --tool=callgrind python -m benchmarks.callgrind --worker CONTENDER SCENARIO N, "
+        "less the same with --baseline."
     )
     return "\n".join(lines)
 
 
-def worker(name: str, scenario: str, requests: int) -> None:
-    """The measured child: build *name*, warm every scenario up, serve *requests* of one."""
+def worker(name: str, scenario: str, requests: int, serve: bool = True) -> None:
+    """The measured child: build *name*, warm every scenario up, serve *requests* of one.
+
+    The baseline (*serve* false) makes the same environ copies and collects the garbage the
+    same way, so the difference is the requests alone.
+    """
     from .inprocess import app_batch, scenario_environs
 
     ctx = Context.from_env()
@@ -177,8 +188,8 @@ def worker(name: str, scenario: str, requests: int) -> None:
         environs = scenario_environs(contender)
         for environ in environs.values():
             app_batch(contender.app, environ)(20)
-        if requests:
-            app_batch(contender.app, environs[scenario])(requests)
+        app = contender.app if serve else _nothing
+        app_batch(app, environs[scenario])(requests)
         if contender.leave is not None:
             contender.leave()
     finally:
@@ -187,12 +198,18 @@ def worker(name: str, scenario: str, requests: int) -> None:
             close()
 
 
+def _nothing(environ: Environ, start_response: Callable[..., object]) -> list[bytes]:
+    """The baseline's stand-in for the app: a call and an empty body, nearly no work."""
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.callgrind")
     parser.add_argument("--worker", nargs=3, metavar=("CONTENDER", "SCENARIO", "N"), required=True)
+    parser.add_argument("--baseline", action="store_true", help="all but the requests")
     args = parser.parse_args(argv)
     name, scenario, requests = args.worker
-    worker(name, scenario, int(requests))
+    worker(name, scenario, int(requests), serve=not args.baseline)
     return 0
 
 
