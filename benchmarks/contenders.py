@@ -97,7 +97,7 @@ def redis_available() -> str | None:
     try:
         import redis
     except ImportError:
-        return "redis-py is not installed (pip install wsgisession[redis])"
+        return "redis-py is not installed (pip install 'sessions-wsgi[redis]')"
     try:
         client = redis.Redis.from_url(redis_url(), socket_connect_timeout=1)
         client.ping()
@@ -112,7 +112,7 @@ def postgres_available() -> str | None:
     try:
         import psycopg
     except ImportError:
-        return "psycopg is not installed (pip install wsgisession[postgres])"
+        return "psycopg is not installed (pip install 'sessions-wsgi[postgres]')"
     try:
         with psycopg.connect(postgres_dsn(), connect_timeout=2) as conn:
             conn.execute("SELECT 1")

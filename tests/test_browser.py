@@ -46,7 +46,7 @@ def missing_browser() -> str | None:
     try:
         import selenium  # noqa: F401
     except ImportError:
-        return "selenium is not installed: pip install -e '.[test]'"
+        return "selenium is not installed: pip install --group test (make venv does)"
     return None
 
 

@@ -379,7 +379,7 @@ def test_authentic_but_odd_payload_is_ignored() -> None:
 
 
 def test_missing_cryptography_names_the_extra() -> None:
-    """Without the cryptography package, CookieStore() says to pip install wsgisession[cookie]."""
+    """Without the cryptography package, CookieStore() names the extra to pip install."""
     code = (
         "import sys; sys.modules['cryptography'] = None\n"
         "import wsgisession\n"
@@ -389,7 +389,7 @@ def test_missing_cryptography_names_the_extra() -> None:
     output = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
-    assert "pip install wsgisession[cookie]" in output
+    assert "pip install 'sessions-wsgi[cookie]'" in output
 
 
 def test_payload_is_json_not_pickle() -> None:

@@ -1,4 +1,4 @@
-"""The examples do what their docstrings and the README say, through webtest and gunicorn."""
+"""The examples do what their docstrings and the docs say, through webtest and gunicorn."""
 
 from __future__ import annotations
 

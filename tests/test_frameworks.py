@@ -39,7 +39,7 @@ def need(module: str) -> ModuleType:
     """Import a framework, skipping the test when it is missing (failing under CI=true)."""
     if os.environ.get("CI") == "true":
         return importlib.import_module(module)
-    reason = f"{module} is not installed: pip install -e '.[frameworks]'"
+    reason = f"{module} is not installed: pip install --group frameworks (make venv does)"
     return pytest.importorskip(module, reason=reason)
 
 

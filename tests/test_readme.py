@@ -1,41 +1,17 @@
-"""The README stays true to the code: options and defaults, stores, commands and snippets."""
+"""The README is what a first visit needs: the two commands, the usage, and the way into the docs.
+
+What it used to hold in full (options, stores, deploying, security, benchmarks) lives in docs/,
+where tests/test_docs.py checks it against the code and runs every sample, the README's too.
+"""
 
 from __future__ import annotations
 
-import inspect
 import re
 from pathlib import Path
 
-import wsgisession
-from wsgisession import SessionMiddleware, Store
-
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-
-#: Defaults the table shows as what they mean rather than as the bare value.
-SHOWN_AS = {"store": "MemoryStore()"}
-
-
-def section(title: str) -> str:
-    """The text of the README section headed ``## title``."""
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README, re.M | re.S)
-    assert match, f"README has no '## {title}' section"
-    return match.group(1)
-
-
-def table_rows(text: str) -> dict[str, list[str]]:
-    """Rows of the markdown tables in *text*, keyed by the first cell without backticks."""
-    rows = {}
-    for line in text.splitlines():
-        if line.startswith("| `"):
-            cells = [cell.strip() for cell in line.strip("|").split(" | ")]
-            rows[cells[0].strip("`")] = cells
-    return rows
-
-
-def shown(value: object) -> str:
-    """How a default value is written in the README: Python, with double-quoted strings."""
-    return f'"{value}"' if isinstance(value, str) else repr(value)
+DOCS = ROOT / "docs"
 
 
 def test_quick_start_comes_first() -> None:
@@ -47,69 +23,37 @@ def test_quick_start_comes_first() -> None:
         ["make", "test"],
     ]
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    for target in ("run", "test", "lint"):
+    for target in ("run", "test", "lint", "docs"):
         assert re.search(rf"^{target}:", makefile, re.M), f"Makefile has no '{target}' target"
 
 
-def test_every_middleware_option_is_documented_with_its_default() -> None:
-    """Each SessionMiddleware keyword appears in the Options table with its real default."""
-    rows = table_rows(section("Options"))
-    parameters = list(inspect.signature(SessionMiddleware).parameters.values())[1:]
-    for parameter in parameters:
-        assert parameter.name in rows, (
-            f"README's Options table lacks `{parameter.name}`: add a row with its default"
-        )
-        expected = SHOWN_AS.get(parameter.name, shown(parameter.default))
-        assert f"`{expected}`" in rows[parameter.name][1], (
-            f"README gives `{parameter.name}` the default {rows[parameter.name][1]!r}, "
-            f"but the code says {expected}"
-        )
-    documented = set(rows) - {p.name for p in parameters}
-    assert not documented, f"README documents options the middleware does not take: {documented}"
+def test_ci_runs_the_readme_test_command() -> None:
+    """.ci/run calls make test, the README's second command, and builds the docs."""
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    for command in ("make lint", "make test", "make docs", "make dist"):
+        assert re.search(rf"^{command}$", ci, re.M), f".ci/run does not run {command}"
 
 
-def test_every_exported_store_is_in_the_stores_table() -> None:
-    """Each store class wsgisession exports has a row in the Stores table."""
-    rows = " ".join(table_rows(section("Stores")))
-    stores = [
-        name
-        for name in wsgisession.__all__
-        if isinstance(getattr(wsgisession, name), type)
-        and issubclass(getattr(wsgisession, name), Store)
-        and not inspect.isabstract(getattr(wsgisession, name))  # Store, ClientSideStore
-    ]
-    assert {"MemoryStore", "SqliteStore"} <= set(stores)
-    for name in stores:
-        assert f"{name}(" in rows, f"README's Stores table lacks {name}"
+def test_readme_shows_install_and_usage_and_stays_short() -> None:
+    """The README has the install line, one usage sample, and no chapters the docs hold."""
+    headings = re.findall(r"^## (.+)$", README, re.M)
+    assert headings == ["Install", "Usage", "Documentation"], headings
+    assert "pip install sessions-wsgi" in README
+    assert len(re.findall(r"```python\n", README)) == 1
+    assert len(README.splitlines()) < 100, "the README grew: move the new section into docs/"
 
 
-def test_python_snippets_compile() -> None:
-    """Every Python block in the README is valid Python."""
-    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
-    assert blocks
-    for block in blocks:
-        compile(block, "README.md", "exec")
-
-
-def test_deploying_covers_the_essentials() -> None:
-    """The Deploying section says where each store fits, TLS proxies, and how to purge."""
-    text = section("Deploying")
-    for needle in (
-        "per process",
-        "one machine with many workers",
-        "several machines",
-        "trust_forwarded_proto=True",
-        "X-Forwarded-Proto",
-        "cookie_secure=True",
-        "wsgisession purge sqlite:////var/lib/app/sessions.db",
-        "OnCalendar",
-    ):
-        assert needle in text, f"README's Deploying section no longer mentions {needle!r}"
-
-
-def test_examples_named_in_the_readme_exist() -> None:
-    """Every examples/… file the README names is in the repository."""
-    named = set(re.findall(r"examples/[\w.]+\.py", README))
-    assert named
-    missing = sorted(name for name in named if not (ROOT / name).is_file())
-    assert not missing, f"README names examples that do not exist: {missing}"
+def test_readme_links_into_every_docs_page() -> None:
+    """Each link into docs/ resolves, and every page of the site is linked from the README."""
+    links = set(re.findall(r"\]\((docs/[^)#]+)(?:#[^)]*)?\)", README))
+    missing = sorted(link for link in links if not (ROOT / link).is_file())
+    assert not missing, f"the README links to pages that do not exist: {missing}"
+    pages = {
+        p.relative_to(ROOT).as_posix()
+        for p in [*DOCS.rglob("*.md"), *DOCS.rglob("*.rst")]
+        if "_build" not in p.parts
+    }
+    unlinked = sorted(pages - links - {"docs/changelog.md"})  # the changelog is CHANGES.md
+    assert not unlinked, f"the README does not link to {unlinked}"
+    for name in ("CHANGES.md", "LICENSE"):
+        assert f"]({name})" in README and (ROOT / name).is_file()

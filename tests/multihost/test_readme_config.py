@@ -1,7 +1,7 @@
-"""The README's "Running on several hosts" shows the nginx configuration the harness really uses.
+"""docs/deploying.md's "Running on several hosts" shows the nginx configuration the harness uses.
 
-These run in the plain ``make test`` (no root, no servers): they read the README and the
-configuration the harness writes.
+These run in the plain ``make test`` (no root, no servers): they read that page and the
+configuration the harness writes (the section was the README's; it moved into the docs).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from pathlib import Path
 from .netns import Host
 from .services import APP_PORT, ROOT, nginx_conf
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = (ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")
 
 
 def _section() -> str:
-    """The README section on several hosts."""
+    """The section on several hosts, in docs/deploying.md."""
     match = re.search(r"^## Running on several hosts\n(.*?)(?=^## |\Z)", README, re.M | re.S)
-    assert match, "README has no '## Running on several hosts' section"
+    assert match, "docs/deploying.md has no '## Running on several hosts' section"
     return match.group(1)
 
 
@@ -29,7 +29,7 @@ def _directives(text: str) -> set[str]:
 
 
 def test_readme_nginx_location_is_the_harness_one() -> None:
-    """Every proxy directive the README shows is in the harness's configuration, and back."""
+    """Every proxy directive the page shows is in the harness's configuration, and back."""
     block = re.search(r"```nginx\n(.*?)```", _section(), re.S)
     assert block, "the section has no nginx block"
     shown = {d.split("{")[-1].strip() for d in _directives(block.group(1))}
@@ -38,7 +38,7 @@ def test_readme_nginx_location_is_the_harness_one() -> None:
     proxy = {d for d in used if d.startswith(("proxy_", "server 10."))}
     proxy.discard("proxy_temp_path /x/proxy")
     proxy.discard("proxy_read_timeout 30s")
-    assert proxy <= shown, f"the README lacks {sorted(proxy - shown)}"
+    assert proxy <= shown, f"docs/deploying.md lacks {sorted(proxy - shown)}"
     assert {d for d in shown if d.startswith(("proxy_", "server 10."))} <= used
     assert f"server 10.0.0.11:{APP_PORT} max_fails=1 fail_timeout=10s" in shown
 
@@ -56,4 +56,6 @@ def test_readme_names_what_is_shared_and_what_is_not() -> None:
         "[new]",
         "make test-multihost",
     ):
-        assert needle in text, f"README's 'Running on several hosts' no longer mentions {needle!r}"
+        assert needle in text, (
+            f"docs/deploying.md's 'Running on several hosts' no longer mentions {needle!r}"
+        )

@@ -83,6 +83,8 @@ def test_missing_driver_names_the_extra(
 ) -> None:
     """Without its driver, a network store says which extra to install."""
     monkeypatch.setitem(sys.modules, module, None)
-    with pytest.raises(MissingDriverError, match=rf"pip install wsgisession\[{extra}\]") as info:
+    with pytest.raises(
+        MissingDriverError, match=rf"pip install 'sessions-wsgi\[{extra}\]'"
+    ) as info:
         store_from_url(url)
     assert isinstance(info.value, ImportError) and isinstance(info.value, SessionError)

@@ -1,7 +1,7 @@
 """Session stores, and store_from_url() to build one from a URL.
 
-Drivers are imported lazily: ``RedisStore`` needs ``wsgisession[redis]``, ``PostgresStore``
-needs ``wsgisession[postgres]`` and ``CookieStore`` needs ``wsgisession[cookie]``, but importing
+Drivers are imported lazily: ``RedisStore`` needs ``sessions-wsgi[redis]``, ``PostgresStore``
+needs ``sessions-wsgi[postgres]`` and ``CookieStore`` needs ``sessions-wsgi[cookie]``, but importing
 this package needs none of them.
 """
 

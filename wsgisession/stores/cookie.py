@@ -48,7 +48,7 @@ def _aesgcm_class() -> type[AESGCM]:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError as exc:  # pragma: no cover - exercised in a fresh interpreter
         raise ConfigurationError(
-            "CookieStore needs the 'cryptography' package: pip install wsgisession[cookie]"
+            "CookieStore needs the 'cryptography' package: pip install 'sessions-wsgi[cookie]'"
         ) from exc
     return AESGCM
 

@@ -51,8 +51,8 @@ class PostgresStore(Store):
     :param serializer: how values become JSON text; it must produce JSON, as the columns are
         ``jsonb``.
 
-    ``jsonb`` cannot hold the NUL character (``\\u0000``) inside strings; a session value
-    with one is refused at save with a :class:`~wsgisession.errors.StoreError`.
+    ``jsonb`` cannot hold the NUL character (``\\u0000``) inside strings, so strings that
+    hold one are stored escaped and read back exactly as they were.
     """
 
     #: Expired rows deleted per statement by :meth:`purge`.
@@ -75,7 +75,8 @@ class PostgresStore(Store):
             from psycopg import sql
         except ImportError as exc:
             raise MissingDriverError(
-                "PostgresStore needs psycopg 3 and psycopg_pool: pip install wsgisession[postgres]"
+                "PostgresStore needs psycopg 3 and psycopg_pool: "
+                "pip install 'sessions-wsgi[postgres]'"
             ) from exc
         if not _NAME.fullmatch(table):
             raise ConfigurationError(

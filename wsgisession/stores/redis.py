@@ -129,7 +129,7 @@ class RedisStore(Store):
     :param connect_timeout: seconds to wait for a connection; ``socket_timeout`` by default.
     :param serializer: how values become text; JSON by default.
 
-    hiredis speeds up the replies when it is installed (``pip install wsgisession[redis]``
+    hiredis speeds up the replies when it is installed (``pip install 'sessions-wsgi[redis]'``
     installs it). Connection failures are never retried inside a request: a save is not
     idempotent (increments), and a quick, clear 503 beats a slow one.
     """
@@ -154,7 +154,7 @@ class RedisStore(Store):
             import redis
         except ImportError as exc:
             raise MissingDriverError(
-                "RedisStore needs the redis-py driver: pip install wsgisession[redis]"
+                "RedisStore needs the redis-py driver: pip install 'sessions-wsgi[redis]'"
             ) from exc
         timeouts = {"socket_timeout": socket_timeout, "connect_timeout": connect_timeout}
         for name, value in timeouts.items():
