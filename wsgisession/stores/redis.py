@@ -33,6 +33,7 @@ from typing import Any
 from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
 from ..serializers import JSONSerializer, Serializer
 from ..signing import log_id
+from ._redis_lean import LeanClient, lean_client_for
 from .base import Changes, Record, Store, StoreStats, logger
 
 __all__ = ["RedisStore"]
@@ -179,6 +180,14 @@ class RedisStore(Store):
         else:
             self.client = url_or_client
         self._cluster = type(self.client).__name__ == "RedisCluster"
+        # A client the store built from a plain URL sends the per-request commands (HGETALL,
+        # EVALSHA) packed on a per-thread connection (_redis_lean); a client handed in, a
+        # cluster or a Sentinel client goes through redis-py's command layer as it is.
+        self._lean: LeanClient | None = (
+            lean_client_for(self.client, redis) if self._owns_client else None
+        )
+        #: What load() and the scripts go through: the lean client, or the redis-py client.
+        self._fast: Any = self._lean if self._lean is not None else self.client
         self._save_script = self.client.register_script(_SAVE_SCRIPT)
         self._purge_script = self.client.register_script(_PURGE_SCRIPT)
         self._where = _describe(self.client)
@@ -208,7 +217,7 @@ class RedisStore(Store):
         name = self._key(key)
         try:
             with self._errors():
-                fields = self.client.hgetall(name)
+                fields = self._fast.hgetall(name)
         except StoreError as exc:
             if "WRONGTYPE" in str(exc):
                 _warn_corrupt(key)
@@ -219,8 +228,9 @@ class RedisStore(Store):
         expires_name, meta_name, data_prefix = (
             _NAMES_BYTES if isinstance(next(iter(fields)), bytes) else _NAMES_TEXT
         )
-        raw_expires = fields.pop(expires_name, None)
-        raw_meta = fields.pop(meta_name, None)
+        # Read, never changed: a client-side cache may hand the same reply to the next caller.
+        raw_expires = fields.get(expires_name)
+        raw_meta = fields.get(meta_name)
         try:
             expires = float(raw_expires)
         except (TypeError, ValueError):
@@ -326,7 +336,7 @@ class RedisStore(Store):
         loaded and run again. Cheaper than calling the script object, which rebuilds its
         arguments and checks for a pipeline on every call.
         """
-        client = self.client
+        client = self._fast
         try:
             return client.evalsha(script.sha, 1, name, *args)
         except self._redis.exceptions.NoScriptError:
@@ -403,6 +413,8 @@ class RedisStore(Store):
     def close(self) -> None:
         """Close the connection pool, unless the client was handed in ready-made."""
         if self._owns_client:
+            if self._lean is not None:
+                self._lean.close()
             self.client.close()
 
 
