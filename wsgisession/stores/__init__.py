@@ -33,6 +33,17 @@ __all__ = [
 ]
 
 
+#: The URL schemes of :class:`RedisStore`: one server, Redis Cluster, or Sentinel.
+REDIS_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+cluster",
+    "rediss+cluster",
+    "redis+sentinel",
+    "rediss+sentinel",
+)
+
 _LAZY = {"RedisStore": ".redis", "PostgresStore": ".postgres", "CookieStore": ".cookie"}
 
 
@@ -49,9 +60,11 @@ def store_from_url(url: str, **options: Any) -> Store:
     """Build a store from a URL.
 
     ``memory://``; ``sqlite:///relative.db`` or ``sqlite:////absolute/path.db``;
-    ``redis://host:6379/0``, ``rediss://`` (TLS) or ``unix:///path/redis.sock`` for
-    :class:`RedisStore`; ``postgresql://user@host:5432/db`` (or ``postgres://``) for
-    :class:`PostgresStore`. Extra keyword *options* go to the store's constructor.
+    ``redis://host:6379/0``, ``rediss://`` (TLS), ``unix:///path/redis.sock``,
+    ``redis+cluster://host:port,host:port/`` (Redis Cluster) or
+    ``redis+sentinel://host:26379,host:26379/service?db=0`` (Sentinel) for :class:`RedisStore`;
+    ``postgresql://user@host:5432/db`` (or ``postgres://``) for :class:`PostgresStore`. Extra
+    keyword *options* go to the store's constructor.
     """
     from ..errors import ConfigurationError
 
@@ -70,10 +83,11 @@ def store_from_url(url: str, **options: Any) -> Store:
                 f"{url!r} names no file; use sqlite:///relative.db or sqlite:////absolute/path.db"
             )
         return SqliteStore(rest[1:], **options)
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in REDIS_SCHEMES:
         if not rest.strip("/"):
             raise ConfigurationError(
-                f"{url!r} names no server; use redis://host:6379/0 or unix:///path/redis.sock"
+                f"{url!r} names no server; use redis://host:6379/0, unix:///path/redis.sock, "
+                "redis+cluster://host:port,host:port/ or redis+sentinel://host:26379/service"
             )
         from .redis import RedisStore
 
@@ -88,5 +102,5 @@ def store_from_url(url: str, **options: Any) -> Store:
         return PostgresStore(url, **options)
     raise ConfigurationError(
         f"{url!r} has an unknown scheme {scheme!r}; use memory://, sqlite://, redis://, "
-        "rediss://, unix:// or postgresql://"
+        "rediss://, unix://, redis+cluster://, redis+sentinel:// or postgresql://"
     )

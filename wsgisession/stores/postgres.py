@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresStore"]
 
+#: The default of an option whose None means something (prepare_threshold=None: never prepare).
+_UNSET: Any = object()
 _NAME = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
@@ -43,10 +45,28 @@ class PostgresStore(Store):
     """Sessions in a PostgreSQL table: one statement to load and one to save.
 
     :param dsn: a ``postgresql://`` (or ``postgres://``) URL or a libpq ``key=value`` string.
+        A URL may also carry the store options ``pooler``, ``prepare_threshold`` and
+        ``synchronous_commit`` as parameters (``?pooler=transaction``), for
+        ``store_from_url`` and the command line; a keyword given here wins.
     :param table: the table, optionally ``schema.table``; created with its index on first use.
     :param pool_size: the most connections one process keeps open.
     :param timeout: seconds to wait for a connection (from the pool or a new one) before the
-        store reports itself unavailable, a 503 by default, well under a worker timeout.
+        store reports itself unavailable, a 503 by default, well under a worker timeout. It
+        also bounds every statement (``statement_timeout``) and, at half of it, every wait
+        for a row another transaction holds locked (``lock_timeout``), so a locked session
+        is a quick 503 that gives its connection back to the pool.
+    :param pooler: ``"transaction"`` when the DSN points at a pooler in transaction mode
+        (PgBouncer ``pool_mode = transaction``): no prepared statements unless
+        ``prepare_threshold`` says otherwise, and the settings above are made with
+        ``set_config(..., true)`` (``SET LOCAL``) in each statement's own transaction, in the
+        same round trip. ``None`` (direct, or a pooler in session mode) sets them once per
+        connection.
+    :param prepare_threshold: passed to psycopg: after how many runs a statement is prepared
+        on its connection; ``None`` never prepares. psycopg's default (5) unless
+        ``pooler="transaction"``, where it is ``None``.
+    :param synchronous_commit: ``False`` makes commits return before the WAL reaches disk
+        (``synchronous_commit = off`` for the store's own transactions): faster saves, and a
+        crash of the database server may lose the last fraction of a second of them.
     :param configure: called with each new connection, e.g. to set ``search_path``.
     :param serializer: how values become JSON text; it must produce JSON, as the columns are
         ``jsonb``.
@@ -65,6 +85,9 @@ class PostgresStore(Store):
         *,
         pool_size: int = 4,
         timeout: float = 3.0,
+        pooler: str | None = None,
+        prepare_threshold: int | None = _UNSET,
+        synchronous_commit: bool | None = None,
         configure: Callable[[psycopg.Connection[Any]], None] | None = None,
         serializer: Serializer | None = None,
     ) -> None:
@@ -87,6 +110,27 @@ class PostgresStore(Store):
             raise ConfigurationError(f"pool_size={pool_size} must be at least 1")
         if timeout <= 0:
             raise ConfigurationError(f"timeout={timeout} must be a positive number of seconds")
+        dsn, url_options = _split_store_options(dsn)
+        if pooler is None:
+            pooler = url_options.get("pooler") or None
+        if pooler not in (None, "session", "transaction"):
+            raise ConfigurationError(
+                f"pooler={pooler!r} must be 'transaction' (PgBouncer pool_mode = transaction), "
+                "'session' or None (a direct connection)"
+            )
+        if prepare_threshold is _UNSET and "prepare_threshold" in url_options:
+            prepare_threshold = _threshold(url_options["prepare_threshold"])
+        if prepare_threshold is _UNSET:
+            prepare_threshold = None if pooler == "transaction" else _UNSET
+        elif prepare_threshold is not None and (
+            not isinstance(prepare_threshold, int) or prepare_threshold < 0
+        ):
+            raise ConfigurationError(
+                f"prepare_threshold={prepare_threshold!r} must be None (never prepare, for "
+                "transaction-mode poolers) or a number of runs, 0 or more"
+            )
+        if synchronous_commit is None and "synchronous_commit" in url_options:
+            synchronous_commit = _flag("synchronous_commit", url_options["synchronous_commit"])
         try:
             params = psycopg.conninfo.conninfo_to_dict(dsn)
         except psycopg.ProgrammingError as exc:
@@ -109,6 +153,31 @@ class PostgresStore(Store):
         if "connect_timeout" not in params:
             # libpq counts whole seconds, at least 2.
             self._connect_kwargs["connect_timeout"] = max(2, math.ceil(timeout))
+        #: ``"transaction"``, ``"session"`` or None: see the class docstring.
+        self.pooler = pooler
+        #: psycopg's prepare_threshold for the store's connections (None: never prepare).
+        self.prepare_threshold: int | None = 5 if prepare_threshold is _UNSET else prepare_threshold
+        if prepare_threshold is not _UNSET:
+            self._connect_kwargs["prepare_threshold"] = prepare_threshold
+        #: False: commits do not wait for the WAL flush (``synchronous_commit = off``).
+        self.synchronous_commit = synchronous_commit is not False
+        settings = {
+            "statement_timeout": str(max(1, round(timeout * 1000))),
+            "lock_timeout": str(max(1, round(timeout * 500))),
+        }
+        if not self.synchronous_commit:
+            settings["synchronous_commit"] = "off"
+        local = pooler == "transaction"
+        self._sql_settings = sql.SQL("SELECT {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("set_config({}, {}, {})").format(
+                    sql.Literal(name), sql.Literal(value), sql.Literal(local)
+                )
+                for name, value in settings.items()
+            )
+        )
+        self._connect_error: BaseException | None = None
+        self._connection_class = _connection_class(psycopg, weakref.ref(self), local)
         self._pool: ConnectionPool[Any] | None = None
         self._abandoned: list[Any] = []
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -189,6 +258,10 @@ class PostgresStore(Store):
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         self._connections.add(conn)
+        self._connect_error = None
+        if self.pooler != "transaction":
+            # Once per connection: the timeouts (and synchronous_commit) for all it runs.
+            conn.execute(self._sql_settings)
         if self._configure_user is not None:
             self._configure_user(conn)
 
@@ -205,6 +278,7 @@ class PostgresStore(Store):
                     min_size=1,
                     max_size=self.pool_size,
                     kwargs=self._connect_kwargs,
+                    connection_class=self._connection_class,
                     configure=self._configure,
                     timeout=self.timeout,
                     # No background retries with a growing back-off: during an outage they
@@ -259,12 +333,27 @@ class PostgresStore(Store):
                     yield conn
             finally:
                 pool.putconn(conn)
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
             raise StoreUnavailableError(
-                f"PostgreSQL at {self._where} could not be reached or did not answer within "
-                f"timeout={self.timeout}s ({type(exc).__name__}: {_first_line(exc)}); check that "
-                "the server is running and accepts connections from here, and the DSN"
+                f"PostgreSQL at {self._where}: a session statement on table {self.table!r} "
+                f"waited past its limit ({type(exc).__name__}: {_first_line(exc)}); another "
+                f"transaction held the row locked longer than lock_timeout={self.timeout / 2}s, "
+                f"or the statement ran past statement_timeout={self.timeout}s: look for long "
+                "transactions in pg_stat_activity and pg_locks"
             ) from exc
+        except (
+            psycopg.errors.InvalidSqlStatementName,
+            psycopg.errors.DuplicatePreparedStatement,
+        ) as exc:
+            raise StoreError(
+                f"PostgreSQL at {self._where} lost the store's prepared statements "
+                f"({type(exc).__name__}: {_first_line(exc)}): a connection pooler in transaction "
+                "mode (PgBouncer pool_mode = transaction) runs them on other server "
+                "connections. Pass pooler='transaction' (or ?pooler=transaction in the URL), "
+                "or prepare_threshold=None, or put the pooler in session mode"
+            ) from exc
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise self._unreachable(exc) from exc
         except psycopg.errors.UntranslatableCharacter as exc:
             raise StoreError(
                 "PostgreSQL jsonb cannot hold the NUL character (\\u0000) inside strings; "
@@ -277,6 +366,26 @@ class PostgresStore(Store):
                 "user may read and write that table, and that its columns are as "
                 "create_schema() makes them"
             ) from exc
+
+    def _unreachable(self, exc: BaseException) -> StoreUnavailableError:
+        """The error for a server that cannot be used, naming a pooler when one refused us."""
+        cause = self._connect_error
+        detail = f"{type(exc).__name__}: {_first_line(exc)}"
+        if cause is not None and cause is not exc:
+            detail += f"; the last connection attempt failed with {_first_line(cause)}"
+        text = f"{detail} {_first_line(cause) if cause is not None else ''}".lower()
+        if "startup parameter" in text or "pgbouncer" in text:
+            return StoreUnavailableError(
+                f"a connection pooler in front of PostgreSQL at {self._where} refused the "
+                f"store's connections ({detail}): PgBouncer accepts no startup parameters such "
+                "as options=; pass settings as store options instead (synchronous_commit=False, "
+                "?synchronous_commit=off), or list them in its ignore_startup_parameters"
+            )
+        return StoreUnavailableError(
+            f"PostgreSQL at {self._where} could not be reached or did not answer within "
+            f"timeout={self.timeout}s ({detail}); check that the server is running and "
+            "accepts connections from here, and the DSN"
+        )
 
     def _create_schema(self, conn: psycopg.Connection[Any]) -> None:
         # The advisory lock keeps workers that start together from racing on CREATE TABLE.
@@ -390,6 +499,86 @@ class PostgresStore(Store):
             self._closed = True
         if pool is not None:
             pool.close()
+
+
+#: The DSN parameters that are store options, not libpq's.
+_STORE_OPTIONS = ("pooler", "prepare_threshold", "synchronous_commit")
+
+
+def _split_store_options(dsn: str) -> tuple[str, dict[str, str]]:
+    """Take the store's own parameters out of a ``postgresql://`` URL; the rest stays as it is."""
+    from urllib.parse import unquote
+
+    scheme = dsn.partition("://")[0].lower()
+    if scheme not in ("postgresql", "postgres") or "?" not in dsn:
+        return dsn, {}
+    base, _, query = dsn.partition("?")
+    kept: list[str] = []
+    found: dict[str, str] = {}
+    for item in query.split("&"):
+        name, _, value = item.partition("=")
+        if unquote(name) in _STORE_OPTIONS:
+            found[unquote(name)] = unquote(value)
+        elif item:
+            kept.append(item)
+    return base + ("?" + "&".join(kept) if kept else ""), found
+
+
+def _threshold(text: str) -> int | None:
+    """A prepare_threshold URL parameter: digits, or none / empty for None."""
+    if text.strip().lower() in ("", "none", "null"):
+        return None
+    if not text.strip().isdigit():
+        raise ConfigurationError(
+            f"prepare_threshold={text!r} must be a number of runs or 'none' (never prepare)"
+        )
+    return int(text)
+
+
+def _flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("on", "true", "yes", "1"):
+        return True
+    if value in ("off", "false", "no", "0"):
+        return False
+    raise ConfigurationError(f"{name}={text!r} must be on or off")
+
+
+def _connection_class(
+    psycopg: Any, store: weakref.ReferenceType[PostgresStore], local: bool
+) -> type[Any]:
+    """The psycopg connection class of a store's pool.
+
+    It remembers why the last connection attempt failed (the pool itself only logs it), so the
+    error a request gets can name a pooler that refused us. With *local* (a transaction-mode
+    pooler), every statement outside a pipeline goes in one pipeline after the store's
+    ``set_config(..., true)``: one round trip, one implicit transaction, on one server
+    connection, so the settings bound that statement and nothing else.
+    """
+
+    class SessionConnection(psycopg.Connection):  # type: ignore[misc]
+        @classmethod
+        def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
+            try:
+                return super().connect(conninfo, **kwargs)
+            except psycopg.Error as exc:
+                owner = store()
+                if owner is not None:
+                    owner._connect_error = exc
+                raise
+
+        if local:
+
+            def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+                owner = store()
+                if owner is None or self.pgconn.pipeline_status:  # already in a pipeline
+                    return super().execute(query, params, **kwargs)
+                with self.pipeline():
+                    super().execute(owner._sql_settings)
+                    cursor = super().execute(query, params, **kwargs)
+                return cursor
+
+    return SessionConnection
 
 
 def _closed_by_server(conn: psycopg.Connection[Any]) -> bool:

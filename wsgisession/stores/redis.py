@@ -121,13 +121,25 @@ _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 class RedisStore(Store):
     """Sessions in Redis: one hash per session, one round trip to load and one to save.
 
-    :param url_or_client: a ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL, or a ready
-        redis-py client (``Redis``, a Sentinel ``master_for(...)`` client, ``RedisCluster``),
-        which is then used as it is, timeouts included, and not closed by :meth:`close`.
+    :param url_or_client: a ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL; a Redis
+        Cluster URL ``redis+cluster://host:port,host:port/``; a Sentinel URL
+        ``redis+sentinel://host:26379,host:26379/service?db=0``; or a ready redis-py client
+        (``Redis``, a Sentinel ``master_for(...)`` client, ``RedisCluster``), which is then used
+        as it is, timeouts included, and not closed by :meth:`close`. A cluster URL contacts
+        its nodes once at construction to learn the slots (an unreachable cluster is a
+        :class:`~wsgisession.errors.StoreUnavailableError` then); other URLs connect lazily.
     :param prefix: put before every key, so several applications can share one database.
     :param socket_timeout: seconds to wait for Redis to answer before the store reports itself
         unavailable (a 503 by default), well under a worker timeout; for URLs only.
     :param connect_timeout: seconds to wait for a connection; ``socket_timeout`` by default.
+    :param replicas: every write (create, save, destroy) is followed, in the same round trip,
+        by ``WAIT replicas replica_timeout``, and a write fewer replicas acknowledged in time is
+        a :class:`~wsgisession.errors.StoreUnavailableError` (a 503), never a 200 that a
+        failover then loses. 0 (the default) does not wait. Also the URL parameter
+        ``?replicas=1``. Not with Redis Cluster, whose client cannot keep a WAIT on the
+        connection of the write.
+    :param replica_timeout: seconds ``WAIT`` waits for the replicas; half the
+        ``socket_timeout`` by default, and less than it. Also ``?replica_timeout=0.5``.
     :param serializer: how values become text; JSON by default.
 
     hiredis speeds up the replies when it is installed (``pip install 'sessions-wsgi[redis]'``
@@ -148,6 +160,8 @@ class RedisStore(Store):
         *,
         socket_timeout: float = 2.0,
         connect_timeout: float | None = None,
+        replicas: int | None = None,
+        replica_timeout: float | None = None,
         serializer: Serializer | None = None,
     ) -> None:
         super().__init__(serializer)
@@ -167,16 +181,26 @@ class RedisStore(Store):
         self._redis = redis
         self.prefix = prefix
         self._owns_client = isinstance(url_or_client, str)
-        if isinstance(url_or_client, str):
-            try:
-                self.client: Any = redis.Redis.from_url(
-                    url_or_client, **_client_options(socket_timeout, connect_timeout)
-                )
-            except ValueError as exc:
-                raise ConfigurationError(
-                    f"the Redis URL cannot be used ({exc}); use redis://[:password@]host:6379/0, "
-                    "rediss://… for TLS or unix:///path/redis.sock"
-                ) from exc
+        where: str | None = None
+        url = url_or_client if isinstance(url_or_client, str) else ""
+        url_options = _store_parameters(url)
+        #: Replicas that must acknowledge each write (``WAIT``); 0 does not wait.
+        self.replicas = _replicas(replicas, url_options.get("replicas"))
+        self.replica_timeout = _replica_timeout(
+            replica_timeout, url_options.get("replica_timeout"), socket_timeout
+        )
+        self._wait_ms = max(1, round(self.replica_timeout * 1000))
+        cluster_url = url.partition("://")[0].lower().endswith("+cluster")
+        if self.replicas and (cluster_url or type(url_or_client).__name__ == "RedisCluster"):
+            raise ConfigurationError(
+                "replicas= cannot be used with Redis Cluster: its client sends WAIT on another "
+                "connection than the write; drop replicas=, or set min-replicas-to-write on the "
+                "cluster's primaries instead"
+            )
+        if url:
+            self.client, where = _client_from_url(
+                url, _client_options(socket_timeout, connect_timeout)
+            )
         else:
             self.client = url_or_client
         self._cluster = type(self.client).__name__ == "RedisCluster"
@@ -190,8 +214,8 @@ class RedisStore(Store):
         self._fast: Any = self._lean if self._lean is not None else self.client
         self._save_script = self.client.register_script(_SAVE_SCRIPT)
         self._purge_script = self.client.register_script(_PURGE_SCRIPT)
-        self._where = _describe(self.client)
-        self._failures = _Failures(redis, self._where, prefix)
+        self._where = where or _describe(self.client)
+        self._failures = _Failures(redis, self._where, prefix, self._cluster)
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self.prefix!r})"
@@ -298,16 +322,13 @@ class RedisStore(Store):
         with self._errors():
             # A cluster cannot run one transaction over two slots: write the new record first,
             # so a failure in between leaves the old session alive rather than losing it.
-            if self._cluster:
-                pipe = self.client.pipeline()
-            else:
-                pipe = self.client.pipeline(transaction=True)
+            pipe = self._write_pipeline()
             pipe.delete(target)
             pipe.hset(target, mapping=mapping)
             pipe.pexpire(target, self._ttl_ms(expires, now))
             if replaces is not None:
                 pipe.delete(self._key(replaces))
-            pipe.execute()
+            self._execute_write(pipe)
 
     def save(self, key: str, changes: Changes, now: float) -> bool:
         """One ``EVALSHA``: the changes applied on the server only while the record is alive."""
@@ -327,15 +348,18 @@ class RedisStore(Store):
         for name, amount in changes.increments.items():
             args.extend((_DATA + name, _amount(amount)))
         with self._errors():
-            return bool(self._evalsha(self._save_script, self.prefix + key, args))
+            return bool(self._evalsha(self._save_script, self.prefix + key, args, write=True))
 
-    def _evalsha(self, script: Any, name: str, args: list[Any]) -> Any:
+    def _evalsha(self, script: Any, name: str, args: list[Any], write: bool = False) -> Any:
         """Run a registered *script* on the record *name*: one ``EVALSHA``.
 
         Only when Redis answers NOSCRIPT (it restarted or flushed its scripts) is the script
         loaded and run again. Cheaper than calling the script object, which rebuilds its
-        arguments and checks for a pipeline on every call.
+        arguments and checks for a pipeline on every call. A *write* with :attr:`replicas`
+        set is pipelined with its ``WAIT``.
         """
+        if write and self.replicas:
+            return self._evalsha_acknowledged(script, name, args)
         client = self._fast
         try:
             return client.evalsha(script.sha, 1, name, *args)
@@ -346,13 +370,110 @@ class RedisStore(Store):
     def delete(self, key: str) -> None:
         """One ``DEL``."""
         with self._errors():
-            self.client.delete(self._key(key))
+            if self.replicas:
+                pipe = self._write_pipeline()
+                pipe.delete(self._key(key))
+                self._execute_write(pipe)
+            else:
+                self.client.delete(self._key(key))
 
-    def _scan(self) -> Iterator[list[Any]]:
-        """Yield the keys under the prefix in batches of about :attr:`scan_batch`."""
+    # Writes the replicas acknowledge ----------------------------------------------------
+
+    def _write_pipeline(self) -> Any:
+        """A pipeline for one atomic write (create, destroy), sent in one round trip.
+
+        A transaction (``MULTI``/``EXEC``), except on a cluster, which cannot run one over two
+        slots: there the commands go in order, the new record first, so a failure in between
+        leaves the old session alive rather than losing it. With :attr:`replicas`, ``MULTI``
+        is queued by hand, so that ``WAIT`` can follow ``EXEC`` on the same connection.
+        """
+        if self._cluster:
+            return self.client.pipeline()
+        if self.replicas:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.execute_command("MULTI")
+            return pipe
+        return self.client.pipeline(transaction=True)
+
+    def _execute_write(self, pipe: Any) -> list[Any]:
+        """Send a :meth:`_write_pipeline`, with ``EXEC`` and ``WAIT`` when replicas must ack."""
+        if not self.replicas:
+            return list(pipe.execute())
+        pipe.execute_command("EXEC")
+        pipe.execute_command("WAIT", self.replicas, self._wait_ms)
+        results = pipe.execute(raise_on_error=False)
+        *replies, acknowledged = results
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        self._check_acknowledged(acknowledged)
+        executed = replies[-1]
+        for reply in executed if isinstance(executed, list) else ():
+            if isinstance(reply, Exception):
+                raise reply
+        return list(executed)
+
+    def _evalsha_acknowledged(self, script: Any, name: str, args: list[Any]) -> Any:
+        """``EVALSHA`` and ``WAIT`` in one round trip; NOSCRIPT loads the script and goes again."""
+        for _ in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.evalsha(script.sha, 1, name, *args)
+            pipe.execute_command("WAIT", self.replicas, self._wait_ms)
+            reply, acknowledged = pipe.execute(raise_on_error=False)
+            if isinstance(reply, self._redis.exceptions.NoScriptError):
+                script.sha = self.client.script_load(script.script)
+                continue
+            if isinstance(reply, Exception):
+                raise reply
+            self._check_acknowledged(acknowledged)
+            return reply
+        raise reply
+
+    def _check_acknowledged(self, acknowledged: Any) -> None:
+        """Raise when fewer than :attr:`replicas` replicas acknowledged the write in time."""
+        if isinstance(acknowledged, Exception):
+            raise acknowledged
+        if int(acknowledged) >= self.replicas:
+            return
+        # After a Sentinel failover, pooled connections may still point at the old primary,
+        # which has no replica left: drop the idle ones, so the next asks Sentinel again.
+        pool = getattr(self.client, "connection_pool", None)
+        if type(pool).__name__ == "SentinelConnectionPool":
+            pool.disconnect(inuse_connections=False)  # type: ignore[union-attr]
+        raise StoreUnavailableError(
+            f"Redis at {self._where} applied a session write, but only {int(acknowledged)} of "
+            f"the {self.replicas} replicas it must reach acknowledged it within "
+            f"replica_timeout={self.replica_timeout}s, so a failover could lose it; it is "
+            "reported as failed. Check the replicas (INFO replication) and their lag, or "
+            "lower replicas="
+        )
+
+    def _primaries(self) -> list[Any]:
+        """A plain client for each primary that holds records: every primary of a cluster.
+
+        A plain client pointed at one node of a cluster would see that node's keys only and
+        undercount in silence, so that is an error saying to use the cluster URL.
+        """
+        if self._cluster:
+            return [self.client.get_redis_connection(n) for n in self.client.get_primaries()]
+        try:
+            info = self.client.info("cluster")
+        except self._redis.exceptions.ResponseError:  # INFO refused (ACL): assume no cluster
+            info = {}
+        if str(info.get("cluster_enabled", "0")) == "1":
+            raise StoreError(
+                _NOT_A_CLUSTER_CLIENT.format(
+                    where=self._where,
+                    why="it has cluster mode on, so it holds only some of the sessions",
+                )
+            )
+        return [self.client]
+
+    def _scan(self, client: Any) -> Iterator[list[Any]]:
+        """Yield the keys under the prefix on *client*'s server, :attr:`scan_batch` at a time."""
         pattern = _GLOB_SPECIAL.sub(r"\\\1", self.prefix) + "*"
         batch: list[Any] = []
-        for name in self.client.scan_iter(match=pattern, count=self.scan_batch):
+        for name in client.scan_iter(match=pattern, count=self.scan_batch):
             batch.append(name)
             if len(batch) >= self.scan_batch:
                 yield batch
@@ -363,27 +484,30 @@ class RedisStore(Store):
     def purge(self, now: float, progress: Callable[[int], None] | None = None) -> int:
         """Delete the records that expired before *now* (Redis's TTL removes them later anyway).
 
-        SCANs the prefix and checks each record's expiry on the server as it deletes it, so
-        a session refreshed in the meantime stays.
+        SCANs the prefix on every primary (each node of a cluster in turn) and checks each
+        record's expiry on the server as it deletes it, so a session refreshed in the meantime
+        stays.
         """
         deleted = 0
         with self._errors():
-            for batch in self._scan():
-                pipe = self.client.pipeline(transaction=False)
-                for name in batch:
-                    self._purge_script(keys=[name], args=[repr(float(now))], client=pipe)
-                results = pipe.execute(raise_on_error=False)
-                deleted += sum(1 for result in results if result == 1)
-                if progress is not None:
-                    progress(deleted)
+            for node in self._primaries():
+                for batch in self._scan(node):
+                    pipe = node.pipeline(transaction=False)
+                    for name in batch:
+                        self._purge_script(keys=[name], args=[repr(float(now))], client=pipe)
+                    results = pipe.execute(raise_on_error=False)
+                    deleted += sum(1 for result in results if result == 1)
+                    if progress is not None:
+                        progress(deleted)
         return deleted
 
     def count_expired(self, now: float) -> int:
-        """SCAN the prefix: count the records whose expiry passed but that Redis still keeps."""
+        """SCAN the prefix on every primary: count the records whose expiry passed but that
+        Redis still keeps."""
         expired = 0
         with self._errors():
-            for batch in self._scan():
-                pipe = self.client.pipeline(transaction=False)
+            for node, batch in ((n, b) for n in self._primaries() for b in self._scan(n)):
+                pipe = node.pipeline(transaction=False)
                 for name in batch:
                     pipe.hget(name, _EXPIRES)
                 for stored in pipe.execute(raise_on_error=False):
@@ -394,11 +518,17 @@ class RedisStore(Store):
         return expired
 
     def stats(self, now: float) -> StoreStats:
-        """SCAN the prefix: count the live records and the bytes of their values."""
+        """SCAN the prefix on every primary: count the live records and the bytes of their values.
+
+        Also warns when Redis may evict keys (an evicting ``maxmemory-policy``), which logs
+        users out in silence.
+        """
         sessions = size = 0
         with self._errors():
-            for batch in self._scan():
-                pipe = self.client.pipeline(transaction=False)
+            nodes = self._primaries()
+            _warn_evicting(nodes[0], self._where)
+            for node, batch in ((n, b) for n in nodes for b in self._scan(n)):
+                pipe = node.pipeline(transaction=False)
                 for name in batch:
                     pipe.hgetall(name)
                 for fields in pipe.execute(raise_on_error=False):
@@ -418,19 +548,28 @@ class RedisStore(Store):
             self.client.close()
 
 
+_NOT_A_CLUSTER_CLIENT = (
+    "Redis at {where} is a node of a Redis Cluster ({why}): this is a cluster, so use "
+    "redis+cluster://host:port,host:port/ (or hand the store a RedisCluster client) instead of "
+    "a plain redis:// URL"
+)
+
+
 class _Failures:
     """Turns redis-py failures into store errors that say what to check (never an id).
 
     A plain class, not ``@contextmanager``: it guards two calls per request, and a generator
     costs more to enter and leave. It holds no state, so one instance serves every call.
+    Cluster errors, which redis-py does not all derive from ``RedisError``, are mapped too.
     """
 
-    __slots__ = ("_redis", "_where", "_prefix")
+    __slots__ = ("_redis", "_where", "_prefix", "_cluster")
 
-    def __init__(self, redis: Any, where: str, prefix: str) -> None:
+    def __init__(self, redis: Any, where: str, prefix: str, cluster: bool = False) -> None:
         self._redis = redis
         self._where = where
         self._prefix = prefix
+        self._cluster = cluster
 
     def __enter__(self) -> None:
         return None
@@ -442,19 +581,60 @@ class _Failures:
         tb: TracebackType | None,
     ) -> None:
         redis = self._redis
-        if exc is None or not isinstance(exc, redis.RedisError):
+        if exc is None:
             return
-        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
-            raise StoreUnavailableError(
-                f"Redis at {self._where} could not be reached or did not answer in time "
-                f"({type(exc).__name__}: {exc}); check that the server is running and reachable "
-                "from here, and the store URL, password and socket_timeout"
-            ) from exc
-        raise StoreError(
-            f"Redis at {self._where} refused a session command ({type(exc).__name__}: "
-            f"{exc}); check that the server is a writable primary and that nothing else "
-            f"writes keys under the prefix {self._prefix!r}"
-        ) from exc
+        errors = redis.exceptions
+        if not isinstance(exc, (redis.RedisError, errors.RedisClusterException)):
+            return
+        raise _store_error(errors, exc, self._where, self._prefix, self._cluster) from exc
+
+
+def _store_error(
+    errors: Any, exc: BaseException, where: str, prefix: str, cluster: bool
+) -> StoreError:
+    """The store error for a redis-py failure, with the hint that fits it."""
+    what = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, errors.AskError) and not cluster:  # MOVED or ASK to a plain client
+        return StoreError(_NOT_A_CLUSTER_CLIENT.format(where=where, why=f"it answered {exc}"))
+    if isinstance(exc, (errors.ClusterError, errors.SlotNotCoveredError, errors.TryAgainError)):
+        return StoreUnavailableError(
+            f"Redis Cluster at {where} cannot serve the session's slot now ({what}); a primary "
+            "is down or a failover or resharding is under way: check CLUSTER INFO and "
+            "CLUSTER NODES on its nodes (every slot needs a primary)"
+        )
+    if isinstance(exc, (errors.ConnectionError, errors.TimeoutError)):
+        return StoreUnavailableError(
+            f"Redis at {where} could not be reached or did not answer in time "
+            f"({what}); check that the server is running and reachable "
+            "from here, and the store URL, password and socket_timeout"
+        )
+    if isinstance(exc, errors.RedisClusterException):
+        return StoreUnavailableError(
+            f"the Redis Cluster client for {where} failed ({what}); check that the nodes in "
+            "the URL are reachable and are cluster nodes (CLUSTER INFO), and the password"
+        )
+    if isinstance(exc, errors.OutOfMemoryError):
+        return StoreError(
+            f"Redis at {where} is out of memory and refuses writes ({what}): it has reached "
+            "its maxmemory. Raise maxmemory or free memory; keep maxmemory-policy noeviction "
+            "for sessions, as an evicting policy deletes live sessions and logs users out"
+        )
+    if isinstance(exc, errors.ReadOnlyError):
+        return StoreError(
+            f"Redis at {where} is a read-only replica ({what}); point the store at the "
+            "primary, or at Sentinel (redis+sentinel://host:26379/service) so that it follows "
+            "failovers"
+        )
+    if str(exc).startswith("NOREPLICAS"):
+        return StoreUnavailableError(
+            f"Redis at {where} refused the write: fewer replicas are in step than its "
+            f"min-replicas-to-write ({what}); check the replicas (INFO replication) and "
+            "min-replicas-max-lag"
+        )
+    return StoreError(
+        f"Redis at {where} refused a session command ({what}); check that the server is a "
+        f"writable primary and that nothing else writes keys under the prefix {prefix!r}"
+    )
 
 
 def _client_options(socket_timeout: float, connect_timeout: float | None) -> dict[str, Any]:
@@ -482,13 +662,206 @@ def _client_options(socket_timeout: float, connect_timeout: float | None) -> dic
 
 def _describe(client: Any) -> str:
     """Where the client points, for error messages: host:port/db or the socket path, no password."""
+    if type(client).__name__ == "RedisCluster":
+        nodes = sorted(node.name for node in client.get_nodes())
+        return "cluster " + ",".join(nodes[:3]) + (",…" if len(nodes) > 3 else "")
     pool = getattr(client, "connection_pool", None)
+    service = getattr(pool, "service_name", None)
+    if service is not None:
+        return f"Sentinel service {service!r}"
     kwargs: dict[str, Any] = getattr(pool, "connection_kwargs", {}) or {}
     if kwargs.get("path"):
         return f"unix:{kwargs['path']}"
     if "host" in kwargs:
         return f"{kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
     return type(client).__name__
+
+
+#: URL parameters that are store options, not redis-py's.
+_STORE_PARAMETERS = ("replicas", "replica_timeout")
+_URL_HELP = (
+    "use redis://[:password@]host:6379/0, rediss://… for TLS, unix:///path/redis.sock, "
+    "redis+cluster://host:port,host:port/ or redis+sentinel://host:26379,host:26379/service?db=0"
+)
+
+
+def _store_parameters(url: str) -> dict[str, str]:
+    """The store's own URL parameters (``replicas``, ``replica_timeout``), not redis-py's."""
+    from urllib.parse import parse_qsl
+
+    query = url.partition("?")[2]
+    return {k: v for k, v in parse_qsl(query, keep_blank_values=True) if k in _STORE_PARAMETERS}
+
+
+def _client_from_url(url: str, options: dict[str, Any]) -> tuple[Any, str | None]:
+    """Build the redis-py client a store URL names; return it and where it points."""
+    from urllib.parse import parse_qsl, urlencode
+
+    import redis
+
+    scheme, _, rest = url.partition("://")
+    scheme = scheme.lower()
+    base, _, query = rest.partition("?")
+    params = parse_qsl(query, keep_blank_values=True)
+    theirs = [(name, value) for name, value in params if name not in _STORE_PARAMETERS]
+    try:
+        if scheme in ("redis+cluster", "rediss+cluster"):
+            return _cluster_client(redis, scheme, base, dict(theirs), options)
+        if scheme in ("redis+sentinel", "rediss+sentinel"):
+            return _sentinel_client(redis, scheme, base, dict(theirs), options)
+        plain = f"{scheme}://{base}" + (f"?{urlencode(theirs)}" if theirs else "")
+        return redis.Redis.from_url(plain, **options), None
+    except ValueError as exc:
+        if isinstance(exc, ConfigurationError):
+            raise
+        raise ConfigurationError(f"the Redis URL cannot be used ({exc}); {_URL_HELP}") from exc
+
+
+_HOST = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]/]+))(?::(?P<port>\d+))?")
+
+
+def _hosts(netloc: str, default_port: int) -> tuple[str | None, str | None, list[tuple[str, int]]]:
+    """Split ``[user[:password]@]host:port,host:port`` into the credentials and the hosts."""
+    from urllib.parse import unquote
+
+    userinfo, at, hosts = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    found: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        match = _HOST.fullmatch(item.strip())
+        if match is None:
+            raise ConfigurationError(f"{item!r} is not host:port; {_URL_HELP}")
+        port = int(match["port"] or default_port)
+        found.append((match["v6"] or match["host"], port))
+    return username, password, found
+
+
+def _no_other_parameters(params: dict[str, str], allowed: tuple[str, ...], kind: str) -> None:
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        accepted = ", ".join((*allowed, *_STORE_PARAMETERS))
+        raise ConfigurationError(
+            f"{kind} URL parameter {unknown[0]!r} is not known; the accepted ones are {accepted}"
+        )
+
+
+def _cluster_client(
+    redis: Any, scheme: str, base: str, params: dict[str, str], options: dict[str, Any]
+) -> tuple[Any, str]:
+    """A ``RedisCluster`` on the startup nodes of a ``redis+cluster://`` URL."""
+    netloc, _, path = base.partition("/")
+    if path.strip("/") not in ("", "0"):
+        raise ConfigurationError(
+            f"a Redis Cluster has database 0 only, not {path.strip('/')!r}; end the URL with / "
+            "(redis+cluster://host:port,host:port/)"
+        )
+    _no_other_parameters(params, (), "a redis+cluster://")
+    username, password, hosts = _hosts(netloc, 6379)
+    where = "cluster " + ",".join(f"{host}:{port}" for host, port in hosts)
+    # RedisCluster retries on a timeout by itself, and warns when told to: the retry= of no
+    # retries covers it.
+    options = {name: value for name, value in options.items() if name != "retry_on_timeout"}
+    try:
+        client = redis.RedisCluster(
+            startup_nodes=[redis.cluster.ClusterNode(host, port) for host, port in hosts],
+            username=username,
+            password=password,
+            ssl=scheme.startswith("rediss"),
+            **options,
+        )
+    except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+        raise _store_error(redis.exceptions, exc, where, "", True) from exc
+    return client, where
+
+
+def _sentinel_client(
+    redis: Any, scheme: str, base: str, params: dict[str, str], options: dict[str, Any]
+) -> tuple[Any, str]:
+    """The primary of a Sentinel service, from a ``redis+sentinel://`` URL."""
+    netloc, _, path = base.partition("/")
+    service = path.strip("/")
+    if not service or "/" in service:
+        raise ConfigurationError(
+            "a Sentinel URL names its service after the hosts: "
+            "redis+sentinel://host:26379,host:26379/service?db=0"
+        )
+    _no_other_parameters(
+        params, ("db", "sentinel_username", "sentinel_password"), "a redis+sentinel://"
+    )
+    db = params.get("db", "0")
+    if not db.isdigit():
+        raise ConfigurationError(f"db={db!r} must be a database number, e.g. ?db=0")
+    username, password, hosts = _hosts(netloc, 26379)
+    sentinel_kwargs: dict[str, Any] = {
+        "socket_timeout": options["socket_timeout"],
+        "socket_connect_timeout": options["socket_connect_timeout"],
+    }
+    if "sentinel_password" in params:
+        sentinel_kwargs["password"] = params["sentinel_password"]
+        sentinel_kwargs["username"] = params.get("sentinel_username") or None
+    sentinel = redis.Sentinel(hosts, sentinel_kwargs=sentinel_kwargs)
+    client = sentinel.master_for(
+        service,
+        db=int(db),
+        username=username,
+        password=password,
+        ssl=scheme.startswith("rediss"),
+        **options,
+    )
+    where = f"Sentinel service {service!r} (via {','.join(f'{h}:{p}' for h, p in hosts)})"
+    return client, where
+
+
+def _replicas(given: int | None, text: str | None) -> int:
+    """The ``replicas`` option, from the keyword or else the URL parameter."""
+    value: Any = given if given is not None else (text if text is not None else 0)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < 0 or isinstance(value, (bool, float)):
+        raise ConfigurationError(
+            f"replicas={value!r} must be 0 (no WAIT) or how many replicas must acknowledge "
+            "each write, e.g. 1"
+        )
+    return number
+
+
+def _replica_timeout(given: float | None, text: str | None, socket_timeout: float) -> float:
+    """The ``replica_timeout`` option: keyword, else URL parameter, else half socket_timeout."""
+    value: Any = given if given is not None else text
+    if value is None:
+        return socket_timeout / 2
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not 0 < seconds < socket_timeout:
+        raise ConfigurationError(
+            f"replica_timeout={value!r} must be a positive number of seconds below "
+            f"socket_timeout={socket_timeout} (WAIT must answer before the socket times out)"
+        )
+    return seconds
+
+
+def _warn_evicting(client: Any, where: str) -> None:
+    """Log a warning when Redis may evict keys: with an evicting policy, sessions vanish."""
+    try:
+        policy = client.info("memory").get("maxmemory_policy")
+    except Exception:  # INFO refused (ACL) or unknown: nothing to say
+        return
+    if policy and policy != "noeviction":
+        logger.warning(
+            "Redis at %s has maxmemory-policy %s: at maxmemory it deletes keys, live sessions "
+            "included (every session key has a TTL, so volatile-* policies evict them too), "
+            "which logs users out in silence; set maxmemory-policy noeviction",
+            where,
+            policy,
+        )
 
 
 def _amount(amount: int | float) -> str:

@@ -47,10 +47,19 @@ class SqliteStore(Store):
         checkpoint is off: with several workers writing at once it never manages to restart
         the WAL and then checkpoints on every commit. 0 leaves checkpoints to SQLite.
     :param serializer: how values become text; JSON by default.
+
+    The folder must exist and the file must be writable when the store is built (a
+    :class:`~wsgisession.errors.ConfigurationError` otherwise, so a wrong path stops the
+    server's start). At most once every :attr:`file_check_interval` seconds the store checks
+    that the path still names the file it opened: a database deleted or replaced under a
+    running process is an error logged and a 503, never writes into a file no one will read
+    again; the next request opens what the path names now.
     """
 
     #: Expired rows deleted per statement, so a purge never holds the write lock for long.
     purge_batch = 500
+    #: Seconds between two checks that the path still names the opened database file.
+    file_check_interval = 1.0
 
     def __init__(
         self,
@@ -77,6 +86,8 @@ class SqliteStore(Store):
                 f"busy_timeout={busy_timeout} must be a positive number of seconds"
             )
         self.path = os.fspath(path)
+        if self.path != ":memory:":
+            _check_path(self.path)
         self.table = table
         self.busy_timeout = busy_timeout
         self.purge_every = purge_every
@@ -95,6 +106,9 @@ class SqliteStore(Store):
         self._schema_ready = False
         self._creates = 0
         self._pid = self._owner_pid = os.getpid()
+        #: (device, inode) of the database file this process opened; None until it opens it.
+        self._identity: tuple[int, int] | None = None
+        self._check_at = 0.0
         t = table
         self._sql_load = f"SELECT data, meta, expires, version FROM {t} WHERE key = ?"
         self._sql_drop_expired = f"DELETE FROM {t} WHERE key = ? AND expires <= ?"
@@ -146,6 +160,9 @@ class SqliteStore(Store):
             if not self._schema_ready:
                 self._create_schema(conn)
             self.prepare_connection(conn)
+            if self._identity is None:
+                opened = os.stat(self.path)
+                self._identity = (opened.st_dev, opened.st_ino)
         except BaseException:
             conn.close()  # a lock met while setting up: _run retries with a new connection
             raise
@@ -198,6 +215,8 @@ class SqliteStore(Store):
         sees either the answer or, once the timeout is spent, the store's outage policy. Each
         operation is one statement or one transaction, so a refused attempt changed nothing.
         """
+        if time.monotonic() >= self._check_at:
+            self._check_file()
         deadline = 0.0
         pause = 0.00002
         while True:
@@ -226,6 +245,8 @@ class SqliteStore(Store):
         failure is retried once through :meth:`_run`, which waits out locks and turns the rest
         into store errors. A statement that fails is undone, so the retry applies it once.
         """
+        if time.monotonic() >= self._check_at:
+            self._check_file()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             try:
@@ -269,6 +290,39 @@ class SqliteStore(Store):
                 logger.warning("SQLite checkpoint of %r failed (%s); the WAL grows", self.path, exc)
             return False
         return not busy
+
+    def _check_file(self) -> None:
+        """Fail loudly when the path no longer names the database file this process opened.
+
+        A file deleted or replaced under running workers would otherwise take their writes
+        into an inode no one opens again. Once noticed, the error is logged and raised (a
+        503); every thread's connection is dropped, so the next request opens the path anew.
+        """
+        self._check_at = time.monotonic() + self.file_check_interval
+        identity = self._identity
+        if identity is None or self._pid != os.getpid():
+            return
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            what = "was deleted"
+        except OSError as exc:
+            what = f"cannot be examined ({exc.strerror})"
+        else:
+            if (found.st_dev, found.st_ino) == identity:
+                return
+            what = "was replaced by another file"
+        self._identity = None
+        self._schema_ready = False  # the file there now may have no table yet
+        self._local = threading.local()  # every thread reconnects on its next operation
+        message = (
+            f"SQLite database {self.path!r} {what} while this process had it open; the "
+            "sessions written since are in the old file only. Restore the file and restart "
+            "the workers; until then each request opens what the path names now (a new, "
+            "empty database if nothing is there)"
+        )
+        logger.error("%s", message)
+        raise StoreUnavailableError(message)
 
     def _unavailable(self, exc: sqlite3.OperationalError) -> StoreUnavailableError:
         """The error for a database that cannot be used now, saying what usually causes it."""
@@ -418,6 +472,35 @@ class SqliteStore(Store):
         if self._tempdir is not None and self._owner_pid == os.getpid():
             shutil.rmtree(self._tempdir, ignore_errors=True)
             self._tempdir = None
+
+
+def _check_path(path: str) -> None:
+    """Refuse at construction a database path whose folder is missing or that cannot be written.
+
+    Opening the file (creating it empty when it is missing, which SQLite takes as a new
+    database) proves the folder and the file are writable, for root too.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigurationError(
+            f"the folder {folder!r} of the SQLite database {path!r} does not exist; create it "
+            "(mkdir -p) or give SqliteStore another path"
+        )
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"the SQLite database {path!r} cannot be opened for writing ({exc.strerror}); give "
+            "the application's user write access to it and to its folder, where SQLite also "
+            "keeps its -wal and -shm files"
+        ) from exc
+    os.close(fd)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigurationError(
+            f"the folder {folder!r} of the SQLite database {path!r} is not writable, and "
+            "SQLite keeps its -wal and -shm files there; give the application's user write "
+            "access to it"
+        )
 
 
 @contextmanager
