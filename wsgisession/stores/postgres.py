@@ -2,7 +2,8 @@
 
 One row per session: ``key`` (the SHA-256 of the id, never the id), ``data`` and ``meta`` as
 ``jsonb``, ``expires`` in seconds since the epoch of the middleware's clock, with an index for
-purging. Loading is one statement, a SELECT that also deletes the row when it is dead. Saving is
+purging. Loading is one plain SELECT, a read-only statement; only a row found dead costs a
+second one, which deletes it unless another worker refreshed it meanwhile. Saving is
 one UPDATE that merges the request's changes inside the database, ``(data - removed_keys) ||
 set_keys`` plus the increments computed in SQL, and only while the row is alive for the caller's
 ``now``, so a logged-out session is never brought back. Creating is one INSERT, which also
@@ -21,8 +22,8 @@ import re
 import select
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
@@ -195,12 +196,15 @@ class PostgresStore(Store):
             ).format(t=t),
             sql.SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} (expires)").format(i=index, t=t),
         ]
-        # One statement: the live row, or nothing, deleting the row when it is dead for now.
+        # A plain SELECT: a read-only statement (a DELETE inside it would make every load a
+        # write). The expiry is checked in Python with the caller's now; only a row found dead
+        # is deleted, by a second statement that leaves it if it was refreshed meanwhile.
         self._sql_load = sql.SQL(
-            "WITH dead AS (DELETE FROM {t} WHERE key = %(key)s AND expires <= %(now)s)"
-            " SELECT data::text, meta::text, expires FROM {t}"
-            " WHERE key = %(key)s AND expires > %(now)s"
+            "SELECT data::text, meta::text, expires FROM {t} WHERE key = %s"
         ).format(t=t)
+        self._sql_delete_dead = sql.SQL("DELETE FROM {t} WHERE key = %s AND expires <= %s").format(
+            t=t
+        )
         upsert = sql.SQL(
             "INSERT INTO {t} (key, data, meta, expires) VALUES (%s, %s::jsonb, %s::jsonb, %s)"
             " ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, meta = EXCLUDED.meta,"
@@ -312,13 +316,16 @@ class PostgresStore(Store):
         self._connections = weakref.WeakSet()
         self._lock = threading.Lock()
 
-    @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection, with driver failures turned into store errors."""
-        psycopg = self._psycopg
+    def _connection(self) -> _Checkout:
+        """A pooled connection for a ``with`` block, with driver failures turned into store
+        errors (:class:`_Checkout`)."""
+        return _Checkout(self)
+
+    def _checkout(self) -> tuple[ConnectionPool[Any], psycopg.Connection[Any]]:
+        """Take a connection from the pool, replacing one the server has closed."""
+        pool = self._pool or self._get_pool()
+        conn = pool.getconn()
         try:
-            pool = self._get_pool()
-            conn = pool.getconn()
             if _closed_by_server(conn):
                 # The server closed this idle connection, so it was restarted and closed the
                 # others too: drop them all now rather than fail this request on them.
@@ -326,46 +333,50 @@ class PostgresStore(Store):
                 pool.putconn(conn)
                 pool.check()
                 conn = pool.getconn()
-            try:
-                with conn:
-                    if not self._schema_ready:
-                        self._create_schema(conn)
-                    yield conn
-            finally:
-                pool.putconn(conn)
-        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
-            raise StoreUnavailableError(
+            if not self._schema_ready:
+                self._create_schema(conn)
+        except BaseException:
+            pool.putconn(conn)
+            raise
+        return pool, conn
+
+    def _store_error(self, exc: BaseException) -> StoreError | None:
+        """The store error for a driver failure, saying what to check; None for any other."""
+        psycopg = self._psycopg
+        if not isinstance(exc, psycopg.Error):
+            return None
+        if isinstance(exc, (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)):
+            return StoreUnavailableError(
                 f"PostgreSQL at {self._where}: a session statement on table {self.table!r} "
                 f"waited past its limit ({type(exc).__name__}: {_first_line(exc)}); another "
                 f"transaction held the row locked longer than lock_timeout={self.timeout / 2}s, "
                 f"or the statement ran past statement_timeout={self.timeout}s: look for long "
                 "transactions in pg_stat_activity and pg_locks"
-            ) from exc
-        except (
-            psycopg.errors.InvalidSqlStatementName,
-            psycopg.errors.DuplicatePreparedStatement,
-        ) as exc:
-            raise StoreError(
+            )
+        if isinstance(
+            exc,
+            (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement),
+        ):
+            return StoreError(
                 f"PostgreSQL at {self._where} lost the store's prepared statements "
                 f"({type(exc).__name__}: {_first_line(exc)}): a connection pooler in transaction "
                 "mode (PgBouncer pool_mode = transaction) runs them on other server "
                 "connections. Pass pooler='transaction' (or ?pooler=transaction in the URL), "
                 "or prepare_threshold=None, or put the pooler in session mode"
-            ) from exc
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise self._unreachable(exc) from exc
-        except psycopg.errors.UntranslatableCharacter as exc:
-            raise StoreError(
+            )
+        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+            return self._unreachable(exc)
+        if isinstance(exc, psycopg.errors.UntranslatableCharacter):
+            return StoreError(
                 "PostgreSQL jsonb cannot hold the NUL character (\\u0000) inside strings; "
                 "remove it from the session values"
-            ) from exc
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"PostgreSQL at {self._where} refused a session statement on table "
-                f"{self.table!r} ({type(exc).__name__}: {_first_line(exc)}); check that the "
-                "user may read and write that table, and that its columns are as "
-                "create_schema() makes them"
-            ) from exc
+            )
+        return StoreError(
+            f"PostgreSQL at {self._where} refused a session statement on table "
+            f"{self.table!r} ({type(exc).__name__}: {_first_line(exc)}); check that the "
+            "user may read and write that table, and that its columns are as "
+            "create_schema() makes them"
+        )
 
     def _unreachable(self, exc: BaseException) -> StoreUnavailableError:
         """The error for a server that cannot be used, naming a pooler when one refused us."""
@@ -405,9 +416,12 @@ class PostgresStore(Store):
     # Store API --------------------------------------------------------------------------
 
     def load(self, key: str, now: float) -> Record | None:
-        """One statement: the live row, or None, deleting a row that is dead for *now*."""
+        """One plain SELECT: the live row, or None; a row dead for *now* is then deleted."""
         with self._connection() as conn:
-            row = conn.execute(self._sql_load, {"key": key, "now": float(now)}).fetchone()
+            row = conn.execute(self._sql_load, (key,)).fetchone()
+            if row is not None and not row[2] > now:
+                conn.execute(self._sql_delete_dead, (key, float(now)))
+                return None
         if row is None:
             return None
         data = self.decode(key, row[0])
@@ -579,6 +593,45 @@ def _connection_class(
                 return cursor
 
     return SessionConnection
+
+
+class _Checkout:
+    """``with store._connection() as conn``: a pooled connection, returned on the way out, with
+    driver failures turned into store errors that say what to check.
+
+    A plain class rather than ``@contextmanager`` (a generator costs more to enter and leave,
+    twice per request), and no ``with conn`` around the statements: in autocommit each one is
+    its own transaction, so there is nothing to commit or roll back at the end.
+    """
+
+    __slots__ = ("_store", "_pool", "_conn")
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self._pool: Any = None
+        self._conn: Any = None
+
+    def __enter__(self) -> psycopg.Connection[Any]:
+        try:
+            self._pool, self._conn = self._store._checkout()
+        except BaseException as exc:
+            error = self._store._store_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+        return self._conn  # type: ignore[no-any-return]
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pool.putconn(self._conn)
+        if exc is not None:
+            error = self._store._store_error(exc)
+            if error is not None:
+                raise error from exc
 
 
 def _closed_by_server(conn: psycopg.Connection[Any]) -> bool:
