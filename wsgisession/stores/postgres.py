@@ -183,6 +183,7 @@ class PostgresStore(Store):
         self._abandoned: list[Any] = []
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self._lock = threading.Lock()
+        self._pins = _Pins()
         self._schema_ready = False
         self._closed = False
 
@@ -315,14 +316,30 @@ class PostgresStore(Store):
         self._pool = None
         self._connections = weakref.WeakSet()
         self._lock = threading.Lock()
+        self._pins = _Pins()
 
     def _connection(self) -> _Checkout:
         """A pooled connection for a ``with`` block, with driver failures turned into store
         errors (:class:`_Checkout`)."""
         return _Checkout(self)
 
-    def _checkout(self) -> tuple[ConnectionPool[Any], psycopg.Connection[Any]]:
-        """Take a connection from the pool, replacing one the server has closed."""
+    def _checkout(self) -> tuple[ConnectionPool[Any] | None, psycopg.Connection[Any]]:
+        """This thread's pinned connection, or one taken from the pool (then returned with it).
+
+        A thread keeps the connection it first took, so that a request does not pay the
+        pool's checkout and return twice (about a tenth of a load's instructions); at most
+        ``pool_size - 1`` threads pin one, so the others always have one to share. A pinned
+        connection the server has closed is given back and replaced.
+        """
+        pins = self._pins
+        pin = getattr(pins.local, "pin", None)
+        if pin is not None:
+            conn = pin.conn
+            if not _closed_by_server(conn):
+                return None, conn
+            # The server closed it (a restart): close it before the pool sees it again.
+            conn.close()
+            pins.release(pin)
         pool = self._pool or self._get_pool()
         conn = pool.getconn()
         try:
@@ -338,6 +355,8 @@ class PostgresStore(Store):
         except BaseException:
             pool.putconn(conn)
             raise
+        if pins.take(pool, conn, self.pool_size - 1):
+            return None, conn
         return pool, conn
 
     def _store_error(self, exc: BaseException) -> StoreError | None:
@@ -511,6 +530,7 @@ class PostgresStore(Store):
         with self._lock:
             pool, self._pool = self._pool, None
             self._closed = True
+        self._pins.release_all()
         if pool is not None:
             pool.close()
 
@@ -595,6 +615,70 @@ def _connection_class(
     return SessionConnection
 
 
+class _Pin:
+    """One thread's pinned connection; when the thread ends, it is given back to the pool."""
+
+    __slots__ = ("pool", "conn", "__weakref__")
+
+    def __init__(self, pool: Any, conn: Any) -> None:
+        self.pool = pool
+        self.conn = conn
+
+
+class _Pins:
+    """The connections that threads keep between requests (:meth:`PostgresStore._checkout`)."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.live: weakref.WeakSet[_Pin] = weakref.WeakSet()
+
+    def take(self, pool: Any, conn: Any, most: int) -> bool:
+        """Pin *conn* to this thread if fewer than *most* are pinned; tell whether it was."""
+        with self.lock:
+            if len(self.live) >= most:
+                return False
+            pin = _Pin(pool, conn)
+            self.live.add(pin)
+        self.local.pin = pin
+        # A thread's locals go when it ends: the connection then goes back to the pool (in
+        # this process only: a forked child never hands its parent's connections around).
+        weakref.finalize(pin, _give_back, pool, conn, os.getpid())
+        return True
+
+    def release(self, pin: _Pin) -> None:
+        """Unpin *pin* (this thread's) and give its connection back to the pool."""
+        self.local.pin = None
+        with self.lock:
+            self.live.discard(pin)
+        pool, conn = pin.pool, pin.conn
+        pin.conn = None
+        if conn is not None:
+            _give_back(pool, conn, os.getpid())
+
+    def release_all(self) -> None:
+        """Close every pinned connection (the store is closing)."""
+        with self.lock:
+            pins = list(self.live)
+            self.live = weakref.WeakSet()
+        for pin in pins:
+            conn, pin.conn = pin.conn, None
+            if conn is not None:
+                conn.close()
+        self.local = threading.local()
+
+
+def _give_back(pool: Any, conn: Any, pid: int) -> None:
+    """Return *conn* to *pool*, which discards it when it is closed or broken; nothing in a
+    process other than *pid*, the one that took it."""
+    if conn is None or os.getpid() != pid:
+        return
+    try:
+        pool.putconn(conn)
+    except Exception:  # the pool is closed, or the connection is not its any more
+        conn.close()
+
+
 class _Checkout:
     """``with store._connection() as conn``: a pooled connection, returned on the way out, with
     driver failures turned into store errors that say what to check.
@@ -627,7 +711,18 @@ class _Checkout:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._pool.putconn(self._conn)
+        if self._pool is not None:
+            self._pool.putconn(self._conn)
+        elif exc is not None:
+            # A pinned connection that a failure left closed, broken or inside a transaction
+            # goes back to the pool, which repairs or discards it; the next request takes anew.
+            conn = self._conn
+            idle = self._store._psycopg.pq.TransactionStatus.IDLE
+            if conn.closed or conn.broken or conn.info.transaction_status != idle:
+                pins = self._store._pins
+                pin = getattr(pins.local, "pin", None)
+                if pin is not None and pin.conn is conn:
+                    pins.release(pin)
         if exc is not None:
             error = self._store._store_error(exc)
             if error is not None:
