@@ -12,6 +12,8 @@ is one round trip.
 
 The pool is opened in the process that first uses the store, and a child process after
 ``fork()`` (gunicorn ``--preload``) starts its own, never touching the parent's connections.
+A thread keeps the connection it took between requests (at most ``pool_size - 1`` threads do,
+so the others always find one to share), which spares each statement the pool's checkout.
 """
 
 from __future__ import annotations
