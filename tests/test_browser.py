@@ -115,7 +115,6 @@ def flash_messages(driver: Any) -> list[str]:
 def submit(driver: Any, form_id: str, **fields: str) -> None:
     """Fill in a form's fields, press its button and wait for the page the redirect leads to."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     form = driver.find_element(By.ID, form_id)
@@ -123,11 +122,15 @@ def submit(driver: Any, form_id: str, **fields: str) -> None:
         field = form.find_element(By.NAME, name)
         field.clear()
         field.send_keys(value)
-    page = driver.find_element(By.TAG_NAME, "html")
+    # A mark on the old page's window: gone once the browser shows the next document. (Waiting
+    # for the old <html> element to go stale races with chromedriver, which may answer that the
+    # node "does not belong to the document" instead of "stale".)
+    driver.execute_script("window.__wsgisessionOldPage = true")
     form.find_element(By.TAG_NAME, "button").click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
     WebDriverWait(driver, 20).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
+        lambda d: d.execute_script(
+            "return !window.__wsgisessionOldPage && document.readyState === 'complete'"
+        )
     )
 
 

@@ -250,9 +250,10 @@ def test_a_long_purge_keeps_the_wal_short(tmp_path: Path) -> None:
     record = store.load(live, NOW)
     assert record is not None and record.data == {"n": 1 + len(saved)}
     # 400 batches each change pages all over the table; the WAL file grows only to the pages of
-    # the batches between two restarts.
+    # the batches between two restarts (about 550 pages on a quiet machine, up to ~3,200 on a
+    # loaded one, where a restart is refused more often; about 11,000 without the restarts).
     pages = _wal_bytes(store) // (4096 + 24)
-    assert pages < 3000, f"the WAL grew to {pages} pages"
+    assert pages < 6000, f"the WAL grew to {pages} pages"
     store.close()
 
 
