@@ -620,11 +620,14 @@ def _connection_class(
 class _Pin:
     """One thread's pinned connection; when the thread ends, it is given back to the pool."""
 
-    __slots__ = ("pool", "conn", "__weakref__")
+    __slots__ = ("pool", "conn", "finalizer", "__weakref__")
 
     def __init__(self, pool: Any, conn: Any) -> None:
         self.pool = pool
         self.conn = conn
+        # A thread's locals go when it ends: the connection then goes back to the pool (in
+        # this process only: a forked child never hands its parent's connections around).
+        self.finalizer = weakref.finalize(self, _give_back, pool, conn, os.getpid())
 
 
 class _Pins:
@@ -643,9 +646,6 @@ class _Pins:
             pin = _Pin(pool, conn)
             self.live.add(pin)
         self.local.pin = pin
-        # A thread's locals go when it ends: the connection then goes back to the pool (in
-        # this process only: a forked child never hands its parent's connections around).
-        weakref.finalize(pin, _give_back, pool, conn, os.getpid())
         return True
 
     def release(self, pin: _Pin) -> None:
@@ -653,10 +653,8 @@ class _Pins:
         self.local.pin = None
         with self.lock:
             self.live.discard(pin)
-        pool, conn = pin.pool, pin.conn
         pin.conn = None
-        if conn is not None:
-            _give_back(pool, conn, os.getpid())
+        pin.finalizer()  # gives the connection back now, and never again
 
     def release_all(self) -> None:
         """Close every pinned connection (the store is closing)."""
@@ -665,6 +663,7 @@ class _Pins:
             self.live = weakref.WeakSet()
         for pin in pins:
             conn, pin.conn = pin.conn, None
+            pin.finalizer.detach()
             if conn is not None:
                 conn.close()
         self.local = threading.local()
