@@ -439,8 +439,14 @@ def _build_sqlite_floor(name: str, ctx: Context) -> Contender:
 
 
 def _build_beaker(name: str, kind: str, ctx: Context) -> Contender:
+    import warnings
+
     import beaker.session
     from beaker.middleware import SessionMiddleware as BeakerMiddleware
+
+    # Beaker warns on every forged cookie, each with its own text: printing thousands of them
+    # would time the terminal, not Beaker (which still makes each warning).
+    warnings.filterwarnings("ignore", message="Invalidating corrupt session")
 
     # Beaker names its Redis keys after the session id: give ids this run's prefix, so the
     # shared Redis can be cleaned of exactly what this run wrote.
