@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         "--requests", type=int, default=300, help="requests per callgrind child (300)"
     )
     parser.add_argument(
+        "--scenarios", nargs="*", help="scenarios for --callgrind (all five by default)"
+    )
+    parser.add_argument(
         "--chart",
         default=None,
         help="where to write the ratio chart (docs/_static/bench-ratios.png); '' for none",
@@ -97,9 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             from . import callgrind
 
             names = args.only or inprocess.CONTENDERS
-            counts = callgrind.run(
-                ctx, {n: list(callgrind.SCENARIOS) for n in names}, requests=args.requests
-            )
+            scenarios = args.scenarios or list(callgrind.SCENARIOS)
+            counts = callgrind.run(ctx, {n: list(scenarios) for n in names}, requests=args.requests)
             print(f"\nmachine: {machine()}")
             print("\n## Instructions per request (callgrind)\n")
             print(callgrind.table(counts))
