@@ -280,6 +280,17 @@ def _wsgisession_store(kind: str, ctx: Context, counting: bool) -> Store:
     if kind == "redis":
         client: Any = counting_redis_client(ctx.redis_url) if counting else ctx.redis_url
         return wsgisession.RedisStore(client, prefix=ctx.redis_prefix)  # type: ignore[attr-defined]
+    if kind == "redis-client":
+        # The same store on a redis-py client handed in: redis-py's command layer and pool,
+        # as a store not built from a URL has them (beside the URL's lean path above).
+        import redis
+
+        client = (
+            counting_redis_client(ctx.redis_url)
+            if counting
+            else redis.Redis.from_url(ctx.redis_url)
+        )
+        return wsgisession.RedisStore(client, prefix=ctx.redis_prefix)  # type: ignore[attr-defined]
     if kind == "postgres":
         return wsgisession.PostgresStore(  # type: ignore[attr-defined]
             ctx.postgres_dsn, table=ctx.table("sessions")
@@ -293,6 +304,8 @@ def missing(name: str) -> str | None:
     """Return why contender *name* cannot run here, or None when it can."""
     if name.startswith(("django:", "flask:sqlalchemy", "flask:wsgisession-")):
         return _missing_framework_peer(name)
+    if name == "wsgisession:redis-client":
+        return redis_available()
     family, _, kind = name.partition(":")
     needs = {"redis": "RedisStore", "postgres": "PostgresStore", "cookie": "CookieStore"}
     if family == "wsgisession" and kind in needs and not hasattr(wsgisession, needs[kind]):
@@ -358,15 +371,17 @@ def _build_wsgisession(name: str, kind: str, ctx: Context) -> Contender:
         # delegate would hide from the middleware that the store is client-side.
         label = f"wsgisession {type(store).__name__}"
         return Contender(name, label, "wsgisession", app, store=store, closers=closers)
-    counted_inner = _wsgisession_store(kind, ctx, counting=True) if kind == "redis" else store
+    redis_kind = kind in ("redis", "redis-client")
+    counted_inner = _wsgisession_store(kind, ctx, counting=True) if redis_kind else store
     counter = CountingStore(counted_inner)
     counted = SessionMiddleware(logic, counter, secret_keys=[SECRET])
     if counted_inner is not store:
         closers.append(counted_inner.close)
     label = f"wsgisession {type(store).__name__}"
-    return Contender(
-        name, label, "wsgisession", app, counted, counter, store, kind == "redis", closers
-    )
+    if kind == "redis-client":
+        label += ", redis-py client handed in"
+        closers.append(store.client.close)
+    return Contender(name, label, "wsgisession", app, counted, counter, store, redis_kind, closers)
 
 
 #: The sqlite3 floor, in process and through HTTP: one JSON record read and written back.

@@ -54,6 +54,7 @@ CONTENDERS = [
     "wsgisession:memory",
     "wsgisession:sqlite",
     "wsgisession:redis",
+    "wsgisession:redis-client",
     "wsgisession:postgres",
     "wsgisession:cookie",
     "beaker:memory",
@@ -96,8 +97,12 @@ PAIRS = [
     ("django:wsgisession-redis", "django:django-redis"),
     ("django:wsgisession-postgres", "django:db"),
 ]
-#: Each wsgisession store beside the bare floor of the same work, for reading the overheads.
-FLOOR_PAIRS = [("wsgisession:sqlite", "floor:sqlite")]
+#: Each wsgisession store beside the bare floor of the same work, for reading the overheads,
+#: and RedisStore's lean path beside the same store on a redis-py client handed in.
+FLOOR_PAIRS = [
+    ("wsgisession:sqlite", "floor:sqlite"),
+    ("wsgisession:redis", "wsgisession:redis-client"),
+]
 
 
 @dataclass(frozen=True)
