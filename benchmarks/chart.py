@@ -11,7 +11,7 @@ import math
 import os
 from pathlib import Path
 
-from .inprocess import FLOOR_PAIRS, PAIRS, SCENARIOS, Results
+from .inprocess import FLOOR_PAIRS, PAIRS, SCENARIOS, Results, ratio_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Where ``make bench`` writes the chart, for the README and the docs.
@@ -52,7 +52,7 @@ def write(results: Results, path: str | os.PathLike[str], subtitle: str = "") ->
     ax.imshow(grid, cmap=cmap, norm=norm, aspect="auto")
     for i, row in enumerate(values):
         for j, value in enumerate(row):
-            text = "—" if value is None else f"{value:.2f}×"  # noqa: RUF001
+            text = ratio_cell(value, "×")  # noqa: RUF001
             dark = value is not None and (value < 0.2 or value > 5)
             ax.text(
                 j, i, text, ha="center", va="center", fontsize=9,

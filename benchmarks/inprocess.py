@@ -592,8 +592,11 @@ def calls_table(results: Results) -> str:
     return "\n".join(lines)
 
 
-def ratio_cell(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}x"
+def ratio_cell(value: float | None, times: str = "x") -> str:
+    """A ratio as a table cell: two decimals, ``<0.01x`` below that, ``—`` when missing."""
+    if value is None:
+        return "—"
+    return f"<0.01{times}" if value < 0.005 else f"{value:.2f}{times}"
 
 
 def ratio_table(results: Results) -> str:
