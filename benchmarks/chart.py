@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 
 from .inprocess import FLOOR_PAIRS, PAIRS, SCENARIOS, Results, ratio_cell
@@ -74,9 +75,12 @@ def write(results: Results, path: str | os.PathLike[str], subtitle: str = "") ->
         "Inside Flask or Django, the framework's own cost is taken off both sides. "
         "Green: wsgisession faster; red: slower."
     )
+    subtitle = textwrap.fill(subtitle, 160)
     fig.text(0.01, 0.005, note + (f"\n{subtitle}" if subtitle else ""), fontsize=7.5,
              ha="left", va="bottom", color="#444444")  # fmt: skip
-    fig.tight_layout(rect=(0, 0.05 if subtitle else 0.03, 1, 0.97))
+    fig.tight_layout(
+        rect=(0, 0.03 + 0.02 * (subtitle.count(chr(10)) + 1 if subtitle else 0), 1, 0.97)
+    )
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(target)
