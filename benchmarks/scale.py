@@ -144,7 +144,7 @@ def _probe(store: Store, keys: list[str], now: float) -> tuple[Latency, Latency]
         assert record is not None, "a probe session vanished"
         value = record.data.get("n", 0) + 1
         data = dict(record.data, n=value)
-        store.save(key, Changes(updates={"n": value}, base=record, data=data), now)
+        store.save(key, Changes(updates={"n": value}, loaded=record, result=data), now)
         end = time.perf_counter()
         loads.append(middle - start)
         saves.append(end - middle)
@@ -257,7 +257,7 @@ def purge_pause(ctx: Context, expired: int, log: Callable[[str], None]) -> str:
                 assert record is not None
                 value = record.data.get("n", 0) + 1
                 changes = Changes(
-                    updates={"n": value}, base=record, data=dict(record.data, n=value)
+                    updates={"n": value}, loaded=record, result=dict(record.data, n=value)
                 )
                 store.save(live, changes, time.time())
                 latencies.append(time.perf_counter() - start)

@@ -2,8 +2,8 @@
 
 /set?k=v · /get?k= · /noop (never touches the session) · /login (regenerate, then user) ·
 /logout (destroy) · /boom (sets a key, then raises) · /slow (waits on an event, then sets a
-key) · /peek (reads, then waits) · /cart (appends to a nested list) · /flash?m= · /flashes ·
-/incr?k= · /remember?s= · /dump
+key) · /slow-login (loads, waits on an event, then regenerates) · /peek (reads, then waits) ·
+/cart (appends to a nested list) · /flash?m= · /flashes · /incr?k= · /remember?s= · /dump
 """
 
 from __future__ import annotations
@@ -78,6 +78,14 @@ def view(request: Request, session: Session) -> Response:
         if gate is not None:
             gate.wait(10)
         session["slow"] = "done"
+        return _json(dict(session))
+    if path == "/slow-login":
+        name = params.get("gate", "")
+        session.get("user")
+        SLOW_LOADED[name].set()
+        SLOW_GATE[name].wait(10)
+        session.regenerate()
+        session["user"] = params.get("user", "mallory")
         return _json(dict(session))
     if path == "/peek":
         name = params.get("gate", "")
@@ -154,9 +162,9 @@ class OutageStore(CountingStore):
         expires: float,
         now: float,
         replaces: str | None = None,
-    ) -> None:
+    ) -> bool:
         self._check()
-        super().create(key, data, meta, expires, now, replaces)
+        return super().create(key, data, meta, expires, now, replaces)
 
     def save(self, key: str, changes: Changes, now: float) -> bool:
         self._check()

@@ -243,7 +243,7 @@ def test_hostile_keys_and_values_round_trip(store: Store) -> None:
         record = store.load(key, NOW)
         assert record is not None and record.data == data
         merged = {**data, **update}
-        changes = Changes(updates=update, base=record, data=merged)
+        changes = Changes(updates=update, loaded=record, result=merged)
         assert store.save(key, changes, NOW)
         again = store.load(key, NOW)
         assert again is not None and again.data == merged

@@ -27,6 +27,14 @@ FORBIDDEN = {
         "wsgisession.session",
         "webob",
     ],
+    "wsgisession.stores._support": [
+        "wsgisession.cookies",
+        "wsgisession.middleware",
+        "wsgisession.session",
+        "webob",
+        "redis",
+        "psycopg",
+    ],
     "wsgisession.stores.memory": ["wsgisession.cookies", "wsgisession.middleware", "webob"],
     "wsgisession.stores.sqlite": ["wsgisession.cookies", "wsgisession.middleware", "webob"],
     "wsgisession.stores.redis": [

@@ -222,11 +222,14 @@ def test_refresh_writes_are_throttled(store: Store, clock: Clock) -> None:
 # Races ---------------------------------------------------------------------------------------
 
 
-def _while_slow(client: webtest.TestApp, setup: str, during: str) -> tuple[str, list[str]]:
-    """Run *setup*, then *during* while a /slow request of the same session is in flight.
+def _while_slow(
+    client: webtest.TestApp, setup: str, during: str, slow: str = "/slow"
+) -> tuple[str, list[str]]:
+    """Run *setup*, then *during* while a *slow* request of the same session is in flight.
 
-    /slow loads the session, waits until *during* has finished, then sets ``slow``. Returns
-    the session cookie from before, and the Set-Cookie headers /slow answered with.
+    /slow loads the session, waits until *during* has finished, then sets ``slow``
+    (/slow-login regenerates instead). Returns the session cookie from before, and the
+    Set-Cookie headers the slow request answered with.
     """
     client.get(setup)
     cookie = client.cookies["wsgisession"]
@@ -234,11 +237,12 @@ def _while_slow(client: webtest.TestApp, setup: str, during: str) -> tuple[str, 
     SLOW_GATE[gate] = threading.Event()
     SLOW_LOADED[gate] = threading.Event()
     answered: list[str] = []
+    slow_path = slow
 
     def slow_request() -> None:
         slow = webtest.TestApp(client.app)
         slow.set_cookie("wsgisession", cookie)
-        answered.extend(set_cookies(slow.get(f"/slow?gate={gate}")))
+        answered.extend(set_cookies(slow.get(f"{slow_path}?gate={gate}")))
 
     thread = threading.Thread(target=slow_request)
     thread.start()
@@ -270,6 +274,34 @@ def test_slow_request_after_login_leaves_both_ids_right(store: Store) -> None:
     assert store.load(hash_id(old), middleware._now()) is None
     expected = {"cart": "book", "user": "alice", "slow": None}
     assert client.get("/get?cart=&user=&slow=").json == expected
+
+
+def _live_sessions(store: Store, now: float) -> int:
+    return store.stats(now).sessions
+
+
+def test_login_after_a_logout_elsewhere_brings_no_session_back(store: Store) -> None:
+    """A request that loaded S, then regenerates after another request destroyed S: no session.
+
+    No new live session holds S's data and no Set-Cookie goes out (issue 13, item 1).
+    """
+    middleware, _ = wrap(store)
+    client = webtest.TestApp(middleware)
+    old, answered = _while_slow(client, "/set?user=bob", "/logout", slow="/slow-login")
+    assert answered == []
+    assert store.load(hash_id(old), middleware._now()) is None
+    assert _live_sessions(store, middleware._now()) == 0
+
+
+def test_two_overlapping_logins_leave_one_session(store: Store) -> None:
+    """Two requests regenerate one session at once: the first wins, the second sends no cookie."""
+    middleware, _ = wrap(store)
+    client = webtest.TestApp(middleware)
+    old, answered = _while_slow(client, "/set?cart=book", "/login?user=alice", slow="/slow-login")
+    assert answered == []
+    assert _live_sessions(store, middleware._now()) == 1
+    assert client.get("/get?cart=&user=").json == {"cart": "book", "user": "alice"}
+    assert store.load(hash_id(old), middleware._now()) is None
 
 
 def test_deletion_is_not_undone_by_an_overlapping_write(store: Store) -> None:

@@ -316,11 +316,11 @@ class SessionMiddleware:
             data, meta, expires = plan.create, plan.meta, plan.expires
         else:
             changes = plan.changes
-            assert changes is not None and changes.base is not None
-            base = changes.base
-            data = changes.data
-            meta = base.meta if changes.meta is None else changes.meta
-            expires = base.expires if changes.expires is None else changes.expires
+            assert changes is not None and changes.loaded is not None
+            loaded = changes.loaded
+            data = changes.result
+            meta = loaded.meta if changes.meta is None else changes.meta
+            expires = loaded.expires if changes.expires is None else changes.expires
         value = store.seal(plan.write_id, data, meta, expires)
         return self.cookie.build_value(value, plan.cookie_max_age, secure)
 
@@ -359,8 +359,8 @@ class SessionMiddleware:
         key = self._store_key(plan.write_id)
         if plan.create is not None:
             assert plan.meta is not None
-            store.create(key, plan.create, plan.meta, plan.expires, now, replaces=old)
-            return True
+            # False: the session it replaces ended meanwhile (regenerate after a logout).
+            return store.create(key, plan.create, plan.meta, plan.expires, now, old) is not False
         assert plan.changes is not None
         saved = store.save(key, plan.changes, now)
         if not saved:

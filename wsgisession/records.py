@@ -1,16 +1,24 @@
 """The two values that pass between a session and a store: a stored Record and a request's Changes.
 
 They live below both :mod:`wsgisession.session` and :mod:`wsgisession.stores`, so neither of
-those has to import the other.
+those has to import the other. :meth:`Changes.apply_to` is the one merge rule: every store's own
+merge (in Python, in Redis's Lua, in PostgreSQL's SQL) must give its result, and the store
+contract in :mod:`wsgisession.testing` checks that on generated records and changes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Changes", "Record"]
+__all__ = ["Changes", "Record", "add_amount"]
+
+#: Python turns ints of more than this many digits to text and back only on request
+#: (``sys.set_int_max_str_digits``), so no store could write or read such a result.
+MAX_INT_DIGITS = 4300
+_INT_BOUND = 10**MAX_INT_DIGITS
 
 
 @dataclass(slots=True)
@@ -30,6 +38,30 @@ class Record:
     size: int = 0
 
 
+def add_amount(current: Any, amount: int | float) -> int | float | None:
+    """Return what an increment by *amount* makes of *current*, or None when nothing can hold it.
+
+    A *current* that is not a number (missing, a string, a list, ``True``) counts as 0. Two ints
+    add exactly, whatever their size; with a float on either side the sum is a float (IEEE 754,
+    as Python adds). None means JSON cannot hold the sum: a float that overflows to infinity (or
+    an int too large to be a float), or an int of more than ``MAX_INT_DIGITS`` (4300) digits.
+    """
+    kind = current.__class__  # the common cases first; bool's class is not int
+    if kind is not int and kind is not float and not _is_number(current):
+        current = 0
+    try:
+        result = current + amount
+    except OverflowError:  # an int too large to become a float, added to a float
+        return None
+    if result.__class__ is float:
+        return result if math.isfinite(result) else None
+    return result if abs(result) < _INT_BOUND else None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 # Not frozen: a frozen dataclass costs about 2 µs more to build, once per saving request.
 # Stores treat it as read-only all the same.
 @dataclass(slots=True)
@@ -37,7 +69,8 @@ class Changes:
     """What one request did to an existing session: the keys it set and the keys it removed.
 
     Stores apply these to whatever the record holds *now*, never the whole session as the
-    request saw it, so two overlapping requests that change different keys both land.
+    request saw it, so two overlapping requests that change different keys both land. How they
+    apply is :meth:`apply_to`, and every store must give its result.
     """
 
     #: Keys set or changed in this request, with their new values.
@@ -45,14 +78,39 @@ class Changes:
     #: Keys removed in this request; a removed key stays removed.
     removals: Set[str] = frozenset()
     #: Amounts to add to numeric keys, atomically in the store (a missing or non-numeric
-    #: value counts as 0): ``session.increment()``. A key is never in both this and updates.
+    #: value counts as 0): ``session.increment()``.
     increments: Mapping[str, int | float] = field(default_factory=dict)
     #: The new expiry in seconds since the epoch, or None to keep the stored one.
     expires: float | None = None
     #: New session metadata to store, or None to keep the stored one.
     meta: Mapping[str, Any] | None = None
     #: The record as this request loaded it (with its ``version``), for stores that update
-    #: optimistically: when the stored version is still that one, ``data`` is the whole result.
-    base: Record | None = None
-    #: The whole session data as this request sees it after the changes.
-    data: Mapping[str, Any] = field(default_factory=dict)
+    #: optimistically: when the stored version is still that one, ``result`` is the outcome.
+    loaded: Record | None = None
+    #: The whole session data as this request sees it after the changes: what
+    #: :meth:`apply_to` gives when applied to ``loaded.data`` as it was loaded.
+    result: Mapping[str, Any] = field(default_factory=dict)
+
+    def apply_to(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Apply these changes to *data* in place and return it: the merge rule of every store.
+
+        In this order: each key in ``removals`` goes (a missing key is no error); each key in
+        ``updates`` is set, so a key both removed and set ends set; each key in ``increments``
+        gets its amount added to the value it has after that, by :func:`add_amount`. An
+        increment JSON cannot hold leaves its key as it was.
+        """
+        for name in self.removals:
+            data.pop(name, None)
+        if self.updates:
+            data.update(self.updates)
+        for name, amount in self.increments.items():
+            current = data.get(name)
+            if current.__class__ is int and amount.__class__ is int:  # a counter: inline
+                total = current + amount
+                if abs(total) < _INT_BOUND:
+                    data[name] = total
+                continue
+            result = add_amount(current, amount)
+            if result is not None:
+                data[name] = result
+        return data

@@ -374,10 +374,11 @@ class Session(MutableMapping[str, Any]):
             raise SerializationError(key, value, str(exc)) from exc
         self._writable()
         self._data[key] = value
-        self._removals.discard(key)
         self._snapshots.pop(key, None)
-        if self._needs_create or key in self._updates:
-            self._updates.add(key)  # a new record or a key set here: the value is exact
+        if self._needs_create or key in self._updates or key in self._removals:
+            # A new record, or a key set or removed here: the value is exact.
+            self._removals.discard(key)
+            self._updates.add(key)
         else:
             self._increments[key] = self._increments.get(key, 0) + by
         return value
@@ -562,8 +563,8 @@ class Session(MutableMapping[str, Any]):
             self._increments,
             target if refresh else None,
             self._meta if self._meta_dirty else None,
-            record,
-            data,
+            loaded=record,
+            result=data,
         )
         return Plan(
             write_id=self._id,

@@ -18,7 +18,10 @@ Each test speaks to the store directly, with keys shaped like the ones the middl
 
 from __future__ import annotations
 
+import copy
+import json
 import secrets
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -29,7 +32,7 @@ from .records import Changes, Record
 from .signing import hash_id, new_id
 from .stores.base import Store, StoreStats
 
-__all__ = ["CountingStore", "StoreContract", "new_key"]
+__all__ = ["EDGE_NUMBERS", "CountingStore", "StoreContract", "exact", "new_key"]
 
 _T = TypeVar("_T")
 
@@ -40,6 +43,62 @@ DAY = 86400.0
 def new_key() -> str:
     """Return a fresh store key, as the middleware derives one from a new id."""
     return hash_id(new_id())
+
+
+#: Numbers at the edges of what JSON, floats and 64-bit integers hold, by name.
+EDGE_NUMBERS: dict[str, int | float] = {
+    "max_float": sys.float_info.max,
+    "min_float": -sys.float_info.max,
+    "min_subnormal": 5e-324,
+    "min_normal": sys.float_info.min,
+    "negative_zero": -0.0,
+    "zero": 0.0,
+    "tiny": 1e-300,
+    "e16": 1e16,
+    "e15": 1e15,
+    "tenth": 0.1,
+    "whole_float": 3.0,
+    "int_2_53_plus_1": 2**53 + 1,
+    "int_2_63": 2**63,
+    "int_minus_2_63_minus_1": -(2**63) - 1,
+    "int_2_64_plus_1": 2**64 + 1,
+    "int_10_40": 10**40,
+}
+
+#: Generated examples per store in :meth:`StoreContract.test_merge_gives_the_reference_result`.
+MERGE_EXAMPLES = 100
+
+
+def exact(value: Any) -> str:
+    """Return *value* as text that tells 1 from 1.0 and True, and -0.0 from 0.0, for comparing."""
+    return json.dumps(value, sort_keys=True, allow_nan=False)
+
+
+def _merge_strategies() -> tuple[Any, Any]:
+    """Hypothesis strategies for stored session data and for the Changes a request makes."""
+    from hypothesis import strategies as st
+
+    # Few names, so that changes meet stored keys, plus the ones stores treat specially.
+    names = st.sampled_from(["a", "b", "n", "@e", "d:x", "k\x00", "\ue000"]) | st.text(max_size=3)
+    numbers = (
+        st.integers(min_value=-(2**70), max_value=2**70)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.sampled_from(list(EDGE_NUMBERS.values()))
+    )
+    scalars = st.none() | st.booleans() | numbers | st.text(max_size=5)
+    values = st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+        max_leaves=6,
+    )
+    records = st.dictionaries(names, values, max_size=6)
+    changes = st.builds(
+        Changes,
+        updates=st.dictionaries(names, values, max_size=3),
+        removals=st.frozensets(names, max_size=3),
+        increments=st.dictionaries(names, numbers, max_size=3),
+    )
+    return records, changes
 
 
 class CountingStore(Store):
@@ -80,8 +139,10 @@ class CountingStore(Store):
         expires: float,
         now: float,
         replaces: str | None = None,
-    ) -> None:
-        self.record("create", lambda: self.inner.create(key, data, meta, expires, now, replaces))
+    ) -> bool:
+        return self.record(
+            "create", lambda: self.inner.create(key, data, meta, expires, now, replaces)
+        )
 
     def save(self, key: str, changes: Changes, now: float) -> bool:
         return self.record("save", lambda: self.inner.save(key, changes, now))
@@ -162,17 +223,129 @@ class StoreContract:
         assert store.load(old, NOW) is None
         assert self._load(store, new).data == {"user": "ann", "role": "admin"}
 
+    def test_create_replacing_a_session_that_ended_writes_nothing(self, store: Store) -> None:
+        """create(replaces=old) returns False and writes nothing once old is deleted or expired.
+
+        That is how a request that loaded a session before another request logged it out cannot
+        bring it back to life under a new id with regenerate().
+        """
+        deleted = self._create(store, {"user": "ann"})
+        store.delete(deleted)
+        expired = self._create(store, {"user": "ann"}, expires=NOW + 10)
+        for old, now in ((deleted, NOW), (expired, NOW + 10), (new_key(), NOW)):
+            new = new_key()
+            assert store.create(new, {"user": "ann"}, {"c": NOW}, NOW + DAY, now, old) is False
+            assert store.load(new, now) is None
+            assert store.load(old, now) is None
+
+    def test_create_without_replaces_reports_success(self, store: Store) -> None:
+        """create() returns True when it wrote the record (None, from older stores, counts too)."""
+        key = new_key()
+        assert store.create(key, {"a": 1}, {"c": NOW}, NOW + DAY, NOW) is not False
+        assert self._load(store, key).data == {"a": 1}
+
+    def test_concurrent_moves_of_one_session_leave_one_live(self, store: Store) -> None:
+        """Eight threads regenerating one session at once: one move lands, one session lives."""
+        old = self._create(store, {"user": "ann"})
+        keys = [new_key() for _ in range(8)]
+        barrier = threading.Barrier(len(keys))
+        results: dict[str, Any] = {}
+
+        def move(key: str) -> None:
+            barrier.wait()
+            try:
+                results[key] = store.create(key, {"user": "ann"}, {"c": NOW}, NOW + DAY, NOW, old)
+            except BaseException as exc:  # pragma: no cover - reported below
+                results[key] = exc
+
+        threads = [threading.Thread(target=move, args=(key,)) for key in keys]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert all(result in (True, False, None) for result in results.values()), results
+        assert sum(result is not False for result in results.values()) == 1, results
+        assert [key for key in keys if store.load(key, NOW) is not None] == [
+            key for key in keys if results[key] is not False
+        ]
+        assert store.load(old, NOW) is None
+
+    # Values and numbers ---------------------------------------------------------------------
+
+    def test_edge_numbers_round_trip_with_their_type(self, store: Store) -> None:
+        """Floats come back floats and ints exact ints, at the edges too, created or saved."""
+        data: dict[str, Any] = dict(EDGE_NUMBERS)
+        data["nested"] = [{"f": value} for value in EDGE_NUMBERS.values()]
+        key = self._create(store, data)
+        assert exact(self._load(store, key).data) == exact(data)
+        other = self._create(store, {})
+        assert store.save(other, Changes(updates=data), NOW)
+        assert exact(self._load(store, other).data) == exact(data)
+
+    def test_increments_past_64_bits_are_exact(self, store: Store) -> None:
+        """An increment past 2**63 - 1 (or below -2**63) gives the exact int, as Python adds."""
+        key = self._create(store, {"n": 2**63 - 1, "m": -(2**63), "f": 2.5, "big": 10**30})
+        increments = {"n": 1, "m": -1, "f": 2**64, "big": -(10**30) - 1, "new": 2**100}
+        assert store.save(key, Changes(increments=increments), NOW)
+        expected = {"n": 2**63, "m": -(2**63) - 1, "f": 2.5 + 2**64, "big": -1, "new": 2**100}
+        assert exact(self._load(store, key).data) == exact(expected)
+
+    def test_float_increments_add_as_python_does(self, store: Store) -> None:
+        """A float increment is IEEE 754 addition: 0.1 + 0.2 is 0.30000000000000004, not 0.3."""
+        key = self._create(store, {"f": 0.1, "i": 1, "z": -0.0})
+        increments = {"f": 0.2, "i": 0.1, "z": -0.0, "new": 0.5}
+        assert store.save(key, Changes(increments=increments), NOW)
+        expected = {"f": 0.1 + 0.2, "i": 1.1, "z": -0.0, "new": 0.5}
+        assert exact(self._load(store, key).data) == exact(expected)
+
+    def test_increment_json_cannot_hold_leaves_the_value(self, store: Store) -> None:
+        """An increment that would overflow a float leaves that key as it was; the rest lands."""
+        top = sys.float_info.max
+        key = self._create(store, {"f": top, "i": 10**400, "n": 1})
+        increments = {"f": top, "i": 1.0, "n": 1}
+        assert store.save(key, Changes(increments=increments), NOW)
+        assert exact(self._load(store, key).data) == exact({"f": top, "i": 10**400, "n": 2})
+
+    def test_merge_gives_the_reference_result(self, store: Store) -> None:
+        """On generated records and changes, the store's own merge gives Changes.apply_to's result.
+
+        Increments of missing, non-numeric, bool and huge values, removals of missing keys and
+        keys both removed and set included. The changes carry no loaded record, so a store that
+        updates optimistically must merge.
+        """
+        pytest.importorskip("hypothesis")
+        from hypothesis import HealthCheck, given, settings
+
+        records, changes = _merge_strategies()
+
+        @settings(
+            max_examples=MERGE_EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(data=records, changes=changes)
+        def check(data: dict[str, Any], changes: Changes) -> None:
+            key = new_key()
+            assert store.create(key, data, {"c": NOW}, NOW + DAY, NOW) is not False
+            assert store.save(key, changes, NOW) is True
+            expected = changes.apply_to(copy.deepcopy(data))
+            assert exact(self._load(store, key).data) == exact(expected)
+            store.delete(key)
+
+        check()
+
     # Saving ------------------------------------------------------------------------------
 
     def test_save_applies_updates_and_removals(self, store: Store) -> None:
         """A save sets the changed keys, removes the removed ones, and keeps the rest."""
         key = self._create(store, {"a": 1, "b": 2, "c": 3})
-        base = self._load(store, key)
+        loaded = self._load(store, key)
         changes = Changes(
             updates={"a": 10, "d": [4]},
             removals=frozenset({"b"}),
-            base=base,
-            data={"a": 10, "c": 3, "d": [4]},
+            loaded=loaded,
+            result={"a": 10, "c": 3, "d": [4]},
         )
         assert store.save(key, changes, NOW) is True
         assert self._load(store, key).data == {"a": 10, "c": 3, "d": [4]}
@@ -180,24 +353,26 @@ class StoreContract:
     def test_save_never_recreates_a_deleted_record(self, store: Store) -> None:
         """A slow request that saves after logout does not bring the session back."""
         key = self._create(store, {"a": 1})
-        base = self._load(store, key)
+        loaded = self._load(store, key)
         store.delete(key)
-        changes = Changes(updates={"b": 2}, base=base, data={"a": 1, "b": 2})
+        changes = Changes(updates={"b": 2}, loaded=loaded, result={"a": 1, "b": 2})
         assert store.save(key, changes, NOW) is False
         assert store.load(key, NOW) is None
 
     def test_save_never_revives_an_expired_record(self, store: Store) -> None:
         """Saving to a record that expired in the meantime fails and leaves it dead."""
         key = self._create(store, {"a": 1}, expires=NOW + 10)
-        base = self._load(store, key)
-        changes = Changes(updates={"b": 2}, expires=NOW + 1000, base=base, data={"a": 1, "b": 2})
+        loaded = self._load(store, key)
+        changes = Changes(
+            updates={"b": 2}, expires=NOW + 1000, loaded=loaded, result={"a": 1, "b": 2}
+        )
         assert store.save(key, changes, NOW + 20) is False
         assert store.load(key, NOW + 20) is None
 
     def test_save_to_unknown_key_creates_nothing(self, store: Store) -> None:
         """An id the store never issued stays unknown, whatever a request tries to save."""
         key = new_key()
-        assert store.save(key, Changes(updates={"x": 1}, data={"x": 1}), NOW) is False
+        assert store.save(key, Changes(updates={"x": 1}, result={"x": 1}), NOW) is False
         assert store.load(key, NOW) is None
 
     def test_overlapping_saves_of_different_keys_both_land(self, store: Store) -> None:
@@ -205,8 +380,12 @@ class StoreContract:
         key = self._create(store, {"a": 0, "b": 0})
         first = self._load(store, key)
         second = self._load(store, key)
-        assert store.save(key, Changes(updates={"a": 1}, base=first, data={"a": 1, "b": 0}), NOW)
-        assert store.save(key, Changes(updates={"b": 2}, base=second, data={"a": 0, "b": 2}), NOW)
+        assert store.save(
+            key, Changes(updates={"a": 1}, loaded=first, result={"a": 1, "b": 0}), NOW
+        )
+        assert store.save(
+            key, Changes(updates={"b": 2}, loaded=second, result={"a": 0, "b": 2}), NOW
+        )
         assert self._load(store, key).data == {"a": 1, "b": 2}
 
     def test_removal_is_not_undone_by_an_overlapping_save(self, store: Store) -> None:
@@ -214,29 +393,31 @@ class StoreContract:
         key = self._create(store, {"k": 1})
         first = self._load(store, key)
         second = self._load(store, key)
-        assert store.save(key, Changes(removals=frozenset({"k"}), base=first, data={}), NOW)
-        assert store.save(key, Changes(updates={"j": 2}, base=second, data={"k": 1, "j": 2}), NOW)
+        assert store.save(key, Changes(removals=frozenset({"k"}), loaded=first, result={}), NOW)
+        assert store.save(
+            key, Changes(updates={"j": 2}, loaded=second, result={"k": 1, "j": 2}), NOW
+        )
         assert self._load(store, key).data == {"j": 2}
 
     def test_overlapping_increments_all_count(self, store: Store) -> None:
         """Increments of one key from requests that loaded the same version add up."""
         key = self._create(store, {"n": 5, "s": "text"})
-        bases = [self._load(store, key) for _ in range(3)]
-        for base in bases:
+        loads = [self._load(store, key) for _ in range(3)]
+        for loaded in loads:
             changes = Changes(
-                increments={"n": 2, "m": 1}, base=base, data={"n": 7, "m": 1, "s": "text"}
+                increments={"n": 2, "m": 1}, loaded=loaded, result={"n": 7, "m": 1, "s": "text"}
             )
             assert store.save(key, changes, NOW)
-        base = self._load(store, key)
+        loaded = self._load(store, key)
         data = {"n": 11, "m": 3, "s": 1}
-        assert store.save(key, Changes(increments={"s": 1}, base=base, data=data), NOW)
+        assert store.save(key, Changes(increments={"s": 1}, loaded=loaded, result=data), NOW)
         assert self._load(store, key).data == {"n": 11, "m": 3, "s": 1}
 
     def test_touch_only_save_moves_expiry_and_keeps_data(self, store: Store) -> None:
         """A save with no key changes only refreshes the expiry."""
         key = self._create(store, {"a": 1}, expires=NOW + 100)
-        base = self._load(store, key)
-        assert store.save(key, Changes(expires=NOW + 500, base=base, data={"a": 1}), NOW + 50)
+        loaded = self._load(store, key)
+        assert store.save(key, Changes(expires=NOW + 500, loaded=loaded, result={"a": 1}), NOW + 50)
         record = self._load(store, key, NOW + 200)
         assert record.data == {"a": 1}
         assert record.expires == pytest.approx(NOW + 500)
@@ -244,12 +425,14 @@ class StoreContract:
     def test_save_replaces_meta_when_given(self, store: Store) -> None:
         """Session metadata is replaced when a save carries it and kept otherwise."""
         key = self._create(store, {"a": 1})
-        base = self._load(store, key)
+        loaded = self._load(store, key)
         meta = {"c": NOW, "t": 60}
-        assert store.save(key, Changes(meta=meta, expires=NOW + 60, base=base, data={"a": 1}), NOW)
+        assert store.save(
+            key, Changes(meta=meta, expires=NOW + 60, loaded=loaded, result={"a": 1}), NOW
+        )
         assert self._load(store, key).meta == meta
-        base = self._load(store, key)
-        assert store.save(key, Changes(updates={"a": 2}, base=base, data={"a": 2}), NOW)
+        loaded = self._load(store, key)
+        assert store.save(key, Changes(updates={"a": 2}, loaded=loaded, result={"a": 2}), NOW)
         assert self._load(store, key).meta == meta
 
     def test_saves_from_many_threads_all_land(self, store: Store) -> None:
@@ -260,11 +443,13 @@ class StoreContract:
         def worker(name: str) -> None:
             try:
                 for i in range(20):
-                    base = store.load(key, NOW)
-                    assert base is not None
-                    data = dict(base.data)
+                    loaded = store.load(key, NOW)
+                    assert loaded is not None
+                    data = dict(loaded.data)
                     data[name] = i
-                    assert store.save(key, Changes(updates={name: i}, base=base, data=data), NOW)
+                    assert store.save(
+                        key, Changes(updates={name: i}, loaded=loaded, result=data), NOW
+                    )
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)
 

@@ -94,6 +94,25 @@ def test_one_statement_to_load_create_and_save(
         assert store.load(old, NOW) is None
 
 
+def test_float_increments_merge_in_one_locked_transaction(
+    postgres_dsn: str, table: str, tmp_path: Path
+) -> None:
+    """A float increment, which numeric cannot add as Python does, is one short transaction."""
+    trace = Trace(tmp_path / "libpq.trace")
+    with PostgresStore(postgres_dsn, table, pool_size=1, configure=trace.configure) as store:
+        key = new_key()
+        store.create(key, {"f": 0.1, "n": 1}, {}, NOW + DAY, NOW)
+        changes = Changes(updates={"a": 1}, increments={"f": 0.2})
+        # BEGIN, SELECT ... FOR UPDATE, UPDATE, COMMIT
+        assert trace.count(lambda: store.save(key, changes, NOW)) == (4, 4)
+        # An int onto a stored float: the one UPDATE matches nothing, then the same.
+        assert trace.count(lambda: store.save(key, Changes(increments={"f": 1}), NOW)) == (5, 5)
+        assert trace.count(lambda: store.save(key, Changes(increments={"n": 1}), NOW)) == (1, 1)
+        record = store.load(key, NOW)
+        assert record is not None and record.data == {"f": 0.1 + 0.2 + 1, "n": 2, "a": 1}
+        assert store.save(new_key(), changes, NOW) is False
+
+
 def test_schema_has_jsonb_columns_and_an_expiry_index(postgres_dsn: str, table: str) -> None:
     """create_schema() makes key/data/meta/expires with jsonb data and an index on expires."""
     with PostgresStore(postgres_dsn, table) as store:

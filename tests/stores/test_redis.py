@@ -72,6 +72,7 @@ def test_one_round_trip_to_load_create_and_save(counted: RedisStore) -> None:
     counted.create(old, {"a": 1}, {"c": NOW}, NOW + DAY, NOW)
     # The first call of each script after a server start loads it (NOSCRIPT, SCRIPT LOAD).
     counted.save(old, Changes(updates={"warm": 1}), NOW)
+    counted.create(new_key(), {}, {}, NOW + DAY, NOW, replaces=new_key())
     counted.load(old, NOW)
     replacing = lambda: counted.create(key, {"a": 1}, {}, NOW + DAY, NOW, replaces=old)  # noqa: E731
     assert _round_trips(replacing) == 1

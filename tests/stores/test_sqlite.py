@@ -158,7 +158,7 @@ def _counter_saves(store: SqliteStore, key: str, count: int) -> None:
         record = store.load(key, NOW)
         assert record is not None
         n = record.data["n"] + 1
-        assert store.save(key, Changes(updates={"n": n}, base=record, data={"n": n}), NOW)
+        assert store.save(key, Changes(updates={"n": n}, loaded=record, result={"n": n}), NOW)
 
 
 def test_the_store_checkpoints_every_so_many_writes(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ comes in as an argument (``now``), so expiry follows the middleware's one clock.
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,11 +15,9 @@ from typing import Any
 
 from ..records import Changes, Record
 from ..serializers import JSONSerializer, Serializer
-from ..signing import log_id
+from ._support import warn_corrupt
 
-__all__ = ["Changes", "ClientSideStore", "Record", "Store", "StoreStats", "apply_changes"]
-
-logger = logging.getLogger("wsgisession.store")
+__all__ = ["Changes", "ClientSideStore", "Record", "Store", "StoreStats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,25 +28,13 @@ class StoreStats:
     size_bytes: int
 
 
-def apply_changes(data: dict[str, Any], changes: Changes) -> dict[str, Any]:
-    """Apply *changes* to *data* in place and return it: removals, updates, then increments."""
-    for name in changes.removals:
-        data.pop(name, None)
-    data.update(changes.updates)
-    for name, amount in changes.increments.items():
-        current = data.get(name)
-        if not isinstance(current, (int, float)) or isinstance(current, bool):
-            current = 0
-        data[name] = current + amount
-    return data
-
-
 class Store(ABC):
     """Base class for session stores; subclass it and pass :mod:`wsgisession.testing`.
 
     Every method may raise :class:`~wsgisession.errors.StoreUnavailableError` when the backing
     service cannot be reached; the middleware then applies its outage policy. A store must never
-    swallow a failure and report success.
+    swallow a failure and report success. How a save merges changes into a record is
+    :meth:`Changes.apply_to <wsgisession.records.Changes.apply_to>`, whatever does the work.
     """
 
     #: Turns values into text; JSON unless a subclass is given another one.
@@ -74,18 +59,28 @@ class Store(ABC):
         expires: float,
         now: float,
         replaces: str | None = None,
-    ) -> None:
-        """Write a new record under *key*; delete the record under *replaces* in the same step.
+    ) -> bool:
+        """Write a new record under *key*; return True when it was written.
 
-        *replaces* is how ``regenerate()`` moves a session to a new id: both happen or neither.
+        With *replaces*, the session moves from that key to *key* (``regenerate()``), in one
+        atomic step and only while the record under *replaces* is alive for *now*: it is
+        deleted and the new record written, or, when it was deleted or expired meanwhile (a
+        logout in another request), nothing is written and the answer is False. Of two
+        overlapping moves of one session, at most one succeeds.
+
+        Return False only for that refusal. A store written before this returned a bool may
+        return None: the middleware takes None as success.
         """
 
     @abstractmethod
     def save(self, key: str, changes: Changes, now: float) -> bool:
         """Apply *changes* to the live record under *key*; return False when there is none.
 
-        A record that was deleted or expired in the meantime is never brought back: that is
-        what stops a slow request from resurrecting a session that logged out.
+        The data must become what ``changes.apply_to(data)`` makes of the data stored *now*,
+        not of what the request loaded, so overlapping saves all land. A store may instead write
+        ``changes.result`` when it knows the record is still as ``changes.loaded`` was. A record
+        that was deleted or expired in the meantime is never brought back: that is what stops a
+        slow request from resurrecting a session that logged out.
         """
 
     @abstractmethod
@@ -135,10 +130,7 @@ class Store(ABC):
         try:
             return self.serializer.loads(text)
         except (ValueError, TypeError, UnicodeDecodeError):
-            logger.warning(
-                "session %s: stored record is corrupt and was ignored; a fresh session starts",
-                log_id(key),
-            )
+            warn_corrupt(key)
             return None
 
 
@@ -196,7 +188,7 @@ class ClientSideStore(Store):
         expires: float,
         now: float,
         replaces: str | None = None,
-    ) -> None:
+    ) -> bool:
         """Not available: a new session is sealed into its cookie instead."""
         raise self._server_side_only("create")
 

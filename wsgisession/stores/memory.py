@@ -123,8 +123,8 @@ class MemoryStore(Store):
         expires: float,
         now: float,
         replaces: str | None = None,
-    ) -> None:
-        """Add a record, dropping the one it replaces and, past the bound, the least used."""
+    ) -> bool:
+        """Add a record, moving the live one it replaces; past the bound, drop the least used."""
         dumps = self.serializer.dumps
         if any(name.__class__ is not str for name in data):
             data = self.serializer.loads(dumps(dict(data)))  # keys as JSON makes them
@@ -138,47 +138,55 @@ class MemoryStore(Store):
         entry = _Entry(held, dict(meta), expires, pairs, plain)
         with self._lock:
             if replaces is not None:
-                self._entries.pop(replaces, None)
+                old = self._entries.pop(replaces, None)
+                if old is None or old.expires <= now:
+                    return False  # the session ended meanwhile: it is not brought back
             self._entries[key] = entry
             if self.max_entries is not None:
                 while len(self._entries) > self.max_entries:
                     self._entries.popitem(last=False)
+        return True
 
     def save(self, key: str, changes: Changes, now: float) -> bool:
         """Apply *changes* to the live record under *key*, under the lock; False when it is gone.
 
-        The changes are applied to what is stored now, so overlapping saves of one session
-        all land; the new values are serialized before the lock is taken.
+        The changes are applied to what is stored now, by :meth:`Changes.apply_to`, so
+        overlapping saves of one session all land. New values are serialized before the lock
+        is taken, and only the keys the changes name are measured again.
         """
         dumps = self.serializer.dumps
         meta = dict(changes.meta) if changes.meta is not None else None
-        updates = [(name, *self._hold(value)) for name, value in changes.updates.items()]
+        updates = changes.updates
+        held = {name: self._hold(value) for name, value in updates.items()} if updates else {}
+        touched = (*changes.removals, *updates, *changes.increments)
+        length = self._length
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry.expires <= now:
                 self._entries.pop(key, None)
                 return False
-            data = dict(entry.data)
+            stored = entry.data
+            before = {name: stored.get(name, _ABSENT) for name in touched}
+            data = changes.apply_to(dict(stored))
             pairs = entry.pairs
             plain = entry.plain
-            for name in changes.removals:
-                if name in data:
-                    pairs -= len(dumps(name)) + self._length(data.pop(name)) + 2
-            for name, held, length in updates:
-                old = data.get(name, _ABSENT)
-                pairs += length - (
-                    self._length(old) if old is not _ABSENT else -len(dumps(name)) - 2
-                )
-                data[name] = held
-                plain = plain and held.__class__ is not _Json
-            for name, amount in changes.increments.items():
-                old = data.get(name, _ABSENT)
-                number = old if old.__class__ in (int, float) else 0
-                held, length = self._hold(number + amount)
-                pairs += length - (
-                    self._length(old) if old is not _ABSENT else -len(dumps(name)) - 2
-                )
-                data[name] = held
+            # Measure again only what changed: "name":value, is the name's share of the text.
+            for name, old in before.items():
+                value = data.get(name, _ABSENT)
+                if value is _ABSENT:
+                    if old is not _ABSENT:
+                        pairs -= len(dumps(name)) + 2 + length(old)
+                    continue
+                if name in held and value is updates[name]:
+                    value, size = held[name]  # as set: a container as its JSON text
+                    data[name] = value
+                    plain = plain and value.__class__ is not _Json
+                else:
+                    size = len(dumps(value))  # a number an increment made
+                if old is _ABSENT:
+                    pairs += len(dumps(name)) + 2 + size
+                else:
+                    pairs += size - length(old)
             entry.data = data
             entry.pairs = pairs
             entry.plain = plain

@@ -28,10 +28,10 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
+from ..errors import ConfigurationError, StoreError, StoreUnavailableError
 from ..serializers import JSONSerializer, Serializer
-from ..signing import log_id
-from .base import Changes, Record, Store, StoreStats, logger
+from ._support import check_sql_name, import_driver, reset_after_fork, sql_statements, warn_corrupt
+from .base import Changes, Record, Store, StoreStats
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,7 +41,6 @@ __all__ = ["PostgresStore"]
 
 #: The default of an option whose None means something (prepare_threshold=None: never prepare).
 _UNSET: Any = object()
-_NAME = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 class PostgresStore(Store):
@@ -95,20 +94,15 @@ class PostgresStore(Store):
         serializer: Serializer | None = None,
     ) -> None:
         super().__init__(_NulSafe(serializer if serializer is not None else JSONSerializer()))
-        try:
-            import psycopg
-            import psycopg_pool
-            from psycopg import sql
-        except ImportError as exc:
-            raise MissingDriverError(
-                "PostgresStore needs psycopg 3 and psycopg_pool: "
-                "pip install 'sessions-wsgi[postgres]'"
-            ) from exc
-        if not _NAME.fullmatch(table):
-            raise ConfigurationError(
-                f"table={table!r} is not a plain SQL name; use letters, digits and underscores, "
-                "optionally as schema.table"
-            )
+        psycopg, psycopg_pool, sql = import_driver(
+            "PostgresStore",
+            "psycopg 3 and psycopg_pool",
+            "postgres",
+            "psycopg",
+            "psycopg_pool",
+            "psycopg.sql",
+        )
+        check_sql_name(table, schema=True)
         if pool_size < 1:
             raise ConfigurationError(f"pool_size={pool_size} must be at least 1")
         if timeout <= 0:
@@ -190,73 +184,29 @@ class PostgresStore(Store):
         self._closed = False
 
         parts = table.split(".")
-        t = sql.Identifier(*parts)
-        index = sql.Identifier(parts[-1] + "_expires")
-        self._sql_schema = [
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {t} (key text PRIMARY KEY, data jsonb NOT NULL,"
-                " meta jsonb NOT NULL, expires double precision NOT NULL)"
-            ).format(t=t),
-            sql.SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} (expires)").format(i=index, t=t),
-        ]
-        # A plain SELECT: a read-only statement (a DELETE inside it would make every load a
-        # write). The expiry is checked in Python with the caller's now; only a row found dead
-        # is deleted, by a second statement that leaves it if it was refreshed meanwhile.
-        self._sql_load = sql.SQL(
-            "SELECT data::text, meta::text, expires FROM {t} WHERE key = %s"
-        ).format(t=t)
-        self._sql_delete_dead = sql.SQL("DELETE FROM {t} WHERE key = %s AND expires <= %s").format(
-            t=t
-        )
-        upsert = sql.SQL(
-            "INSERT INTO {t} (key, data, meta, expires) VALUES (%s, %s::jsonb, %s::jsonb, %s)"
-            " ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, meta = EXCLUDED.meta,"
-            " expires = EXCLUDED.expires"
-        ).format(t=t)
-        self._sql_create = upsert
-        self._sql_create_replacing = (
-            sql.SQL("WITH gone AS (DELETE FROM {t} WHERE key = %s) ").format(t=t) + upsert
-        )
-        keep = sql.SQL(
-            "meta = coalesce(%(meta)s::jsonb, meta), expires = coalesce(%(expires)s, expires)"
-            " WHERE key = %(key)s AND expires > %(now)s"
-        )
-        self._sql_touch = sql.SQL("UPDATE {t} SET ").format(t=t) + keep
-        merged = sql.SQL("(data - %(removals)s::text[]) || %(updates)s::jsonb")
-        self._sql_save = (
-            sql.SQL("UPDATE {t} SET data = {merged}, ").format(t=t, merged=merged) + keep
-        )
-        # Increments read the stored value (after the removals): a number adds up, anything
-        # else counts as 0, as apply_changes() does.
-        base = sql.SQL("(data - %(removals)s::text[])")
-        increments = sql.SQL(
-            " || coalesce((SELECT jsonb_object_agg(i.key, CASE WHEN"
-            " jsonb_typeof({base} -> i.key) = 'number' THEN ({base} ->> i.key)::numeric"
-            " ELSE 0 END + i.value::numeric) FROM jsonb_each_text(%(increments)s::jsonb) AS i),"
-            " '{{}}'::jsonb)"
-        ).format(base=base)
-        self._sql_save_increments = (
-            sql.SQL("UPDATE {t} SET data = {merged}").format(t=t, merged=merged)
-            + increments
-            + sql.SQL(", ")
-            + keep
-        )
-        self._sql_delete = sql.SQL("DELETE FROM {t} WHERE key = %s").format(t=t)
-        self._sql_purge = sql.SQL(
-            "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires <= %s LIMIT %s"
-            " FOR UPDATE SKIP LOCKED)"
-        ).format(t=t)
-        self._sql_count_expired = sql.SQL("SELECT count(*) FROM {t} WHERE expires <= %s").format(
-            t=t
-        )
-        self._sql_stats = sql.SQL(
-            "SELECT count(*), coalesce(sum(octet_length(data::text)), 0) FROM {t}"
-            " WHERE expires > %s"
-        ).format(t=t)
-        self._sql_lock = sql.SQL("SELECT pg_advisory_xact_lock(hashtext(%s))")
+        names = {"t": sql.Identifier(*parts), "i": sql.Identifier(parts[-1] + "_expires")}
+        # The statements, by name, from postgres.sql beside this module.
+        statements = {
+            name: sql.SQL(text).format(**names)
+            for name, text in sql_statements("postgres.sql").items()
+        }
+        self._sql_schema = [statements["schema_table"], statements["schema_index"]]
+        self._sql_lock = statements["schema_lock"]
+        self._sql_load = statements["load"]
+        self._sql_delete_dead = statements["delete_dead"]
+        self._sql_create = statements["create"]
+        self._sql_create_replacing = statements["create_replacing"]
+        self._sql_touch = statements["touch"]
+        self._sql_save = statements["save"]
+        self._sql_save_int_increments = statements["save_int_increments"]
+        self._sql_lock_for_merge = statements["lock_for_merge"]
+        self._sql_write_merged = statements["write_merged"]
+        self._sql_delete = statements["delete"]
+        self._sql_purge = statements["purge"]
+        self._sql_count_expired = statements["count_expired"]
+        self._sql_stats = statements["stats"]
 
-        ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+        reset_after_fork(self)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._where!r}, table={self.table!r})"
@@ -439,20 +389,16 @@ class PostgresStore(Store):
     def load(self, key: str, now: float) -> Record | None:
         """One plain SELECT: the live row, or None; a row dead for *now* is then deleted."""
         with self._connection() as conn:
-            row = conn.execute(self._sql_load, (key,)).fetchone()
+            row = conn.execute(self._sql_load, {"key": key}).fetchone()
             if row is not None and not row[2] > now:
-                conn.execute(self._sql_delete_dead, (key, float(now)))
+                conn.execute(self._sql_delete_dead, {"key": key, "now": float(now)})
                 return None
         if row is None:
             return None
         data = self.decode(key, row[0])
         meta = self.decode(key, row[1])
         if not isinstance(data, dict) or not isinstance(meta, dict):
-            logger.warning(
-                "session %s: stored record is not a JSON object and was ignored; "
-                "a fresh session starts",
-                log_id(key),
-            )
+            warn_corrupt(key, "is not a JSON object")
             return None
         return Record(data, meta, float(row[2]), size=len(row[0]))
 
@@ -464,18 +410,33 @@ class PostgresStore(Store):
         expires: float,
         now: float,
         replaces: str | None = None,
-    ) -> None:
-        """One INSERT; with *replaces*, one statement that also deletes the old row."""
+    ) -> bool:
+        """One INSERT; with *replaces*, one statement that moves the session from the live old row.
+
+        When the row under *replaces* is gone or dead for *now*, nothing is written: False.
+        """
         dumps = self.serializer.dumps
-        params: tuple[Any, ...] = (key, dumps(dict(data)), dumps(dict(meta)), float(expires))
+        params: dict[str, Any] = {
+            "key": key,
+            "data": dumps(dict(data)),
+            "meta": dumps(dict(meta)),
+            "expires": float(expires),
+        }
         with self._connection() as conn:
             if replaces is None:
                 conn.execute(self._sql_create, params)
-            else:
-                conn.execute(self._sql_create_replacing, (replaces, *params))
+                return True
+            params["replaces"] = replaces
+            params["now"] = float(now)
+            return conn.execute(self._sql_create_replacing, params).rowcount == 1
 
     def save(self, key: str, changes: Changes, now: float) -> bool:
-        """One UPDATE that merges the changes in the database, only into a live row."""
+        """One UPDATE that merges the changes in the database, only into a live row.
+
+        Removals and updates are jsonb's ``-`` and ``||``; int increments are added in
+        ``numeric``. What SQL cannot add as Python does (a float amount, or an int to add to a
+        float) is merged here by :meth:`Changes.apply_to` under a row lock, in one transaction.
+        """
         dumps = self.serializer.dumps
         params: dict[str, Any] = {
             "key": key,
@@ -483,18 +444,41 @@ class PostgresStore(Store):
             "meta": dumps(dict(changes.meta)) if changes.meta is not None else None,
             "expires": float(changes.expires) if changes.expires is not None else None,
         }
-        if not changes.updates and not changes.removals and not changes.increments:
+        increments = changes.increments
+        if not changes.updates and not changes.removals and not increments:
             statement = self._sql_touch
         else:
             params["removals"] = [_escape(name) for name in changes.removals]
             params["updates"] = dumps(dict(changes.updates))
             statement = self._sql_save
-            if changes.increments:
-                params["increments"] = dumps(dict(changes.increments))
-                statement = self._sql_save_increments
+            if increments:
+                if any(amount.__class__ is not int for amount in increments.values()):
+                    with self._connection() as conn:
+                        return self._merge_locked(conn, key, changes, params)
+                params["names"] = [_escape(name) for name in increments]
+                params["amounts"] = [str(amount) for amount in increments.values()]
+                statement = self._sql_save_int_increments
         with self._connection() as conn:
-            cursor = conn.execute(statement, params)
-            return cursor.rowcount == 1
+            if conn.execute(statement, params).rowcount == 1:
+                return True
+            if statement is not self._sql_save_int_increments:
+                return False
+            # Dead, or an int to add to a float or past 4300 digits: the locked merge decides.
+            return self._merge_locked(conn, key, changes, params)
+
+    def _merge_locked(
+        self, conn: psycopg.Connection[Any], key: str, changes: Changes, params: dict[str, Any]
+    ) -> bool:
+        """Merge *changes* into the live row with :meth:`Changes.apply_to`, under its row lock."""
+        with conn.transaction():
+            row = conn.execute(self._sql_lock_for_merge, params).fetchone()
+            if row is None:
+                return False
+            current = self.decode(key, row[0])
+            merged = changes.apply_to(current if isinstance(current, dict) else {})
+            params["data"] = self.serializer.dumps(merged)
+            conn.execute(self._sql_write_merged, params)
+        return True
 
     def delete(self, key: str) -> None:
         """One DELETE."""
@@ -746,17 +730,18 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _after_fork(ref: weakref.ReferenceType[PostgresStore]) -> None:
-    store = ref()
-    if store is not None:
-        store._reset_after_fork()
-
-
 # jsonb cannot hold the NUL character, which JSON and every other store can. Strings that hold
 # NUL (or the escape character itself) are stored with U+E000 as an escape: U+E000 U+E001 for
 # NUL and U+E000 U+E000 for U+E000. Text without either is stored as it is, at no cost.
+#
+# jsonb keeps numbers as numeric, which has no -0.0 and prints 1e16 as 10000000000000000, an int
+# to JSON: such floats are stored as strings tagged U+E000 U+E002, which escaping never makes
+# (an escaped U+E000 is always followed by U+E000 or U+E001). Other floats print with a point.
 _ESC = "\ue000"
+_FLOAT_TAG = "\ue000\ue002"
 _UNESCAPE = re.compile("\ue000([\ue000\ue001])")
+#: From this size up, repr() writes a float with an exponent, and numeric drops its point.
+_FLOAT_EXPONENT = 1e16
 
 
 def _escape(text: str) -> str:
@@ -771,18 +756,40 @@ def _unescape(text: str) -> str:
     return _UNESCAPE.sub(lambda m: "\x00" if m.group(1) == "\ue001" else _ESC, text)
 
 
-def _walk(value: Any, fix: Callable[[str], str]) -> Any:
+def _to_jsonb(value: Any) -> Any:
+    """*value* with its strings escaped and the floats numeric would change tagged."""
     if isinstance(value, str):
-        return fix(value)
+        return _escape(value)
+    if isinstance(value, float):
+        if abs(value) >= _FLOAT_EXPONENT or (value == 0.0 and math.copysign(1.0, value) < 0):
+            return _FLOAT_TAG + repr(value)
+        return value
     if isinstance(value, dict):
-        return {fix(k) if isinstance(k, str) else k: _walk(v, fix) for k, v in value.items()}
+        return {_escape(k) if isinstance(k, str) else k: _to_jsonb(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_jsonb(v) for v in value]
+    return value
+
+
+def _from_jsonb(value: Any) -> Any:
+    """The value :func:`_to_jsonb` was given."""
+    if isinstance(value, str):
+        if value.startswith(_FLOAT_TAG):
+            return float(value[len(_FLOAT_TAG) :])
+        return _unescape(value)
+    if isinstance(value, dict):
+        return {_unescape(k): _from_jsonb(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_walk(v, fix) for v in value]
+        return [_from_jsonb(v) for v in value]
     return value
 
 
 class _NulSafe:
-    """Wraps the store's serializer so that values holding NUL survive a jsonb column."""
+    """Wraps the store's serializer so that values survive a jsonb column exactly.
+
+    The text is checked first, so a value with no NUL, no U+E000 and no float numeric would
+    change is serialized once, as it is.
+    """
 
     __slots__ = ("inner",)
 
@@ -791,11 +798,11 @@ class _NulSafe:
 
     def dumps(self, value: Any) -> str:
         text = self.inner.dumps(value)
-        if "\\u0000" in text or _ESC in text:
-            text = self.inner.dumps(_walk(value, _escape))
+        if "\\u0000" in text or _ESC in text or "e+" in text or "-0.0" in text:
+            text = self.inner.dumps(_to_jsonb(value))
         return text
 
     def loads(self, data: str | bytes) -> Any:
         value = self.inner.loads(data)
         text = data if isinstance(data, str) else bytes(data).decode("utf-8", "replace")
-        return _walk(value, _unescape) if _ESC in text else value
+        return _from_jsonb(value) if _ESC in text else value

@@ -9,12 +9,14 @@ One hash per session, under ``prefix + key`` (the key is the SHA-256 of the id, 
 
 Loading is one plain ``HGETALL``; the expiry is checked in Python with the caller's ``now``, and
 only a record found dead costs a second call, which deletes it on the server unless another
-worker refreshed it in between. Saving is one ``EVALSHA`` of a small Lua script that,
-atomically on the server, checks the record is still alive for the caller's ``now`` (no
-resurrection), deletes the removed fields, sets the changed ones, adds the increments and moves
-the expiry. Creating is one ``MULTI``/``EXEC``, which also deletes the record a regenerated
-session replaces. So each is exactly one round trip (after a server restart, the first save
-gets NOSCRIPT and loads the script once).
+worker refreshed it in between. Saving is one ``EVALSHA`` of a Lua script
+(``redis_save.lua``, beside this module) that, atomically on the server, checks the record is
+still alive for the caller's ``now`` (no resurrection) and applies the changes as
+:meth:`Changes.apply_to <wsgisession.records.Changes.apply_to>` does: removals, updates, then
+exact increments (ints of any size, floats as floats), and moves the expiry. Creating is one
+``MULTI``/``EXEC``; moving a regenerated session is one script (``redis_create.lua``) that
+writes the new record only while the one it replaces is alive. So each is exactly one round
+trip (after a server restart, a script's first call gets NOSCRIPT and loads it once).
 
 Redis's own TTL is only a safety net: it is set to the remaining lifetime *as the caller's clock
 sees it* plus :attr:`RedisStore.ttl_margin`, so Redis forgets dead sessions by itself while
@@ -30,11 +32,11 @@ from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
+from ..errors import ConfigurationError, StoreError, StoreUnavailableError
 from ..serializers import JSONSerializer, Serializer
-from ..signing import log_id
 from ._redis_lean import LeanClient, lean_client_for
-from .base import Changes, Record, Store, StoreStats, logger
+from ._support import import_driver, logger, read_text, warn_corrupt
+from .base import Changes, Record, Store, StoreStats
 
 __all__ = ["RedisStore"]
 
@@ -46,74 +48,6 @@ _NAMES_BYTES = (_EXPIRES.encode(), _META.encode(), _DATA.encode())
 _NAMES_TEXT = (_EXPIRES, _META, _DATA)
 #: Parses one JSON value with its end position, so a value needs no Python-level wrapper.
 _raw_decode = json.JSONDecoder().raw_decode
-
-# ARGV: now, expires ('' keeps it), ttl_ms, meta ('' keeps it),
-#       n_removals, field..., n_updates, (field, json)..., n_increments, (field, amount)...
-# Increments are computed before anything is written, so a bad one changes nothing.
-_SAVE_SCRIPT = """
-local key = KEYS[1]
-local stored = tonumber(redis.call('HGET', key, '@e'))
-if stored == nil then return 0 end
-if stored <= tonumber(ARGV[1]) then
-  redis.call('DEL', key)
-  return 0
-end
-local i = 5
-local removed = {}
-local n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do removed[ARGV[i]] = true; i = i + 1 end
-local updates_at = i + 1
-n = tonumber(ARGV[i]); i = i + 1 + 2 * n
-local increments = {}
-n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  local field, amount = ARGV[i], ARGV[i + 1]
-  i = i + 2
-  local current, number = false, nil
-  if not removed[field] then current = redis.call('HGET', key, field) end
-  if current then number = tonumber(current) end
-  if string.match(amount, '^-?%d+$') and (number == nil or string.match(current, '^-?%d+$')) then
-    increments[#increments + 1] = {field, amount, number == nil}
-  else
-    local result = (number or 0) + tonumber(amount)
-    if result ~= result or result == math.huge or result == -math.huge then
-      return redis.error_reply('increment of ' .. field .. ' gives a number JSON cannot hold')
-    end
-    local text = string.format('%.17g', result)
-    if not string.find(text, '[%.eEn]') then text = text .. '.0' end
-    increments[#increments + 1] = {field, text, nil}
-  end
-end
-for field in pairs(removed) do redis.call('HDEL', key, field) end
-i = updates_at
-n = tonumber(ARGV[updates_at - 1])
-for _ = 1, n do redis.call('HSET', key, ARGV[i], ARGV[i + 1]); i = i + 2 end
-for _, inc in ipairs(increments) do
-  if inc[3] == nil then
-    redis.call('HSET', key, inc[1], inc[2])
-  else
-    if inc[3] then redis.call('HSET', key, inc[1], '0') end
-    redis.call('HINCRBY', key, inc[1], inc[2])
-  end
-end
-if ARGV[4] ~= '' then redis.call('HSET', key, '@m', ARGV[4]) end
-if ARGV[2] ~= '' then
-  redis.call('HSET', key, '@e', ARGV[2])
-  redis.call('PEXPIRE', key, ARGV[3])
-end
-return 1
-"""
-
-# Deletes one record when it expired before ARGV[1]; used by purge, key by key, and by a load
-# that found the record dead, so a session refreshed in between is left alone.
-_PURGE_SCRIPT = """
-local stored = tonumber(redis.call('HGET', KEYS[1], '@e'))
-if stored ~= nil and stored <= tonumber(ARGV[1]) then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-"""
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
@@ -165,12 +99,7 @@ class RedisStore(Store):
         serializer: Serializer | None = None,
     ) -> None:
         super().__init__(serializer)
-        try:
-            import redis
-        except ImportError as exc:
-            raise MissingDriverError(
-                "RedisStore needs the redis-py driver: pip install 'sessions-wsgi[redis]'"
-            ) from exc
+        (redis,) = import_driver("RedisStore", "the redis-py driver", "redis", "redis")
         timeouts = {"socket_timeout": socket_timeout, "connect_timeout": connect_timeout}
         for name, value in timeouts.items():
             if value is not None and not value > 0:
@@ -212,8 +141,12 @@ class RedisStore(Store):
         )
         #: What load() and the scripts go through: the lean client, or the redis-py client.
         self._fast: Any = self._lean if self._lean is not None else self.client
-        self._save_script = self.client.register_script(_SAVE_SCRIPT)
-        self._purge_script = self.client.register_script(_PURGE_SCRIPT)
+        # The scripts live beside this module, each with a header that says what it takes:
+        # a save's changes applied (Changes.apply_to, in Lua) to a live record; a session
+        # moved to a new key only while the record it replaces is alive; a dead record deleted.
+        self._save_script = self.client.register_script(read_text("redis_save.lua"))
+        self._create_script = self.client.register_script(read_text("redis_create.lua"))
+        self._purge_script = self.client.register_script(read_text("redis_purge.lua"))
         self._where = where or _describe(self.client)
         self._failures = _Failures(redis, self._where, prefix, self._cluster)
 
@@ -244,7 +177,7 @@ class RedisStore(Store):
                 fields = self._fast.hgetall(name)
         except StoreError as exc:
             if "WRONGTYPE" in str(exc):
-                _warn_corrupt(key)
+                warn_corrupt(key)
                 return None
             raise
         if not fields:
@@ -258,7 +191,7 @@ class RedisStore(Store):
         try:
             expires = float(raw_expires)
         except (TypeError, ValueError):
-            _warn_corrupt(key)
+            warn_corrupt(key)
             return None
         if not expires > now:
             with self._errors():
@@ -268,10 +201,10 @@ class RedisStore(Store):
             meta = None if raw_meta is None else self.serializer.loads(raw_meta)
             data, size = self._decode_data(fields, data_prefix)
         except (ValueError, TypeError, UnicodeDecodeError):
-            _warn_corrupt(key)
+            warn_corrupt(key)
             return None
         if not isinstance(meta, dict):
-            _warn_corrupt(key)
+            warn_corrupt(key)
             return None
         return Record(data, meta, expires, size=size)
 
@@ -312,23 +245,39 @@ class RedisStore(Store):
         expires: float,
         now: float,
         replaces: str | None = None,
-    ) -> None:
-        """One ``MULTI``/``EXEC``: the hash written with its TTL, the replaced record deleted."""
+    ) -> bool:
+        """One ``MULTI``/``EXEC`` that writes the hash with its TTL; with *replaces*, one script.
+
+        The script (``redis_create.lua``) moves the session only while the record under
+        *replaces* is alive, atomically, and otherwise writes nothing: False.
+        """
         dumps = self.serializer.dumps
         mapping = {_DATA + name: dumps(value) for name, value in data.items()}
         mapping[_META] = dumps(dict(meta))
         mapping[_EXPIRES] = repr(float(expires))
         target = self._key(key)
+        ttl_ms = self._ttl_ms(expires, now)
         with self._errors():
-            # A cluster cannot run one transaction over two slots: write the new record first,
-            # so a failure in between leaves the old session alive rather than losing it.
+            if replaces is not None:
+                old = self._key(replaces)
+                now_text = repr(float(now))
+                if not self._cluster:
+                    args: list[Any] = [now_text, ttl_ms]
+                    for pair in mapping.items():
+                        args.extend(pair)
+                    script = self._create_script
+                    return bool(self._evalsha(script, [old, target], args, write=True))
+                # A cluster cannot run one script over two slots: the old record is taken
+                # first (only one of two overlapping moves gets it), then the new one written.
+                # A failure in between logs the user out rather than leave two sessions.
+                if not self._evalsha(self._create_script, [old], [now_text, ttl_ms]):
+                    return False
             pipe = self._write_pipeline()
             pipe.delete(target)
             pipe.hset(target, mapping=mapping)
-            pipe.pexpire(target, self._ttl_ms(expires, now))
-            if replaces is not None:
-                pipe.delete(self._key(replaces))
+            pipe.pexpire(target, ttl_ms)
             self._execute_write(pipe)
+        return True
 
     def save(self, key: str, changes: Changes, now: float) -> bool:
         """One ``EVALSHA``: the changes applied on the server only while the record is alive."""
@@ -350,22 +299,25 @@ class RedisStore(Store):
         with self._errors():
             return bool(self._evalsha(self._save_script, self.prefix + key, args, write=True))
 
-    def _evalsha(self, script: Any, name: str, args: list[Any], write: bool = False) -> Any:
-        """Run a registered *script* on the record *name*: one ``EVALSHA``.
+    def _evalsha(
+        self, script: Any, name: str | list[str], args: list[Any], write: bool = False
+    ) -> Any:
+        """Run a registered *script* on the record *name* (or several): one ``EVALSHA``.
 
         Only when Redis answers NOSCRIPT (it restarted or flushed its scripts) is the script
         loaded and run again. Cheaper than calling the script object, which rebuilds its
         arguments and checks for a pipeline on every call. A *write* with :attr:`replicas`
         set is pipelined with its ``WAIT``.
         """
+        keys = [name] if isinstance(name, str) else name
         if write and self.replicas:
-            return self._evalsha_acknowledged(script, name, args)
+            return self._evalsha_acknowledged(script, keys, args)
         client = self._fast
         try:
-            return client.evalsha(script.sha, 1, name, *args)
+            return client.evalsha(script.sha, len(keys), *keys, *args)
         except self._redis.exceptions.NoScriptError:
             script.sha = client.script_load(script.script)
-            return client.evalsha(script.sha, 1, name, *args)
+            return client.evalsha(script.sha, len(keys), *keys, *args)
 
     def delete(self, key: str) -> None:
         """One ``DEL``."""
@@ -382,10 +334,10 @@ class RedisStore(Store):
     def _write_pipeline(self) -> Any:
         """A pipeline for one atomic write (create, destroy), sent in one round trip.
 
-        A transaction (``MULTI``/``EXEC``), except on a cluster, which cannot run one over two
-        slots: there the commands go in order, the new record first, so a failure in between
-        leaves the old session alive rather than losing it. With :attr:`replicas`, ``MULTI``
-        is queued by hand, so that ``WAIT`` can follow ``EXEC`` on the same connection.
+        A transaction (``MULTI``/``EXEC``), except on a cluster, where the commands go in order
+        (a record is one key, so one slot; a cluster's regenerate takes the old record first).
+        With :attr:`replicas`, ``MULTI`` is queued by hand, so that ``WAIT`` can follow
+        ``EXEC`` on the same connection.
         """
         if self._cluster:
             return self.client.pipeline()
@@ -413,11 +365,11 @@ class RedisStore(Store):
                 raise reply
         return list(executed)
 
-    def _evalsha_acknowledged(self, script: Any, name: str, args: list[Any]) -> Any:
+    def _evalsha_acknowledged(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """``EVALSHA`` and ``WAIT`` in one round trip; NOSCRIPT loads the script and goes again."""
         for _ in range(2):
             pipe = self.client.pipeline(transaction=False)
-            pipe.evalsha(script.sha, 1, name, *args)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
             pipe.execute_command("WAIT", self.replicas, self._wait_ms)
             reply, acknowledged = pipe.execute(raise_on_error=False)
             if isinstance(reply, self._redis.exceptions.NoScriptError):
@@ -886,10 +838,3 @@ def _measure(fields: Mapping[Any, Any], now: float) -> tuple[bool, int]:
         elif name.startswith(_DATA):
             size += len(raw_value) if isinstance(raw_value, bytes) else len(raw_value.encode())
     return expires is not None and expires > now, size
-
-
-def _warn_corrupt(key: str) -> None:
-    logger.warning(
-        "session %s: stored record is corrupt and was ignored; a fresh session starts",
-        log_id(key),
-    )

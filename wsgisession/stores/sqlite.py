@@ -11,25 +11,23 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import shutil
 import sqlite3
 import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ..errors import ConfigurationError, StoreUnavailableError
 from ..serializers import Serializer
-from .base import Changes, Record, Store, StoreStats, apply_changes, logger
+from ._support import check_sql_name, logger, reset_after_fork
+from .base import Changes, Record, Store, StoreStats
 
 __all__ = ["SqliteStore"]
 
 _T = TypeVar("_T")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 class SqliteStore(Store):
@@ -72,10 +70,7 @@ class SqliteStore(Store):
         serializer: Serializer | None = None,
     ) -> None:
         super().__init__(serializer)
-        if not _IDENTIFIER.fullmatch(table):
-            raise ConfigurationError(
-                f"table={table!r} is not a plain SQL name; use letters, digits and underscores"
-            )
+        check_sql_name(table)
         if checkpoint_every < 0:
             raise ConfigurationError(
                 f"checkpoint_every={checkpoint_every} must be 0 (SQLite's own checkpoints) "
@@ -116,6 +111,7 @@ class SqliteStore(Store):
             f"INSERT INTO {t} (key, data, meta, expires, version) VALUES (?, ?, ?, ?, 0)"
         )
         self._sql_delete = f"DELETE FROM {t} WHERE key = ?"
+        self._sql_delete_live = f"DELETE FROM {t} WHERE key = ? AND expires > ?"
         # A save's UPDATE, optimistic or merging, sets only the columns that change, keyed by
         # (meta changes, expires changes): an unchanged expires leaves its index alone.
         where = "version = version + 1 WHERE key = ? AND version = ? AND expires > ?"
@@ -138,8 +134,7 @@ class SqliteStore(Store):
             f"SELECT count(*), coalesce(sum(length(CAST(data AS BLOB))), 0) FROM {t}"
             " WHERE expires > ?"
         )
-        ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+        reset_after_fork(self)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, table={self.table!r})"
@@ -356,8 +351,12 @@ class SqliteStore(Store):
         expires: float,
         now: float,
         replaces: str | None = None,
-    ) -> None:
-        """One INSERT, or with *replaces* a DELETE and an INSERT in one transaction."""
+    ) -> bool:
+        """One INSERT; with *replaces*, one transaction that deletes the live old row, then inserts.
+
+        When there is no live row under *replaces* (another request ended the session), the
+        transaction writes nothing and the answer is False.
+        """
         dumps = self.serializer.dumps
         params = (key, dumps(dict(data)), dumps(dict(meta)), expires)
 
@@ -365,17 +364,21 @@ class SqliteStore(Store):
             self._execute(self._sql_insert, params)
         else:
 
-            def op(conn: sqlite3.Connection) -> None:
+            def move(conn: sqlite3.Connection) -> bool:
                 with _immediate(conn):
-                    conn.execute(self._sql_delete, (replaces,))
+                    if conn.execute(self._sql_delete_live, (replaces, now)).rowcount != 1:
+                        return False
                     conn.execute(self._sql_insert, params)
+                return True
 
-            self._run(op)
+            if not self._run(move):
+                return False
         self._wrote()
         if self.purge_every:
             self._creates += 1
             if self._creates % self.purge_every == 0:
                 self._run(lambda conn: conn.execute(self._sql_purge, (now, self.purge_batch)))
+        return True
 
     def save(self, key: str, changes: Changes, now: float) -> bool:
         """One UPDATE when nobody saved since this request loaded; else a merging transaction."""
@@ -392,12 +395,12 @@ class SqliteStore(Store):
                 columns = (meta,)
             if expires is not None:
                 columns += (expires,)
-            base = changes.base
+            loaded = changes.loaded
             saved = False
-            if base is not None and base.version is not None:
-                data = changes.data
-                whole = dumps(data if type(data) is dict else dict(data))
-                params = (whole, *columns, key, base.version, now)
+            if loaded is not None and loaded.version is not None:
+                result = changes.result
+                whole = dumps(result if type(result) is dict else dict(result))
+                params = (whole, *columns, key, loaded.version, now)
                 saved = self._execute(sql, params).rowcount == 1
             if not saved:
 
@@ -407,9 +410,7 @@ class SqliteStore(Store):
                         if row is None:
                             return False
                         current = self.decode(key, row[0])
-                        merged = apply_changes(
-                            current if isinstance(current, dict) else {}, changes
-                        )
+                        merged = changes.apply_to(current if isinstance(current, dict) else {})
                         conn.execute(sql, (dumps(merged), *columns, key, row[1], now))
                     return True
 
@@ -523,9 +524,3 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
         return (code & 0xFF) in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED and their extended codes
     message = str(exc)
     return "locked" in message or "busy" in message
-
-
-def _after_fork(ref: weakref.ReferenceType[SqliteStore]) -> None:
-    store = ref()
-    if store is not None:
-        store._reset_after_fork()
