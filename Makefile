@@ -10,7 +10,7 @@ EXTRAS ?= redis,postgres,cookie,flask,django,pyramid
 # ... and the project's own dependency groups (PEP 735, [dependency-groups], never published).
 GROUPS ?= test dev
 
-.PHONY: run test test-multihost load lint docs dist bench bench-scale fuzz clean venv
+.PHONY: run test test-multihost load lint docs dist bench bench-callgrind bench-scale fuzz clean venv
 
 venv: $(STAMP)
 
@@ -76,8 +76,10 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install -q --group bench
 	@touch $(BENCH_STAMP)
 
-# In-process, store floors, HTTP (gunicorn + wrk) and the targets' PASS/MISS: a few minutes.
-# wrk is a Debian package: when it is missing, this says so before installing it system-wide.
+# In-process, store floors, HTTP (gunicorn + wrk: sync and keep-alive), instruction counts
+# (valgrind), the ratio chart (docs/_static/bench-ratios.png) and the targets: a few minutes.
+# wrk and valgrind are Debian packages: when one is missing, this says so before installing it
+# system-wide.
 bench: $(BENCH_STAMP)
 	@command -v wrk >/dev/null 2>&1 || { \
 		echo "make bench: the HTTP part needs wrk, which is not installed;" \
@@ -85,7 +87,17 @@ bench: $(BENCH_STAMP)
 		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk; } \
 			|| echo "make bench: wrk could not be installed (install it yourself:" \
 				"apt-get install wrk): the HTTP part will be skipped"; }
+	@command -v valgrind >/dev/null 2>&1 || { \
+		echo "make bench: the instruction counts need valgrind, which is not installed;" \
+			"installing Debian's valgrind system-wide now (apt-get install valgrind, as root)"; \
+		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq valgrind; } \
+			|| echo "make bench: valgrind could not be installed (install it yourself:" \
+				"apt-get install valgrind): the instruction counts will be skipped"; }
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# Instructions per request of every contender and scenario under callgrind (slow: minutes).
+bench-callgrind: $(BENCH_STAMP)
+	$(PY) -m benchmarks --callgrind $(BENCH_ARGS)
 
 # Load/save with 1k, 100k and 1M stored sessions, a bounded MemoryStore flood, a 1M-row purge.
 bench-scale: $(BENCH_STAMP)

@@ -1,7 +1,8 @@
 """``python -m benchmarks``: run the benchmarks, print the tables and the targets' PASS/MISS.
 
-python -m benchmarks                 # in-process, floors, HTTP, targets (make bench)
-python -m benchmarks --no-http       # in-process and floors only
+python -m benchmarks                 # in-process, floors, HTTP, callgrind, chart, targets
+python -m benchmarks --no-http       # in-process and floors only (and the targets' callgrind)
+python -m benchmarks --callgrind     # instructions per request of every contender, scenario
 python -m benchmarks --scale         # 1k/100k/1M sessions, flood, purge (make bench-scale)
 python -m benchmarks --profile write # cProfile of wsgisession's hot path for one scenario
 """
@@ -58,6 +59,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", nargs="*", help="contenders to run, in-process and HTTP (bare always runs)"
     )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="only count instructions per request (valgrind) of every contender and scenario",
+    )
+    parser.add_argument(
+        "--no-callgrind", action="store_true", help="skip the targets' instruction counts"
+    )
+    parser.add_argument(
+        "--requests", type=int, default=300, help="requests per callgrind child (300)"
+    )
+    parser.add_argument(
+        "--scenarios", nargs="*", help="scenarios for --callgrind (all five by default)"
+    )
+    parser.add_argument(
+        "--chart",
+        default=None,
+        help="where to write the ratio chart (docs/_static/bench-ratios.png); '' for none",
+    )
     parser.add_argument("--profile", metavar="SCENARIO", help="profile wsgisession on a scenario")
     parser.add_argument("--store", default="memory", help="store for --profile (memory)")
     args = parser.parse_args(argv)
@@ -76,6 +96,20 @@ def main(argv: list[str] | None = None) -> int:
 
             scale.run(ctx, largest=args.scale_max)
             return 0
+        if args.callgrind:
+            from . import callgrind
+
+            names = args.only or inprocess.CONTENDERS
+            scenarios = args.scenarios or list(callgrind.SCENARIOS)
+            counts = callgrind.run(ctx, {n: list(scenarios) for n in names}, requests=args.requests)
+            print(f"\nmachine: {machine()}")
+            print("\n## Instructions per request (callgrind)\n")
+            print(callgrind.table(counts))
+            print("\nCommands:")
+            for command in counts.commands:
+                print(f"  {command}")
+            print(f"\n(finished in {time.time() - started:.0f} s)")
+            return 0
         results = None
         if not args.http_only:
             results = inprocess.run(
@@ -86,6 +120,25 @@ def main(argv: list[str] | None = None) -> int:
             from . import http
 
             http_results = http.run(ctx, duration=args.duration, contenders=args.only)
+        counts = None
+        if not args.no_callgrind and not args.http_only:
+            from . import callgrind
+
+            runs = {
+                name: scenarios
+                for name, scenarios in callgrind.TARGET_RUNS.items()
+                if not args.only or name in args.only or name == "floor:sqlite"
+            }
+            counts = callgrind.run(ctx, runs, requests=args.requests)
+        chart_path = None
+        if results is not None and args.chart != "":
+            from . import chart
+
+            chart_path = chart.write(
+                results,
+                args.chart or chart.DEFAULT_PATH,
+                subtitle=f"{time.strftime('%Y-%m-%d')}: {machine()}",
+            )
         print()
         print(f"machine: {machine()}")
         if results is not None:
@@ -93,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             print(inprocess.table(results))
             print("\n## Store calls per request (wsgisession)\n")
             print(inprocess.calls_table(results))
-            print("\n## Ratio wsgisession / Beaker (median µs; below 1 is faster)\n")
+            print("\n## Ratio wsgisession / peer (median µs; below 1 is faster)\n")
             print(inprocess.ratio_table(results))
             print("\n## Floors\n")
             print(inprocess.floors_table(results))
@@ -101,11 +154,20 @@ def main(argv: list[str] | None = None) -> int:
             from . import http
 
             print("\n## HTTP (gunicorn sync, 2 workers, wrk on the same machine)\n")
-            print(http.table(http_results))
+            print(http.table(http_results, "sync"))
+            print("\n## HTTP keep-alive (gunicorn gthread, 2 workers x 4 threads, wrk)\n")
+            print(http.table(http_results, "keep-alive"))
+        if counts is not None:
+            from . import callgrind
+
+            print("\n## Instructions per request (callgrind)\n")
+            print(callgrind.table(counts))
+        if chart_path is not None:
+            print(f"\nChart of the ratios: {chart_path}")
         from .targets import check
 
         print("\n## Targets\n")
-        print(check(results, http_results))
+        print(check(results, http_results, counts))
         print(f"\n(finished in {time.time() - started:.0f} s)")
     finally:
         ctx.cleanup()

@@ -22,6 +22,7 @@ import secrets
 import shutil
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -148,6 +149,10 @@ class Context:
     redis_url: str = field(default_factory=redis_url)
     postgres_dsn: str = field(default_factory=postgres_dsn)
     tables: set[str] = field(default_factory=set)
+    #: PostgreSQL schemas of this run (Django's session table lives in one), dropped at the end.
+    schemas: set[str] = field(default_factory=set)
+    #: Called first by :meth:`cleanup`, e.g. to close connections that hold a schema.
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def from_env(cls) -> Context:
@@ -166,8 +171,23 @@ class Context:
         self.tables.add(name)
         return name
 
+    def schema(self, suffix: str) -> str:
+        """Create a PostgreSQL schema of this run's own, dropped by :meth:`cleanup`."""
+        import psycopg
+        from psycopg import sql
+
+        name = f"{self.token}_{suffix}"
+        with psycopg.connect(self.postgres_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
+        self.schemas.add(name)
+        return name
+
     def cleanup(self) -> None:
         """Delete every key, table and file this run made in the shared services."""
+        for close in self.closers:
+            # Cleaning up must go on whatever one closer says.
+            with contextlib.suppress(Exception):
+                close()
         if redis_available() is None:
             import redis
 
@@ -192,6 +212,13 @@ class Context:
                 ).fetchall()
                 for (name,) in rows:
                     conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+                # Child processes (callgrind, gunicorn) make schemas of the run's token too.
+                schemas = conn.execute(
+                    "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s",
+                    (self.token.lower() + "%",),
+                ).fetchall()
+                for name in self.schemas | {row[0] for row in schemas}:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -220,7 +247,7 @@ class Contender:
 
     name: str
     label: str
-    family: str  # "wsgisession", "beaker", "flask" or "bare"
+    family: str  # "wsgisession", "beaker", "flask", "django", "floor" or "bare"
     app: WSGIApp
     #: For wsgisession: the same middleware over a CountingStore, for the calls column.
     counted: WSGIApp | None = None
@@ -229,6 +256,10 @@ class Contender:
     #: True when the store is Redis, so the round trips are counted too.
     redis: bool = False
     closers: list[Callable[[], None]] = field(default_factory=list)
+    #: Called before and after each timed batch, outside the clock: a contender whose set-up is
+    #: process-wide (a Django setting) switches it on only while it runs.
+    enter: Callable[[], None] | None = None
+    leave: Callable[[], None] | None = None
 
     def close(self) -> None:
         for close in self.closers:
@@ -249,6 +280,17 @@ def _wsgisession_store(kind: str, ctx: Context, counting: bool) -> Store:
     if kind == "redis":
         client: Any = counting_redis_client(ctx.redis_url) if counting else ctx.redis_url
         return wsgisession.RedisStore(client, prefix=ctx.redis_prefix)  # type: ignore[attr-defined]
+    if kind == "redis-client":
+        # The same store on a redis-py client handed in: redis-py's command layer and pool,
+        # as a store not built from a URL has them (beside the URL's lean path above).
+        import redis
+
+        client = (
+            counting_redis_client(ctx.redis_url)
+            if counting
+            else redis.Redis.from_url(ctx.redis_url)
+        )
+        return wsgisession.RedisStore(client, prefix=ctx.redis_prefix)  # type: ignore[attr-defined]
     if kind == "postgres":
         return wsgisession.PostgresStore(  # type: ignore[attr-defined]
             ctx.postgres_dsn, table=ctx.table("sessions")
@@ -260,6 +302,10 @@ def _wsgisession_store(kind: str, ctx: Context, counting: bool) -> Store:
 
 def missing(name: str) -> str | None:
     """Return why contender *name* cannot run here, or None when it can."""
+    if name.startswith(("django:", "flask:sqlalchemy", "flask:wsgisession-")):
+        return _missing_framework_peer(name)
+    if name == "wsgisession:redis-client":
+        return redis_available()
     family, _, kind = name.partition(":")
     needs = {"redis": "RedisStore", "postgres": "PostgresStore", "cookie": "CookieStore"}
     if family == "wsgisession" and kind in needs and not hasattr(wsgisession, needs[kind]):
@@ -269,6 +315,32 @@ def missing(name: str) -> str | None:
     if kind == "postgres":
         return postgres_available()
     return None
+
+
+def _missing_framework_peer(name: str) -> str | None:
+    """Why a Django contender, Flask-Session's SQLAlchemy one or wsgisession's Flask
+    integration cannot run here, or None."""
+    import importlib.util
+
+    family, _, kind = name.partition(":")
+    if family == "django":
+        from .django_peers import missing as django_missing
+
+        return django_missing(kind)
+    if kind == "sqlalchemy":
+        for module in ("flask_session", "flask_sqlalchemy", "sqlalchemy"):
+            if importlib.util.find_spec(module) is None:
+                return f"{module} is not installed (make bench installs the bench requirements)"
+        return postgres_available()
+    # Hook for the Flask integration (flask:wsgisession-<store>): it runs once the module is in.
+    try:
+        found = importlib.util.find_spec("wsgisession.integrations.flask") is not None
+    except ImportError:
+        found = False
+    if not found:
+        return "wsgisession.integrations.flask has not landed yet"
+    store = kind.partition("-")[2]
+    return redis_available() if store == "redis" else None
 
 
 def build(name: str, ctx: Context) -> Contender:
@@ -284,6 +356,8 @@ def build(name: str, ctx: Context) -> Contender:
         return _build_beaker(name, kind, ctx)
     if family == "flask":
         return _build_flask(name, kind, ctx)
+    if family == "django":
+        return _build_django(name, kind, ctx)
     raise ValueError(f"unknown contender {name!r}")
 
 
@@ -297,15 +371,17 @@ def _build_wsgisession(name: str, kind: str, ctx: Context) -> Contender:
         # delegate would hide from the middleware that the store is client-side.
         label = f"wsgisession {type(store).__name__}"
         return Contender(name, label, "wsgisession", app, store=store, closers=closers)
-    counted_inner = _wsgisession_store(kind, ctx, counting=True) if kind == "redis" else store
+    redis_kind = kind in ("redis", "redis-client")
+    counted_inner = _wsgisession_store(kind, ctx, counting=True) if redis_kind else store
     counter = CountingStore(counted_inner)
     counted = SessionMiddleware(logic, counter, secret_keys=[SECRET])
     if counted_inner is not store:
         closers.append(counted_inner.close)
     label = f"wsgisession {type(store).__name__}"
-    return Contender(
-        name, label, "wsgisession", app, counted, counter, store, kind == "redis", closers
-    )
+    if kind == "redis-client":
+        label += ", redis-py client handed in"
+        closers.append(store.client.close)
+    return Contender(name, label, "wsgisession", app, counted, counter, store, redis_kind, closers)
 
 
 #: The sqlite3 floor, in process and through HTTP: one JSON record read and written back.
@@ -328,49 +404,64 @@ def sqlite_floor_connection(path: str) -> sqlite3.Connection:
 
 
 class _SqliteFloor:
-    """The application with the session replaced by the bare sqlite3 floor: a get and an upsert
-    of the JSON record under the raw cookie value, no signing and no session layer at all.
+    """The application with the session replaced by the bare sqlite3 floor, no signing and no
+    session layer at all: the record is the JSON of the session under the raw cookie value.
 
-    It shows what SQLite alone costs in the same server, the ceiling of any SQLite-backed
-    session. One connection per process, opened after gunicorn forks.
+    ``/write`` reads it, decodes the JSON, increments the counter, encodes it and upserts it,
+    as any session write must; ``/read`` reads and decodes it; ``/new`` encodes and inserts a
+    fresh one. It shows what SQLite and JSON alone cost in the same server, the ceiling of any
+    SQLite-backed session. One connection per thread (a threaded server may serve requests
+    side by side), opened anew in a child after a fork.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.pid = 0
-        self.conn: sqlite3.Connection | None = None
+        self.local = threading.local()
 
     def _connection(self) -> sqlite3.Connection:
-        if self.conn is None or self.pid != os.getpid():
-            self.conn = sqlite_floor_connection(self.path)
-            self.pid = os.getpid()
-        return self.conn
+        local = self.local
+        if getattr(local, "pid", 0) != os.getpid():
+            local.conn = sqlite_floor_connection(self.path)
+            local.pid = os.getpid()
+        conn: sqlite3.Connection = local.conn
+        return conn
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ["PATH_INFO"]
         headers = [("Content-Type", "text/plain"), ("Content-Length", "2")]
-        if path in ("/write", "/setup"):
+        if path in ("/write", "/setup", "/read"):
             conn = self._connection()
             cookie = environ.get("HTTP_COOKIE", "")
             key = cookie.partition("floor=")[2] or secrets.token_hex(16)
             row = conn.execute(FLOOR_SELECT, (key,)).fetchone()
             data = json.loads(row[0]) if row else {**SETUP_DATA, "n": 0}
-            data["n"] = data.get("n", 0) + 1
-            conn.execute(FLOOR_UPSERT, (key, json.dumps(data)))
+            if path != "/read":
+                data["n"] = data.get("n", 0) + 1
+                conn.execute(FLOOR_UPSERT, (key, json.dumps(data)))
             if path == "/setup":
                 headers.append(("Set-Cookie", f"floor={key}; Path=/"))
+        elif path == "/new":
+            key = secrets.token_hex(16)
+            self._connection().execute(FLOOR_UPSERT, (key, json.dumps({"user": "alice"})))
+            headers.append(("Set-Cookie", f"floor={key}; Path=/"))
         start_response("200 OK", headers)
         return [BODY]
 
 
 def _build_sqlite_floor(name: str, ctx: Context) -> Contender:
-    app = _SqliteFloor(os.path.join(ctx.root, "floor-http.db"))
-    return Contender(name, "sqlite3 get+upsert alone (floor)", "floor", app)
+    app = _SqliteFloor(os.path.join(ctx.root, "floor-app.db"))
+    return Contender(name, "sqlite3 + JSON alone (floor app)", "floor", app)
 
 
 def _build_beaker(name: str, kind: str, ctx: Context) -> Contender:
+    import warnings
+
     import beaker.session
     from beaker.middleware import SessionMiddleware as BeakerMiddleware
+
+    # Beaker warns on every forged cookie, each with its own text: printing thousands of them
+    # would time the terminal, not Beaker (which still makes each warning).
+    warnings.filterwarnings("ignore", message="Invalidating corrupt session")
 
     # Beaker names its Redis keys after the session id: give ids this run's prefix, so the
     # shared Redis can be cleaned of exactly what this run wrote.
@@ -431,6 +522,8 @@ def _build_flask(name: str, kind: str, ctx: Context) -> Contender:
         label = "Flask, no session (bare)"
     elif kind == "cookie":
         label = "Flask cookie session"
+    elif kind == "sqlalchemy":
+        label = _flask_sqlalchemy(app, ctx, closers)
     elif kind == "redis":
         import redis
         from flask_session import Session as FlaskSession
@@ -499,6 +592,52 @@ def _build_flask(name: str, kind: str, ctx: Context) -> Contender:
         return respond()
 
     return Contender(name, label, "flask", app.wsgi_app, closers=closers)
+
+
+def _flask_sqlalchemy(app: Any, ctx: Context, closers: list[Callable[[], None]]) -> str:
+    """Flask-Session's SQLAlchemy backend on PostgreSQL (psycopg 3), in a table of this run.
+
+    Flask-SQLAlchemy keeps its engine's connection pool for the life of the app, so each
+    request checks out a warm connection, as a deployed app has it.
+    """
+    from flask_session import Session as FlaskSession
+    from flask_sqlalchemy import SQLAlchemy
+
+    dsn = ctx.postgres_dsn
+    for scheme in ("postgresql://", "postgres://"):
+        if dsn.startswith(scheme):
+            dsn = "postgresql+psycopg://" + dsn[len(scheme) :]
+    app.config.update(SQLALCHEMY_DATABASE_URI=dsn, SQLALCHEMY_TRACK_MODIFICATIONS=False)
+    db = SQLAlchemy(app)
+    app.config.update(
+        SESSION_TYPE="sqlalchemy",
+        SESSION_SQLALCHEMY=db,
+        SESSION_SQLALCHEMY_TABLE=ctx.table("flask_sessions"),
+        SESSION_USE_SIGNER=True,
+        # Flask-Session's default: no purge inside requests (its CLI command purges).
+        SESSION_CLEANUP_N_REQUESTS=None,
+    )
+    FlaskSession(app)
+
+    def dispose() -> None:
+        with app.app_context():
+            db.engine.dispose()
+
+    closers.append(dispose)
+    return "Flask-Session SQLAlchemy, PostgreSQL"
+
+
+def _build_django(name: str, kind: str, ctx: Context) -> Contender:
+    from . import django_peers
+
+    django_peers.configure(ctx)
+    contender = Contender(name, django_peers.LABELS[kind], "django", django_peers.handler(kind))
+    if kind.startswith("wsgisession-"):
+        override, close = django_peers.wsgisession_settings(kind, ctx)
+        contender.enter = override.enable
+        contender.leave = override.disable
+        contender.closers.append(close)
+    return contender
 
 
 # Driving an app in-process ------------------------------------------------------------------

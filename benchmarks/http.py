@@ -1,9 +1,15 @@
-"""HTTP benchmarks: gunicorn (sync, 2 workers, 127.0.0.1) under wrk, one session per connection.
+"""HTTP benchmarks: gunicorn (2 workers, 127.0.0.1) under wrk, one session per connection.
 
-Each contender gets its own gunicorn. Every wrk thread is one connection that carries its own
-session cookie (made before the run), and takes up any cookie the server re-issues. gunicorn's
-sync workers close the connection after each response, so wrk reconnects for every request,
-for every contender alike.
+Each contender gets its own gunicorn, twice:
+
+* ``sync``: sync workers, which close the connection after each response, so wrk reconnects
+  for every request (a new TCP connection per request, for every contender alike);
+* ``keep-alive``: gthread workers (:data:`THREADS` threads each), which keep the connection
+  open, so wrk sends every request of a connection on one socket, as a browser behind a
+  keep-alive proxy does; the session layer's share of a request shows more plainly.
+
+Every wrk thread is one connection that carries its own session cookie (made before the run),
+and takes up any cookie the server re-issues.
 """
 
 from __future__ import annotations
@@ -43,6 +49,11 @@ PAGES = {"untouched": "/untouched", "write": "/write"}
 #: Per-process stores: the gunicorn master makes their sessions before it forks.
 PRELOADED = {"wsgisession:memory", "beaker:memory", "beaker:memory-signed"}
 CONNECTIONS = 4
+#: The two server set-ups each contender is measured under: gunicorn's worker options.
+MODES = {
+    "sync": ["-k", "sync"],
+    "keep-alive": ["-k", "gthread", "--threads", "4", "--keep-alive", "30"],
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,7 @@ class HttpResult:
     p99_ms: float
     errors: int
     non2xx: int
+    mode: str = "sync"
 
     def cell(self) -> str:
         text = f"{self.rps:,.0f} ({self.p50_ms:.1f} / {self.p99_ms:.1f})"
@@ -110,15 +122,15 @@ def _wrk(port: int, page: str, cookies: list[str], duration: float) -> dict[str,
     raise RuntimeError(f"wrk printed no result:\n{out}")
 
 
-def run_one(name: str, ctx: Context, duration: float) -> list[HttpResult]:
-    """Serve contender *name* with gunicorn and load each page in turn."""
+def run_one(name: str, ctx: Context, duration: float, mode: str = "sync") -> list[HttpResult]:
+    """Serve contender *name* with gunicorn in *mode* and load each page in turn."""
     env = dict(os.environ, **ctx.env(), BENCH_CONTENDER=name)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    command = [_gunicorn(), "-w", "2", "-k", "sync", "--log-level", "warning"]
+    command = [_gunicorn(), "-w", "2", *MODES[mode], "--log-level", "warning"]
     label = build(name, ctx).label if name == "bare" else ""
     cookies: list[str] = []
     if name in PRELOADED:
-        cookies_file = os.path.join(ctx.root, f"cookies-{name.replace(':', '-')}.txt")
+        cookies_file = os.path.join(ctx.root, f"cookies-{name.replace(':', '-')}-{mode}.txt")
         env["BENCH_COOKIES_FILE"] = cookies_file
         env["BENCH_CONNECTIONS"] = str(CONNECTIONS)
         command.append("--preload")
@@ -152,6 +164,7 @@ def run_one(name: str, ctx: Context, duration: float) -> list[HttpResult]:
                     raw["p99_us"] / 1000,
                     raw["errors"],
                     raw["non2xx"],
+                    mode,
                 )
             )
     finally:
@@ -179,29 +192,32 @@ def run(  # type: ignore[no-untyped-def]
         return None
     results: list[HttpResult] = []
     for name in CONTENDERS:
-        if contenders and name != "bare" and name not in contenders:
+        if contenders and name not in ("bare", "floor:sqlite") and name not in contenders:
             continue
         reason = missing(name) if name != "bare" else None
         if reason is not None:
             log(f"HTTP {name}: skipped ({reason})")
             continue
-        log(f"HTTP {name}")
-        for result in run_one(name, ctx, duration):
-            log(f"  {result.page:<10} {result.cell()} req/s (p50 / p99 ms)")
-            results.append(result)
+        # Both modes of one contender back to back, so a busy spell hits them alike.
+        for mode in MODES:
+            log(f"HTTP {mode} {name}")
+            for result in run_one(name, ctx, duration, mode):
+                log(f"  {result.page:<10} {result.cell()} req/s (p50 / p99 ms)")
+                results.append(result)
     return results
 
 
-def find(results: list[HttpResult], name: str, page: str) -> HttpResult | None:
+def find(results: list[HttpResult], name: str, page: str, mode: str = "sync") -> HttpResult | None:
     for result in results:
-        if result.name == name and result.page == page:
+        if result.name == name and result.page == page and result.mode == mode:
             return result
     return None
 
 
-def table(results: list[HttpResult]) -> str:
-    """req/s (p50 / p99 ms) per contender and page, with write as a share of bare."""
-    bare = find(results, "bare", "bare")
+def table(results: list[HttpResult], mode: str = "sync") -> str:
+    """req/s (p50 / p99 ms) per contender and page in *mode*, with write as a share of bare."""
+    results = [r for r in results if r.mode == mode]
+    bare = find(results, "bare", "bare", mode)
     lines = [
         "| contender | untouched req/s (p50 / p99 ms) | write req/s (p50 / p99 ms) "
         "| write / bare |",
@@ -211,7 +227,8 @@ def table(results: list[HttpResult]) -> str:
         lines.append(f"| {bare.label} | {bare.cell()} | — | — |")
     names = [r.name for r in results if r.name != "bare"]
     for name in dict.fromkeys(names):
-        untouched, write = find(results, name, "untouched"), find(results, name, "write")
+        untouched = find(results, name, "untouched", mode)
+        write = find(results, name, "write", mode)
         share = f"{write.rps / bare.rps:.0%}" if write and bare else "—"
         label = (untouched or write).label  # type: ignore[union-attr]
         lines.append(
@@ -219,8 +236,14 @@ def table(results: list[HttpResult]) -> str:
             f"{write.cell() if write else '—'} | {share} |"
         )
     lines.append("")
-    lines.append(
-        f"{CONNECTIONS} connections, one session each; gunicorn sync workers close every "
-        "connection, so each request is a new TCP connection."
-    )
+    if mode == "sync":
+        lines.append(
+            f"{CONNECTIONS} connections, one session each; gunicorn sync workers close every "
+            "connection, so each request is a new TCP connection."
+        )
+    else:
+        lines.append(
+            f"{CONNECTIONS} connections, one session each, kept open: gunicorn gthread "
+            f"workers ({' '.join(MODES[mode][1:])})."
+        )
     return "\n".join(lines)

@@ -1,13 +1,30 @@
-"""The targets of issue 6, checked against one run's medians: PASS or MISS beside each."""
+"""The targets of issues 18 and 6, checked against one run's figures: PASS, MISS or SKIP each.
+
+Every line of issue 18 also names the floor that bounds it, measured in the same run: the
+best ratio any session layer could reach on that service (the bare driver doing the same
+round trips and the same JSON), so a MISS says how far the floor itself is from the target.
+Framework peers (Flask, Django) count their session layer alone, the median less the
+framework's own cost (:meth:`Results.session_cost`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from .callgrind import Counts
 from .http import HttpResult, find
-from .inprocess import Results
+from .inprocess import (
+    PG_READ_FLOOR,
+    PG_WRITE_FLOOR,
+    REDIS_RAW_FLOOR,
+    REDIS_RAW_READ_FLOOR,
+    SQLITE_JSON_FLOOR,
+    Results,
+)
 
-FLOORS_US = 15.0  # SqliteStore write may cost at most the sqlite3 floor plus this
+FLOORS_US = 15.0  # issue 6: SqliteStore write may cost at most the sqlite3 floor plus this
+
+Add = Callable[..., None]
 
 
 class _Report:
@@ -15,16 +32,25 @@ class _Report:
         self.lines: list[str] = []
         self.missed = 0
 
-    def add(self, target: str, ok: bool | None, measured: str) -> None:
+    def add(self, target: str, ok: bool | None, measured: str, bound: str = "") -> None:
         verdict = "SKIP" if ok is None else "PASS" if ok else "MISS"
         if ok is False:
             self.missed += 1
-        self.lines.append(f"{verdict}  {target:<58} {measured}")
+        line = f"{verdict}  {target:<62} {measured}"
+        if bound:
+            line += f"  [bound: {bound}]"
+        self.lines.append(line)
 
 
-def check(results: Results | None, http: list[HttpResult] | None) -> str:
-    """Return one PASS/MISS/SKIP line per target."""
+def check(
+    results: Results | None, http: list[HttpResult] | None, counts: Counts | None = None
+) -> str:
+    """Return one PASS/MISS/SKIP line per target, issue 18's first, then issue 6's."""
     report = _Report()
+    report.lines.append("Issue 18 (ratios of one run; [bound: …] is the floor's own ratio)")
+    _issue18(results, http, counts, report.add)
+    report.lines.append("")
+    report.lines.append("Issue 6")
     if results is not None:
         _inprocess(results, report.add)
     if http is not None:
@@ -33,7 +59,186 @@ def check(results: Results | None, http: list[HttpResult] | None) -> str:
     return "\n".join(report.lines)
 
 
-def _inprocess(results: Results, add: Callable[[str, bool | None, str], None]) -> None:
+def _x(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def _us(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _ratio_line(
+    add: Add,
+    results: Results,
+    target: str,
+    limit: float,
+    ours: str,
+    theirs: str,
+    scenario: str,
+    floor: str | None = None,
+) -> None:
+    """One "ours / theirs <= limit" line, with the floor's own ratio to *theirs* as its bound."""
+    ratio = results.ratio(ours, theirs, scenario)
+    if ratio is None:
+        missing = [n for n in (ours, theirs) if results.row(n) is None]
+        add(target, None, f"not measured: {', '.join(missing) or theirs + ' under 1 µs'}")
+        return
+    a = results.session_cost(ours, scenario) or 0.0
+    b = results.session_cost(theirs, scenario) or 0.0
+    bound = ""
+    floor_timing = results.floors.get(floor) if floor else None
+    if floor_timing is not None:
+        bound = f"{floor} {_us(floor_timing.median)} µs = {_x(floor_timing.median / b)}"
+    add(target, ratio <= limit, f"{_us(a)} / {_us(b)} µs = {_x(ratio)}", bound)
+
+
+def _floor_line(
+    add: Add,
+    results: Results,
+    target: str,
+    limit: float,
+    ours: str,
+    scenario: str,
+    floor: str,
+    session_layer: str = "wsgisession:memory",
+) -> None:
+    """One "ours / floor <= limit" line; the bound is what the session layer alone adds."""
+    value = results.median(ours, scenario)
+    timing = results.floors.get(floor)
+    if value is None or timing is None:
+        add(target, None, f"not measured: {ours if value is None else floor}")
+        return
+    ratio = value / timing.median
+    layer = results.median(session_layer, scenario)
+    bound = ""
+    if layer is not None:
+        bound = (
+            f"the floor plus a whole MemoryStore {scenario} ({_us(layer)} µs) would be "
+            f"{_x((timing.median + layer) / timing.median)}"
+        )
+    add(target, ratio <= limit, f"{_us(value)} / {_us(timing.median)} µs = {_x(ratio)}", bound)
+
+
+def _issue18(
+    results: Results | None,
+    http: list[HttpResult] | None,
+    counts: Counts | None,
+    add: Add,
+) -> None:
+    if results is None:
+        add("in-process targets", None, "the in-process run was skipped")
+    else:
+        _ratio_line(
+            add, results, "RedisStore write / Beaker ext:redis <= 0.75x", 0.75,
+            "wsgisession:redis", "beaker:redis", "write", REDIS_RAW_FLOOR,
+        )  # fmt: skip
+        _ratio_line(
+            add, results, "RedisStore read / Beaker ext:redis <= 0.5x", 0.5,
+            "wsgisession:redis", "beaker:redis", "read", REDIS_RAW_READ_FLOOR,
+        )  # fmt: skip
+        _ratio_line(
+            add, results, "RedisStore write / Django cache engine <= 0.5x", 0.5,
+            "wsgisession:redis", "django:cache", "write", REDIS_RAW_FLOOR,
+        )  # fmt: skip
+        _ratio_line(
+            add, results, "RedisStore write / django-redis <= 0.5x", 0.5,
+            "wsgisession:redis", "django:django-redis", "write", REDIS_RAW_FLOOR,
+        )  # fmt: skip
+        _floor_line(
+            add, results, "PostgresStore write / bare psycopg SELECT + UPDATE <= 1.1x", 1.1,
+            "wsgisession:postgres", "write", PG_WRITE_FLOOR,
+        )  # fmt: skip
+        _floor_line(
+            add, results, "PostgresStore read / bare psycopg SELECT <= 2x", 2.0,
+            "wsgisession:postgres", "read", PG_READ_FLOOR,
+        )  # fmt: skip
+        _ratio_line(
+            add, results, "PostgresStore write / Django db engine <= 0.5x", 0.5,
+            "wsgisession:postgres", "django:db", "write", PG_WRITE_FLOOR,
+        )  # fmt: skip
+        for scenario in ("read", "write"):
+            _ratio_line(
+                add, results, f"MemoryStore {scenario} / Beaker memory <= 0.45x", 0.45,
+                "wsgisession:memory", "beaker:memory", scenario,
+            )  # fmt: skip
+        _ratio_line(
+            add, results, "SqliteStore write / Beaker file <= 0.1x", 0.1,
+            "wsgisession:sqlite", "beaker:file", "write", SQLITE_JSON_FLOOR,
+        )  # fmt: skip
+    _instructions_line(add, results, counts)
+    if results is not None:
+        _ratio_line(
+            add, results, "Flask integration write / Flask-Session Redis <= 0.5x", 0.5,
+            "flask:wsgisession-redis", "flask:redis", "write", REDIS_RAW_FLOOR,
+        )  # fmt: skip
+        _ratio_line(
+            add, results, "Django engine write / Django cache engine <= 0.5x", 0.5,
+            "django:wsgisession-redis", "django:cache", "write", REDIS_RAW_FLOOR,
+        )  # fmt: skip
+    _keep_alive_lines(add, http)
+
+
+def _instructions_line(add: Add, results: Results | None, counts: Counts | None) -> None:
+    target = "SqliteStore write / sqlite3 floor with JSON (instructions) <= 1.5x"
+    ours = counts.get("wsgisession:sqlite", "write") if counts else None
+    floor = counts.get("floor:sqlite", "write") if counts else None
+    if ours is None or floor is None:
+        add(target, None, "callgrind did not run (valgrind missing, or --no-callgrind)")
+        return
+    ratio = ours / floor
+    bound = ""
+    layer = counts.get("wsgisession:memory", "write") if counts else None
+    if layer is not None:
+        bound = (
+            f"the floor plus a whole MemoryStore write ({layer:,.0f}) would be "
+            f"{_x((floor + layer) / floor)}"
+        )
+    add(target, ratio <= 1.5, f"{ours:,.0f} / {floor:,.0f} instructions = {_x(ratio)}", bound)
+
+
+def _keep_alive_lines(add: Add, http: list[HttpResult] | None) -> None:
+    sqlite_target = "HTTP keep-alive: SqliteStore write / sqlite3 floor app >= 90%"
+    memory_target = "HTTP keep-alive: MemoryStore write / bare >= 75%"
+    if http is None:
+        add(sqlite_target, None, "the HTTP run was skipped")
+        add(memory_target, None, "the HTTP run was skipped")
+        return
+    mode = "keep-alive"
+    bare = find(http, "bare", "bare", mode)
+    sqlite = find(http, "wsgisession:sqlite", "write", mode)
+    floor = find(http, "floor:sqlite", "write", mode)
+    if sqlite and floor:
+        bound = f"the floor app is {floor.rps / bare.rps:.0%} of bare" if bare else ""
+        add(
+            sqlite_target,
+            sqlite.rps >= 0.9 * floor.rps,
+            f"{sqlite.rps:,.0f} / {floor.rps:,.0f} req/s = {sqlite.rps / floor.rps:.0%}",
+            bound,
+        )
+    else:
+        add(sqlite_target, None, "not measured")
+    memory = find(http, "wsgisession:memory", "write", mode)
+    untouched = find(http, "wsgisession:memory", "untouched", mode)
+    if memory and bare:
+        bound = (
+            f"the same server with the session untouched is {untouched.rps / bare.rps:.0%}"
+            if untouched
+            else ""
+        )
+        add(
+            memory_target,
+            memory.rps >= 0.75 * bare.rps,
+            f"{memory.rps:,.0f} / {bare.rps:,.0f} req/s = {memory.rps / bare.rps:.0%}",
+            bound,
+        )
+    else:
+        add(memory_target, None, "not measured")
+
+
+# Issue 6 ----------------------------------------------------------------------------------
+
+
+def _inprocess(results: Results, add: Add) -> None:
     ours = [r for r in results.rows if r.family == "wsgisession" and r.skipped is None]
 
     worst = max(ours, key=lambda r: r.timings["untouched"].median, default=None)
@@ -109,7 +314,7 @@ def _inprocess(results: Results, add: Callable[[str, bool | None, str], None]) -
         )
 
 
-def _http(http: list[HttpResult], add: Callable[[str, bool | None, str], None]) -> None:
+def _http(http: list[HttpResult], add: Add) -> None:
     sqlite = find(http, "wsgisession:sqlite", "write")
     beaker_file = find(http, "beaker:file", "write")
     bare = find(http, "bare", "bare")

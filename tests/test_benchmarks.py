@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from benchmarks.callgrind import Counts
 from benchmarks.http import HttpResult
 from benchmarks.inprocess import Results, Row, Timing
 from benchmarks.targets import check
@@ -18,8 +19,8 @@ def _row(name: str, family: str, **medians: float) -> Row:
     return row
 
 
-def _http(name: str, page: str, rps: float) -> HttpResult:
-    return HttpResult(name, name, page, rps, 0.5, 1.0, 0, 0)
+def _http(name: str, page: str, rps: float, mode: str = "sync") -> HttpResult:
+    return HttpResult(name, name, page, rps, 0.5, 1.0, 0, 0, mode)
 
 
 def _line(report: str, start: str) -> str:
@@ -66,12 +67,91 @@ def test_targets_pass_and_miss_from_the_medians() -> None:
     bare_share = _line(report, "70% of bare")
     assert bare_share.startswith("MISS") and "= 50%" in bare_share and "floor 55%" in bare_share
     assert _line(report, "HTTP RedisStore").startswith("MISS")  # 3000 < 1.2 x 2900
-    assert report.splitlines()[-1] == "5 target(s) missed"
+    issue6 = report.split("Issue 6", 1)[1]
+    assert sum(line.startswith("MISS") for line in issue6.splitlines()) == 5
 
 
 def test_targets_without_services_are_skipped_not_passed() -> None:
     results = Results(rows=[_row("wsgisession:memory", "wsgisession")])
     report = check(results, [])
-    assert _line(report, "RedisStore write").startswith("SKIP")
+    assert _line(report, "RedisStore write <= 0.8x").startswith("SKIP")
+    assert _line(report, "RedisStore write / Beaker ext:redis").startswith("SKIP")
+    assert _line(report, "Flask integration write").startswith("SKIP")
+    assert _line(report, "(instructions)").startswith("SKIP")
+    assert _line(report, "HTTP keep-alive: MemoryStore").startswith("SKIP")
     assert _line(report, "HTTP RedisStore").startswith("SKIP")
     assert report.splitlines()[-1] == "0 target(s) missed"
+
+
+def _timing(median: float) -> Timing:
+    return Timing(median, 0.0, 0.0, 1)
+
+
+def test_issue_18_targets_with_their_bounds() -> None:
+    """Every issue 18 line says PASS or MISS from the medians, with the floor that bounds it."""
+    results = Results(
+        rows=[
+            _row("wsgisession:memory", "wsgisession", read=8.0, write=10.0),
+            _row("wsgisession:sqlite", "wsgisession", write=30.0),
+            _row("wsgisession:redis", "wsgisession", read=90.0, write=150.0),
+            _row("wsgisession:postgres", "wsgisession", read=200.0, write=450.0),
+            _row("beaker:memory", "beaker", read=20.0, write=20.0),
+            _row("beaker:file", "beaker", write=400.0),
+            _row("beaker:redis", "beaker", read=200.0, write=220.0),
+            Row("django:bare", "django:bare", "django", timings={"bare": _timing(60.0)}),
+            _row("django:cache", "django", write=400.0),
+            _row("django:django-redis", "django", write=340.0),
+            _row("django:db", "django", write=1060.0),
+            _row("django:wsgisession-redis", "django", write=200.0),
+            Row("flask:bare", "flask:bare", "flask", timings={"bare": _timing(40.0)}),
+            _row("flask:redis", "flask", write=340.0),
+        ],
+        floors={
+            "redis Connection, packed GET+SET": _timing(66.0),
+            "redis Connection, packed GET": _timing(33.0),
+            "psycopg SELECT + JSON": _timing(150.0),
+            "psycopg SELECT + UPDATE + JSON": _timing(400.0),
+            "sqlite3 get+JSON+upsert (WAL)": _timing(20.0),
+        },
+    )
+    http = [
+        _http("bare", "bare", 20_000, "keep-alive"),
+        _http("floor:sqlite", "write", 10_000, "keep-alive"),
+        _http("wsgisession:sqlite", "write", 9_500, "keep-alive"),
+        _http("wsgisession:memory", "untouched", 19_000, "keep-alive"),
+        _http("wsgisession:memory", "write", 14_000, "keep-alive"),
+    ]
+    counts = Counts(
+        per_request={
+            "wsgisession:sqlite": {"write": 300_000.0},
+            "floor:sqlite": {"write": 180_000.0},
+            "wsgisession:memory": {"write": 100_000.0},
+        }
+    )
+    report = check(results, http, counts)
+
+    redis_write = _line(report, "RedisStore write / Beaker ext:redis")
+    assert redis_write.startswith("PASS") and "= 0.68x" in redis_write  # 150 / 220
+    assert "[bound: redis Connection, packed GET+SET 66.0 µs = 0.30x]" in redis_write
+    assert _line(report, "RedisStore read / Beaker").startswith("PASS")  # 0.45x
+    # Django's own 60 µs is taken off: 150 / (400 - 60) = 0.44x, 150 / (340 - 60) = 0.54x.
+    assert _line(report, "RedisStore write / Django cache engine").startswith("PASS")
+    django_redis = _line(report, "RedisStore write / django-redis")
+    assert django_redis.startswith("MISS") and "= 0.54x" in django_redis
+    pg_write = _line(report, "PostgresStore write / bare psycopg")
+    assert pg_write.startswith("MISS") and "= 1.12x" in pg_write  # 450 / 400
+    assert "a whole MemoryStore write (10.0 µs) would be 1.02x" in pg_write
+    assert _line(report, "PostgresStore read / bare psycopg").startswith("PASS")  # 1.33x
+    assert _line(report, "PostgresStore write / Django db").startswith("PASS")  # 450 / 1000
+    assert _line(report, "MemoryStore read / Beaker memory <= 0.45x").startswith("PASS")
+    assert _line(report, "MemoryStore write / Beaker memory <= 0.45x").startswith("MISS")
+    sqlite_file = _line(report, "SqliteStore write / Beaker file")
+    assert sqlite_file.startswith("PASS") and "= 0.05x]" in sqlite_file  # floor 20 / 400
+    instructions = _line(report, "(instructions)")
+    assert instructions.startswith("MISS") and "= 1.67x" in instructions
+    assert "(100,000) would be 1.56x" in instructions
+    assert _line(report, "Flask integration write").startswith("SKIP")
+    assert _line(report, "Django engine write / Django cache").startswith("PASS")  # 140 / 340
+    assert _line(report, "keep-alive: SqliteStore").startswith("PASS")  # 95 %
+    memory = _line(report, "keep-alive: MemoryStore")
+    assert memory.startswith("MISS") and "= 70%" in memory and "untouched is 95%" in memory

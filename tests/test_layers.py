@@ -72,6 +72,12 @@ FORBIDDEN = {
         "webob",
         "redis",
     ],
+    "wsgisession.stores._redis_lean": [
+        "wsgisession.cookies",
+        "wsgisession.middleware",
+        "webob",
+        "redis",
+    ],
     "wsgisession.stores.postgres": [
         "wsgisession.cookies",
         "wsgisession.middleware",

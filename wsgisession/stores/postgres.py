@@ -2,7 +2,8 @@
 
 One row per session: ``key`` (the SHA-256 of the id, never the id), ``data`` and ``meta`` as
 ``jsonb``, ``expires`` in seconds since the epoch of the middleware's clock, with an index for
-purging. Loading is one statement, a SELECT that also deletes the row when it is dead. Saving is
+purging. Loading is one plain SELECT, a read-only statement; only a row found dead costs a
+second one, which deletes it unless another worker refreshed it meanwhile. Saving is
 one UPDATE that merges the request's changes inside the database, ``(data - removed_keys) ||
 set_keys`` plus the increments computed in SQL, and only while the row is alive for the caller's
 ``now``, so a logged-out session is never brought back. Creating is one INSERT, which also
@@ -11,6 +12,8 @@ is one round trip.
 
 The pool is opened in the process that first uses the store, and a child process after
 ``fork()`` (gunicorn ``--preload``) starts its own, never touching the parent's connections.
+A thread keeps the connection it took between requests (at most ``pool_size - 1`` threads do,
+so the others always find one to share), which spares each statement the pool's checkout.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ import re
 import select
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailableError
@@ -176,6 +179,7 @@ class PostgresStore(Store):
         self._abandoned: list[Any] = []
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self._lock = threading.Lock()
+        self._pins = _Pins()
         self._schema_ready = False
         self._closed = False
 
@@ -189,6 +193,7 @@ class PostgresStore(Store):
         self._sql_schema = [statements["schema_table"], statements["schema_index"]]
         self._sql_lock = statements["schema_lock"]
         self._sql_load = statements["load"]
+        self._sql_delete_dead = statements["delete_dead"]
         self._sql_create = statements["create"]
         self._sql_create_replacing = statements["create_replacing"]
         self._sql_touch = statements["touch"]
@@ -263,14 +268,33 @@ class PostgresStore(Store):
         self._pool = None
         self._connections = weakref.WeakSet()
         self._lock = threading.Lock()
+        self._pins = _Pins()
 
-    @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection, with driver failures turned into store errors."""
-        psycopg = self._psycopg
+    def _connection(self) -> _Checkout:
+        """A pooled connection for a ``with`` block, with driver failures turned into store
+        errors (:class:`_Checkout`)."""
+        return _Checkout(self)
+
+    def _checkout(self) -> tuple[ConnectionPool[Any] | None, psycopg.Connection[Any]]:
+        """This thread's pinned connection, or one taken from the pool (then returned with it).
+
+        A thread keeps the connection it first took, so that a request does not pay the
+        pool's checkout and return twice (about a tenth of a load's instructions); at most
+        ``pool_size - 1`` threads pin one, so the others always have one to share. A pinned
+        connection the server has closed is given back and replaced.
+        """
+        pins = self._pins
+        pin = getattr(pins.local, "pin", None)
+        if pin is not None:
+            conn = pin.conn
+            if not _closed_by_server(conn):
+                return None, conn
+            # The server closed it (a restart): close it before the pool sees it again.
+            conn.close()
+            pins.release(pin)
+        pool = self._pool or self._get_pool()
+        conn = pool.getconn()
         try:
-            pool = self._get_pool()
-            conn = pool.getconn()
             if _closed_by_server(conn):
                 # The server closed this idle connection, so it was restarted and closed the
                 # others too: drop them all now rather than fail this request on them.
@@ -278,46 +302,52 @@ class PostgresStore(Store):
                 pool.putconn(conn)
                 pool.check()
                 conn = pool.getconn()
-            try:
-                with conn:
-                    if not self._schema_ready:
-                        self._create_schema(conn)
-                    yield conn
-            finally:
-                pool.putconn(conn)
-        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
-            raise StoreUnavailableError(
+            if not self._schema_ready:
+                self._create_schema(conn)
+        except BaseException:
+            pool.putconn(conn)
+            raise
+        if pins.take(pool, conn, self.pool_size - 1):
+            return None, conn
+        return pool, conn
+
+    def _store_error(self, exc: BaseException) -> StoreError | None:
+        """The store error for a driver failure, saying what to check; None for any other."""
+        psycopg = self._psycopg
+        if not isinstance(exc, psycopg.Error):
+            return None
+        if isinstance(exc, (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)):
+            return StoreUnavailableError(
                 f"PostgreSQL at {self._where}: a session statement on table {self.table!r} "
                 f"waited past its limit ({type(exc).__name__}: {_first_line(exc)}); another "
                 f"transaction held the row locked longer than lock_timeout={self.timeout / 2}s, "
                 f"or the statement ran past statement_timeout={self.timeout}s: look for long "
                 "transactions in pg_stat_activity and pg_locks"
-            ) from exc
-        except (
-            psycopg.errors.InvalidSqlStatementName,
-            psycopg.errors.DuplicatePreparedStatement,
-        ) as exc:
-            raise StoreError(
+            )
+        if isinstance(
+            exc,
+            (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement),
+        ):
+            return StoreError(
                 f"PostgreSQL at {self._where} lost the store's prepared statements "
                 f"({type(exc).__name__}: {_first_line(exc)}): a connection pooler in transaction "
                 "mode (PgBouncer pool_mode = transaction) runs them on other server "
                 "connections. Pass pooler='transaction' (or ?pooler=transaction in the URL), "
                 "or prepare_threshold=None, or put the pooler in session mode"
-            ) from exc
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise self._unreachable(exc) from exc
-        except psycopg.errors.UntranslatableCharacter as exc:
-            raise StoreError(
+            )
+        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+            return self._unreachable(exc)
+        if isinstance(exc, psycopg.errors.UntranslatableCharacter):
+            return StoreError(
                 "PostgreSQL jsonb cannot hold the NUL character (\\u0000) inside strings; "
                 "remove it from the session values"
-            ) from exc
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"PostgreSQL at {self._where} refused a session statement on table "
-                f"{self.table!r} ({type(exc).__name__}: {_first_line(exc)}); check that the "
-                "user may read and write that table, and that its columns are as "
-                "create_schema() makes them"
-            ) from exc
+            )
+        return StoreError(
+            f"PostgreSQL at {self._where} refused a session statement on table "
+            f"{self.table!r} ({type(exc).__name__}: {_first_line(exc)}); check that the "
+            "user may read and write that table, and that its columns are as "
+            "create_schema() makes them"
+        )
 
     def _unreachable(self, exc: BaseException) -> StoreUnavailableError:
         """The error for a server that cannot be used, naming a pooler when one refused us."""
@@ -357,9 +387,12 @@ class PostgresStore(Store):
     # Store API --------------------------------------------------------------------------
 
     def load(self, key: str, now: float) -> Record | None:
-        """One statement: the live row, or None, deleting a row that is dead for *now*."""
+        """One plain SELECT: the live row, or None; a row dead for *now* is then deleted."""
         with self._connection() as conn:
-            row = conn.execute(self._sql_load, {"key": key, "now": float(now)}).fetchone()
+            row = conn.execute(self._sql_load, {"key": key}).fetchone()
+            if row is not None and not row[2] > now:
+                conn.execute(self._sql_delete_dead, {"key": key, "now": float(now)})
+                return None
         if row is None:
             return None
         data = self.decode(key, row[0])
@@ -483,6 +516,7 @@ class PostgresStore(Store):
         with self._lock:
             pool, self._pool = self._pool, None
             self._closed = True
+        self._pins.release_all()
         if pool is not None:
             pool.close()
 
@@ -565,6 +599,119 @@ def _connection_class(
                 return cursor
 
     return SessionConnection
+
+
+class _Pin:
+    """One thread's pinned connection; when the thread ends, it is given back to the pool."""
+
+    __slots__ = ("pool", "conn", "finalizer", "__weakref__")
+
+    def __init__(self, pool: Any, conn: Any) -> None:
+        self.pool = pool
+        self.conn = conn
+        # A thread's locals go when it ends: the connection then goes back to the pool (in
+        # this process only: a forked child never hands its parent's connections around).
+        self.finalizer = weakref.finalize(self, _give_back, pool, conn, os.getpid())
+
+
+class _Pins:
+    """The connections that threads keep between requests (:meth:`PostgresStore._checkout`)."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.live: weakref.WeakSet[_Pin] = weakref.WeakSet()
+
+    def take(self, pool: Any, conn: Any, most: int) -> bool:
+        """Pin *conn* to this thread if fewer than *most* are pinned; tell whether it was."""
+        with self.lock:
+            if len(self.live) >= most:
+                return False
+            pin = _Pin(pool, conn)
+            self.live.add(pin)
+        self.local.pin = pin
+        return True
+
+    def release(self, pin: _Pin) -> None:
+        """Unpin *pin* (this thread's) and give its connection back to the pool."""
+        self.local.pin = None
+        with self.lock:
+            self.live.discard(pin)
+        pin.conn = None
+        pin.finalizer()  # gives the connection back now, and never again
+
+    def release_all(self) -> None:
+        """Close every pinned connection (the store is closing)."""
+        with self.lock:
+            pins = list(self.live)
+            self.live = weakref.WeakSet()
+        for pin in pins:
+            conn, pin.conn = pin.conn, None
+            pin.finalizer.detach()
+            if conn is not None:
+                conn.close()
+        self.local = threading.local()
+
+
+def _give_back(pool: Any, conn: Any, pid: int) -> None:
+    """Return *conn* to *pool*, which discards it when it is closed or broken; nothing in a
+    process other than *pid*, the one that took it."""
+    if conn is None or os.getpid() != pid:
+        return
+    try:
+        pool.putconn(conn)
+    except Exception:  # the pool is closed, or the connection is not its any more
+        conn.close()
+
+
+class _Checkout:
+    """``with store._connection() as conn``: a pooled connection, returned on the way out, with
+    driver failures turned into store errors that say what to check.
+
+    A plain class rather than ``@contextmanager`` (a generator costs more to enter and leave,
+    twice per request), and no ``with conn`` around the statements: in autocommit each one is
+    its own transaction, so there is nothing to commit or roll back at the end.
+    """
+
+    __slots__ = ("_store", "_pool", "_conn")
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self._pool: Any = None
+        self._conn: Any = None
+
+    def __enter__(self) -> psycopg.Connection[Any]:
+        try:
+            self._pool, self._conn = self._store._checkout()
+        except BaseException as exc:
+            error = self._store._store_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+        return self._conn  # type: ignore[no-any-return]
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._pool is not None:
+            self._pool.putconn(self._conn)
+        elif exc is not None:
+            # A pinned connection that a failure left closed, broken or inside a transaction
+            # goes back to the pool, which repairs or discards it; the next request takes anew.
+            conn = self._conn
+            idle = self._store._psycopg.pq.TransactionStatus.IDLE
+            if conn.closed or conn.broken or conn.info.transaction_status != idle:
+                pins = self._store._pins
+                pin = getattr(pins.local, "pin", None)
+                if pin is not None and pin.conn is conn:
+                    pins.release(pin)
+        if exc is not None:
+            error = self._store._store_error(exc)
+            if error is not None:
+                raise error from exc
 
 
 def _closed_by_server(conn: psycopg.Connection[Any]) -> bool:

@@ -24,10 +24,13 @@ CREATE INDEX IF NOT EXISTS {i} ON {t} (expires)
 SELECT pg_advisory_xact_lock(hashtext(%s))
 
 -- name: load
--- The live row, or nothing, deleting the row when it is dead for now.
-WITH dead AS (DELETE FROM {t} WHERE key = %(key)s AND expires <= %(now)s)
-SELECT data::text, meta::text, expires FROM {t}
-WHERE key = %(key)s AND expires > %(now)s
+-- A plain SELECT, a read-only statement (a DELETE in it would make every load a write); the
+-- store checks the expiry with the caller's now, and deletes a dead row with delete_dead.
+SELECT data::text, meta::text, expires FROM {t} WHERE key = %(key)s
+
+-- name: delete_dead
+-- A row the load found dead; left alone if another worker refreshed it meanwhile.
+DELETE FROM {t} WHERE key = %(key)s AND expires <= %(now)s
 
 -- name: create
 INSERT INTO {t} (key, data, meta, expires)

@@ -34,6 +34,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailableError
 from ..serializers import JSONSerializer, Serializer
+from ._redis_lean import LeanClient, lean_client_for
 from ._support import import_driver, logger, read_text, warn_corrupt
 from .base import Changes, Record, Store, StoreStats
 
@@ -132,6 +133,14 @@ class RedisStore(Store):
         else:
             self.client = url_or_client
         self._cluster = type(self.client).__name__ == "RedisCluster"
+        # A client the store built from a plain URL sends the per-request commands (HGETALL,
+        # EVALSHA) packed on a per-thread connection (_redis_lean); a client handed in, a
+        # cluster or a Sentinel client goes through redis-py's command layer as it is.
+        self._lean: LeanClient | None = (
+            lean_client_for(self.client, redis) if self._owns_client else None
+        )
+        #: What load() and the scripts go through: the lean client, or the redis-py client.
+        self._fast: Any = self._lean if self._lean is not None else self.client
         # The scripts live beside this module, each with a header that says what it takes:
         # a save's changes applied (Changes.apply_to, in Lua) to a live record; a session
         # moved to a new key only while the record it replaces is alive; a dead record deleted.
@@ -165,7 +174,7 @@ class RedisStore(Store):
         name = self._key(key)
         try:
             with self._errors():
-                fields = self.client.hgetall(name)
+                fields = self._fast.hgetall(name)
         except StoreError as exc:
             if "WRONGTYPE" in str(exc):
                 warn_corrupt(key)
@@ -176,8 +185,9 @@ class RedisStore(Store):
         expires_name, meta_name, data_prefix = (
             _NAMES_BYTES if isinstance(next(iter(fields)), bytes) else _NAMES_TEXT
         )
-        raw_expires = fields.pop(expires_name, None)
-        raw_meta = fields.pop(meta_name, None)
+        # Read, never changed: a client-side cache may hand the same reply to the next caller.
+        raw_expires = fields.get(expires_name)
+        raw_meta = fields.get(meta_name)
         try:
             expires = float(raw_expires)
         except (TypeError, ValueError):
@@ -299,10 +309,10 @@ class RedisStore(Store):
         arguments and checks for a pipeline on every call. A *write* with :attr:`replicas`
         set is pipelined with its ``WAIT``.
         """
-        client = self.client
         keys = [name] if isinstance(name, str) else name
         if write and self.replicas:
             return self._evalsha_acknowledged(script, keys, args)
+        client = self._fast
         try:
             return client.evalsha(script.sha, len(keys), *keys, *args)
         except self._redis.exceptions.NoScriptError:
@@ -485,6 +495,8 @@ class RedisStore(Store):
     def close(self) -> None:
         """Close the connection pool, unless the client was handed in ready-made."""
         if self._owns_client:
+            if self._lean is not None:
+                self._lean.close()
             self.client.close()
 
 
