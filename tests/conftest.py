@@ -24,20 +24,22 @@ from wsgisession import MemoryStore, SqliteStore, Store
 STORE_KINDS = ["memory", "sqlite", "redis", "postgres"]
 
 
-def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest | None = None) -> Store:
-    """Build a fresh, empty store of *kind* for one test.
+def make_store(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest | None = None, **options: Any
+) -> Store:
+    """Build a fresh, empty store of *kind* for one test, passing it *options* (serializer=...).
 
     Redis and PostgreSQL stores need the test's *request* (for their server fixtures); each gets
     its own key prefix or table, removed after the test.
     """
     if kind == "memory":
-        return MemoryStore()
+        return MemoryStore(**options)
     if kind == "sqlite":
-        return SqliteStore(tmp_path / "sessions.db")
+        return SqliteStore(tmp_path / "sessions.db", **options)
     if kind in ("redis", "postgres"):
         if request is None:
             raise ValueError(f"make_store({kind!r}) needs the test's request for its server")
-        return network_store(kind, request)
+        return network_store(kind, request, **options)
     raise ValueError(f"unknown store kind {kind!r}")
 
 

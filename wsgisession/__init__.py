@@ -24,7 +24,7 @@ from .errors import (
     StoreUnavailableError,
 )
 from .middleware import SessionMiddleware, get_session
-from .serializers import JSONSerializer, Serializer
+from .serializers import JSONSerializer, Serializer, TaggedJSONSerializer
 from .session import Session
 from .stores import ClientSideStore, MemoryStore, SqliteStore, Store, StoreStats, store_from_url
 
@@ -58,6 +58,7 @@ __all__ = [
     "StoreError",
     "StoreStats",
     "StoreUnavailableError",
+    "TaggedJSONSerializer",
     "__version__",
     "check_csrf",
     "get_session",
