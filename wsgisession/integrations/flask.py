@@ -29,7 +29,7 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from ..core import Exchange, SessionCore
 from ..errors import ConfigurationError, StoreError
-from ..serializers import Serializer
+from ..serializers import Serializer, TaggedJSONSerializer
 from ..session import Session
 from ..stores import ClientSideStore, Store
 from ._options import OPTION_NAMES, build_core, check_names, resolve_store
@@ -47,12 +47,7 @@ _PERMANENT = "_permanent"  # where Flask's SessionMixin keeps ``permanent``
 
 def _tagged() -> Serializer:
     """The serializer of stores the integration builds: tagged JSON, as Flask's own session."""
-    try:
-        from ..serializers import TaggedJSONSerializer  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:  # until wsgisession's own lands: Flask's (tuple, bytes, UUID, datetime)
-        from flask.json.tag import TaggedJSONSerializer
-    serializer: Serializer = TaggedJSONSerializer()
-    return serializer
+    return TaggedJSONSerializer()
 
 
 class StoreUnavailable(ServiceUnavailable, StoreError):
