@@ -88,13 +88,30 @@ def test_purge_and_stats_on_redis(redis_url: str, capsys: pytest.CaptureFixture[
     drop_redis_prefix(redis_url, prefix)
 
 
-def test_unreachable_store_is_one_line_and_status_1(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:{port}/0", "postgresql://u@127.0.0.1:{port}/db"]
+)
+def test_unreachable_store_is_one_line_and_status_1(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A server that refuses connections is one line saying what to check, exit status 1."""
     from tests.services import free_port
 
-    assert main(["stats", f"redis://127.0.0.1:{free_port()}/0"]) == 1
+    assert main(["stats", url.format(port=free_port())]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "check that the server is running" in err
+
+
+def test_a_database_the_server_does_not_have_is_its_message_and_status_2(
+    postgres_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A PostgreSQL URL naming a missing database: the server's words, what to fix, status 2."""
+    url = postgres_dsn.rsplit("/", 1)[0] + "/wsgisession_no_such_db"
+    assert main(["stats", url]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert 'FATAL: database "wsgisession_no_such_db" does not exist' in err
+    assert "fix the database name" in err
 
 
 @pytest.fixture(params=["sqlite", "redis", "postgres"])

@@ -15,6 +15,7 @@ from .csrf import CSRFMiddleware, check_csrf
 from .errors import (
     BadCookieError,
     ConfigurationError,
+    ConfigurationTypeError,
     MissingDriverError,
     SerializationError,
     SessionError,
@@ -40,6 +41,7 @@ __all__ = [
     "CSRFMiddleware",
     "ClientSideStore",
     "ConfigurationError",
+    "ConfigurationTypeError",
     "CookieStore",
     "JSONSerializer",
     "MemoryStore",

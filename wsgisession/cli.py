@@ -38,8 +38,8 @@ exit status:
   0  done
   1  the store cannot be used: no SQLite file at that path, a server that cannot be
      reached, or a store that cannot run the command
-  2  a usage mistake: no URL (and no {STORE_VARIABLE}), a bad URL, an option for another
-     kind of store, or a missing driver
+  2  a usage mistake: no URL (and no {STORE_VARIABLE}), a bad URL (or a PostgreSQL URL the
+     server refuses), an option for another kind of store, or a missing driver
 """
 
 
@@ -207,7 +207,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = _store_url(args.url)
         options = _options(url, args.prefix, args.table)
         _check_exists(url)
-        store: Store = store_from_url(url, **options)
+        # A server that cannot be reached is one error line below, not also the store's
+        # warning that it will connect on first use.
+        quiet = logging.getLogger("wsgisession.store")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            store: Store = store_from_url(url, **options)
+        finally:
+            quiet.setLevel(level)
     except (ConfigurationError, MissingDriverError) as exc:
         return _fail(str(exc), 2)
     except _MissingStore as exc:

@@ -4,6 +4,7 @@
 
     SessionError                               root: catch this to catch everything
      ├── ConfigurationError (ValueError)        a bad option, raised at construction
+     │    └── ConfigurationTypeError (TypeError)  an option of the wrong type
      ├── SerializationError (TypeError)         a value the serializer cannot hold
      ├── SessionTooLargeError (ValueError)      a session over the size limit, at save
      ├── SessionNotInstalledError (LookupError) get_session() without the middleware
@@ -18,6 +19,7 @@ from __future__ import annotations
 __all__ = [
     "BadCookieError",
     "ConfigurationError",
+    "ConfigurationTypeError",
     "MissingDriverError",
     "SerializationError",
     "SessionError",
@@ -34,6 +36,22 @@ class SessionError(Exception):
 
 class ConfigurationError(SessionError, ValueError):
     """An option has a value or combination that cannot work; the message says what to change."""
+
+
+class ConfigurationTypeError(ConfigurationError, TypeError):
+    """An option has the wrong type (``secret_keys=123``); the message says what it accepts.
+
+    A :class:`ConfigurationError`, so a ``ValueError`` like every bad option, and a
+    ``TypeError`` too, as Python's own checks of argument types are.
+    """
+
+
+def a_type(value: object) -> str:
+    """The type of *value* with its article, for messages: ``an int``, ``a list``, ``None``."""
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
 
 
 class SerializationError(SessionError, TypeError):

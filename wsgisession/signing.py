@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Sequence
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, ConfigurationTypeError, a_type
 
 __all__ = ["ID_LENGTH", "Signer", "hash_id", "is_valid_id", "log_id", "new_id", "normalize_keys"]
 
@@ -45,23 +45,50 @@ def log_id(store_key: str) -> str:
     return store_key[:8]
 
 
+#: How to make a key, for the messages that ask for one.
+_MAKE_A_KEY = 'make a key with python -c "import secrets; print(secrets.token_urlsafe(32))"'
+_ROTATION = (
+    "secret_keys=['new key', 'old key'] (the first signs and every one verifies, so a "
+    "replaced key can stay last until the cookies it signed expire)"
+)
+
+
 def normalize_keys(secret_keys: str | bytes | Sequence[str | bytes] | None) -> list[bytes]:
-    """Return *secret_keys* as a list of bytes, newest first; reject empty keys."""
+    """Return *secret_keys* as a list of bytes, newest first; refuse what is not keys.
+
+    The messages name types and positions only, never a value: it may be a secret.
+    """
     if secret_keys is None:
         return []
     if isinstance(secret_keys, (str, bytes)):
         secret_keys = [secret_keys]
+    elif isinstance(secret_keys, (set, frozenset)):
+        raise ConfigurationTypeError(
+            f"secret_keys is {a_type(secret_keys)}, which has no order, and the first key "
+            f"signs; give a list of str, newest first: {_ROTATION}; {_MAKE_A_KEY}"
+        )
+    elif not isinstance(secret_keys, Sequence):
+        raise ConfigurationTypeError(
+            f"secret_keys is {a_type(secret_keys)}; give a str, or a list of str newest first: "
+            f"{_ROTATION}; {_MAKE_A_KEY}"
+        )
+    if not secret_keys:
+        raise ConfigurationError(
+            f"secret_keys is {a_type(secret_keys)} with no key; give at least one, or leave "
+            f"secret_keys out (None) for unsigned ids, which only server-side stores allow; "
+            f"{_MAKE_A_KEY}"
+        )
     keys = []
     for position, key in enumerate(secret_keys):
         if not isinstance(key, (str, bytes)):
-            raise ConfigurationError(
-                f"secret_keys[{position}] is a {type(key).__name__}; give each key as a str"
+            raise ConfigurationTypeError(
+                f"secret_keys[{position}] is {a_type(key)}; give each key as a str, newest "
+                f"first; {_MAKE_A_KEY}"
             )
         raw = key.encode("utf-8") if isinstance(key, str) else key
         if not raw:
             raise ConfigurationError(
-                f"secret_keys[{position}] is empty; use a long random string, "
-                'e.g. python -c "import secrets; print(secrets.token_urlsafe(32))"'
+                f"secret_keys[{position}] is empty; give a long random string: {_MAKE_A_KEY}"
             )
         keys.append(raw)
     return keys

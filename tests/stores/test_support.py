@@ -43,8 +43,8 @@ def test_sql_table_names_are_checked_at_construction(table: str, tmp_path: objec
         PostgresStore("postgresql://u@h/db", table)
 
 
-def test_postgres_takes_a_schema_qualified_table() -> None:
+def test_postgres_takes_a_schema_qualified_table(postgres_dsn: str) -> None:
     """PostgreSQL accepts schema.table; SQLite, which has no schemas here, does not."""
-    PostgresStore("postgresql://u@h/db", "app.sessions").close()
+    PostgresStore(postgres_dsn, "app.sessions").close()
     with pytest.raises(ConfigurationError, match="plain SQL name"):
         SqliteStore(":memory:", table="app.sessions")

@@ -101,11 +101,18 @@ class Store(ABC):
 
         Read only, for ``wsgisession purge --dry-run``.
         """
-        raise NotImplementedError(f"{type(self).__name__} cannot count its expired sessions")
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot count its expired sessions, which purge --dry-run "
+            "needs; define count_expired(now) on it (the count purge(now) would delete), or "
+            "run purge without --dry-run"
+        )
 
     def stats(self, now: float) -> StoreStats:
         """Return the number of live sessions and their total size in bytes."""
-        raise NotImplementedError(f"{type(self).__name__} does not report stats")
+        raise NotImplementedError(
+            f"{type(self).__name__} does not report stats; define stats(now) on it, returning "
+            "StoreStats(live sessions, bytes of their data), to use wsgisession stats"
+        )
 
     def close(self) -> None:  # noqa: B027 - a store without resources has nothing to close
         """Release connections and files; the store must not be used afterwards."""

@@ -23,6 +23,7 @@ import os
 import re
 import select
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -30,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailableError
 from ..serializers import JSONSerializer, Serializer
-from ._support import check_sql_name, import_driver, reset_after_fork, sql_statements, warn_corrupt
+from ._support import (
+    check_sql_name,
+    import_driver,
+    logger,
+    reset_after_fork,
+    sql_statements,
+    warn_corrupt,
+)
 from .base import Changes, Record, Store, StoreStats
 
 if TYPE_CHECKING:
@@ -72,6 +80,15 @@ class PostgresStore(Store):
     :param configure: called with each new connection, e.g. to set ``search_path``.
     :param serializer: how values become JSON text; it must produce JSON, as the columns are
         ``jsonb``.
+
+    The store opens one connection when it is built, and closes it at once (the pool itself is
+    opened in the process that first uses the store). A DSN the server refuses (no such
+    database or user, a wrong password, an ``sslmode`` the server does not offer, a host name
+    that does not resolve) raises :class:`~wsgisession.ConfigurationError` then, with the
+    server's own message and what to check. A server that is down or does not answer in time
+    is logged as a warning: the store connects on first use, and until the server is back
+    each request meets the middleware's ``on_store_error`` policy, promptly, with the server's
+    own reason for the failure.
 
     ``jsonb`` cannot hold the NUL character (``\\u0000``) inside strings, so strings that
     hold one are stored escaped and read back exactly as they were.
@@ -173,11 +190,14 @@ class PostgresStore(Store):
                 for name, value in settings.items()
             )
         )
+        #: Why the last connection attempt failed, and how many have failed (the pool only logs).
         self._connect_error: BaseException | None = None
+        self._connect_failures = 0
         self._connection_class = _connection_class(psycopg, weakref.ref(self), local)
         self._pool: ConnectionPool[Any] | None = None
         self._abandoned: list[Any] = []
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._connections_lock = threading.Lock()
         self._lock = threading.Lock()
         self._pins = _Pins()
         self._schema_ready = False
@@ -206,6 +226,7 @@ class PostgresStore(Store):
         self._sql_count_expired = statements["count_expired"]
         self._sql_stats = statements["stats"]
 
+        self._check_connection()
         reset_after_fork(self)
 
     def __repr__(self) -> str:
@@ -213,8 +234,32 @@ class PostgresStore(Store):
 
     # Connections ------------------------------------------------------------------------
 
+    def _check_connection(self) -> None:
+        """Open and close one connection, so that a DSN the server refuses fails at construction.
+
+        A server that cannot be reached now is only logged: it may be starting, and the
+        middleware's ``on_store_error`` policy is there for outages.
+        """
+        try:
+            self._psycopg.Connection.connect(self.dsn, **self._connect_kwargs).close()
+        except self._psycopg.Error as exc:
+            reason, advice = _diagnose(exc)
+            if advice is not None:
+                raise ConfigurationError(
+                    f"the store's connection to PostgreSQL at {self._where} failed: {reason}; "
+                    f"{advice}"
+                ) from exc
+            logger.warning(
+                "PostgreSQL at %s cannot be reached now (%s); the store connects on first use, "
+                "and until then requests meet the on_store_error policy: %s",
+                self._where,
+                reason,
+                _UNREACHABLE_ADVICE,
+            )
+
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
-        self._connections.add(conn)
+        with self._connections_lock:
+            self._connections.add(conn)
         self._connect_error = None
         if self.pooler != "transaction":
             # Once per connection: the timeouts (and synchronous_commit) for all it runs.
@@ -267,6 +312,7 @@ class PostgresStore(Store):
             self._abandoned.append(self._pool)
         self._pool = None
         self._connections = weakref.WeakSet()
+        self._connections_lock = threading.Lock()
         self._lock = threading.Lock()
         self._pins = _Pins()
 
@@ -293,7 +339,8 @@ class PostgresStore(Store):
             conn.close()
             pins.release(pin)
         pool = self._pool or self._get_pool()
-        conn = pool.getconn()
+        deadline = time.monotonic() + self.timeout
+        conn = self._getconn(pool, deadline)
         try:
             if _closed_by_server(conn):
                 # The server closed this idle connection, so it was restarted and closed the
@@ -301,7 +348,7 @@ class PostgresStore(Store):
                 conn.close()
                 pool.putconn(conn)
                 pool.check()
-                conn = pool.getconn()
+                conn = self._getconn(pool, deadline)
             if not self._schema_ready:
                 self._create_schema(conn)
         except BaseException:
@@ -349,24 +396,74 @@ class PostgresStore(Store):
             "create_schema() makes them"
         )
 
-    def _unreachable(self, exc: BaseException) -> StoreUnavailableError:
-        """The error for a server that cannot be used, naming a pooler when one refused us."""
-        cause = self._connect_error
-        detail = f"{type(exc).__name__}: {_first_line(exc)}"
-        if cause is not None and cause is not exc:
-            detail += f"; the last connection attempt failed with {_first_line(cause)}"
-        text = f"{detail} {_first_line(cause) if cause is not None else ''}".lower()
-        if "startup parameter" in text or "pgbouncer" in text:
+    def _getconn(self, pool: ConnectionPool[Any], deadline: float) -> psycopg.Connection[Any]:
+        """A connection from *pool* by *deadline*, or the reason there is none, as soon as known.
+
+        While this process holds no open connection, a connection attempt that fails ends the
+        wait at once with the server's own message: no connection would come before the
+        deadline. While it holds some, they are waited for, as they come back from requests.
+        """
+        failures = self._connect_failures
+        while True:
+            remaining = deadline - time.monotonic()
+            holding = self._holds_connection()
+            wait = remaining if holding else min(remaining, _FAILURE_POLL)
+            try:
+                conn: psycopg.Connection[Any] = pool.getconn(timeout=wait)
+                return conn
+            except self._pool_module.PoolTimeout as exc:
+                if wait >= remaining:
+                    raise self._timed_out(holding) from exc
+                cause = self._connect_error
+                if (
+                    cause is not None
+                    and self._connect_failures != failures
+                    and not self._holds_connection()
+                ):
+                    raise self._refused(cause) from cause
+
+    def _holds_connection(self) -> bool:
+        with self._connections_lock:
+            return any(not conn.closed for conn in self._connections)
+
+    def _refused(self, cause: BaseException) -> StoreUnavailableError:
+        """The error for a connection attempt that failed: the server's own reason first."""
+        reason, advice = _diagnose(cause)
+        if advice is not None:
             return StoreUnavailableError(
-                f"a connection pooler in front of PostgreSQL at {self._where} refused the "
-                f"store's connections ({detail}): PgBouncer accepts no startup parameters such "
-                "as options=; pass settings as store options instead (synchronous_commit=False, "
-                "?synchronous_commit=off), or list them in its ignore_startup_parameters"
+                f"the store's connection to PostgreSQL at {self._where} failed: {reason}; {advice}"
             )
         return StoreUnavailableError(
-            f"PostgreSQL at {self._where} could not be reached or did not answer within "
-            f"timeout={self.timeout}s ({detail}); check that the server is running and "
-            "accepts connections from here, and the DSN"
+            f"PostgreSQL at {self._where} cannot be reached: {reason}; {_UNREACHABLE_ADVICE}"
+        )
+
+    def _timed_out(self, holding: bool) -> StoreUnavailableError:
+        """The error for a request that got no connection within the timeout."""
+        if holding:
+            return StoreUnavailableError(
+                f"PostgreSQL at {self._where}: all pool_size={self.pool_size} connections of "
+                f"this process stayed busy for timeout={self.timeout}s; raise pool_size "
+                "(within the server's max_connections) or timeout, or look for slow statements "
+                "and long transactions in pg_stat_activity"
+            )
+        cause = self._connect_error
+        if cause is not None:
+            reason, advice = _diagnose(cause)
+            return StoreUnavailableError(
+                f"PostgreSQL at {self._where} gave no connection within timeout={self.timeout}s; "
+                f"the last attempt failed: {reason}; {advice or _UNREACHABLE_ADVICE}"
+            )
+        return StoreUnavailableError(
+            f"PostgreSQL at {self._where} did not answer within timeout={self.timeout}s; check "
+            "that the server is running and not overloaded, and that nothing between here and "
+            "it (a firewall, a proxy) holds the connection without answering"
+        )
+
+    def _unreachable(self, exc: BaseException) -> StoreUnavailableError:
+        """The error for a connection that failed under a statement."""
+        return StoreUnavailableError(
+            f"PostgreSQL at {self._where} broke off a session statement ({type(exc).__name__}: "
+            f"{_first_line(exc)}); {_UNREACHABLE_ADVICE}"
         )
 
     def _create_schema(self, conn: psycopg.Connection[Any]) -> None:
@@ -569,11 +666,12 @@ def _connection_class(
 ) -> type[Any]:
     """The psycopg connection class of a store's pool.
 
-    It remembers why the last connection attempt failed (the pool itself only logs it), so the
-    error a request gets can name a pooler that refused us. With *local* (a transaction-mode
-    pooler), every statement outside a pipeline goes in one pipeline after the store's
-    ``set_config(..., true)``: one round trip, one implicit transaction, on one server
-    connection, so the settings bound that statement and nothing else.
+    It remembers why the last connection attempt failed (the pool itself only logs it), so a
+    request waiting for a connection gets the server's own reason as soon as it is known. With
+    *local* (a transaction-mode pooler), every statement outside a pipeline goes in one
+    pipeline after the store's ``set_config(..., true)``: one round trip, one implicit
+    transaction, on one server connection, so the settings bound that statement and nothing
+    else.
     """
 
     class SessionConnection(psycopg.Connection):  # type: ignore[misc]
@@ -585,6 +683,7 @@ def _connection_class(
                 owner = store()
                 if owner is not None:
                     owner._connect_error = exc
+                    owner._connect_failures += 1
                 raise
 
         if local:
@@ -728,6 +827,110 @@ def _closed_by_server(conn: psycopg.Connection[Any]) -> bool:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+#: How often a request waiting for a first connection looks whether an attempt failed.
+_FAILURE_POLL = 0.05
+
+_UNREACHABLE_ADVICE = (
+    "check that the server is running, listens on that host and port (listen_addresses and "
+    "port in postgresql.conf) and accepts connections from here"
+)
+
+#: What a refused connection means, by the words of libpq, PostgreSQL or PgBouncer, and what to
+#: do. A failure none of these match (refused, timed out, starting up, too many clients) is an
+#: outage, not a mistake in the DSN.
+_REFUSALS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), advice)
+    for pattern, advice in (
+        (
+            r"invalid response to SSL negotiation|unsupported frontend protocol|"
+            r"expected authentication request",
+            "something other than PostgreSQL answers on that host and port; check the port "
+            "in the DSN (5432 by default)",
+        ),
+        (
+            r"unsupported startup parameter",
+            "a connection pooler (PgBouncer) accepts no startup parameters such as options=; "
+            "pass settings as store options instead (synchronous_commit=False, "
+            "?synchronous_commit=off), or list them in its ignore_startup_parameters",
+        ),
+        (
+            r'database "[^"]*" does not exist|no such database',
+            "fix the database name in the DSN, or create the database (createdb NAME; for "
+            "PgBouncer, list it under [databases])",
+        ),
+        (
+            r'role "[^"]*" does not exist|no such user',
+            "fix the user name in the DSN, or create the role (CREATE ROLE name LOGIN)",
+        ),
+        (
+            r"is not permitted to log in",
+            "connect as a role that may log in, or grant it (ALTER ROLE name LOGIN)",
+        ),
+        (
+            r"password authentication failed|authentication failed|no password supplied|"
+            r"password is missing|fe_sendauth",
+            "check the user name and the password: in the DSN, in PGPASSWORD or in ~/.pgpass",
+        ),
+        (
+            r"no pg_hba\.conf entry",
+            "allow this client in the server's pg_hba.conf (its address, the user, the "
+            "database, with or without SSL) and reload the server, or connect as allowed there",
+        ),
+        (
+            r"permission denied for database|does not have CONNECT privilege",
+            "GRANT CONNECT ON DATABASE to the store's user, or connect as another user",
+        ),
+        (
+            r"is not currently accepting connections",
+            "the database refuses all connections (ALLOW_CONNECTIONS false); point the DSN at "
+            "another database",
+        ),
+        (
+            r"SSL|certificate|sslmode|GSSAPI|gssencmode",
+            "set sslmode in the DSN to what the server offers (disable, prefer, require, "
+            "verify-ca, verify-full), and check that the files sslrootcert, sslcert and "
+            "sslkey name exist",
+        ),
+        (
+            r"failed to resolve host|could not translate host name",
+            "check the host name in the DSN; if that host appears only later (a container "
+            "started after the app), start the app after it",
+        ),
+        (
+            r"unrecognized configuration parameter|invalid value for parameter",
+            "fix the setting in the DSN's options= parameter",
+        ),
+        (
+            r"invalid|unrecognized|connection is bad",
+            "fix that parameter of the DSN (libpq's connection parameters list the values)",
+        ),
+    )
+)
+
+
+def _diagnose(exc: BaseException) -> tuple[str, str | None]:
+    """A failed connection's own reason, and what to do when the DSN is wrong (None: an outage)."""
+    text = str(exc).strip()
+    # "connection failed: connection to server at "h" (a), port p failed: FATAL:  the reason"
+    reason = " ".join(text.splitlines()[0].split()) if text else type(exc).__name__
+    reason = re.sub(r"^connection (?:failed|is bad): ", "", reason)
+    reason = re.sub(r"^connection to server (?:at|on) .*?, port \d+ failed: ", "", reason)
+    # Transient words win over the DSN patterns: an SSL connection the server broke off, a
+    # server that is starting up, shutting down or full.
+    if re.search(
+        r"timeout expired|connection refused|starting up|shutting down|recovery mode|"
+        r"too many clients|connection slots are reserved|closed the connection unexpectedly|"
+        r"SSL SYSCALL|EOF detected|cannot connect to server|no more connections allowed",
+        reason,
+        re.IGNORECASE,
+    ):
+        return reason, None
+    for pattern, advice in _REFUSALS:
+        if pattern.search(reason):
+            return reason, advice
+    return reason, None
 
 
 # jsonb cannot hold the NUL character, which JSON and every other store can. Strings that hold

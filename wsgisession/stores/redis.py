@@ -554,6 +554,25 @@ def _store_error(
             "is down or a failover or resharding is under way: check CLUSTER INFO and "
             "CLUSTER NODES on its nodes (every slot needs a primary)"
         )
+    if isinstance(exc, errors.AuthenticationError):
+        return StoreUnavailableError(
+            f"Redis at {where} refused the store's credentials ({what}); check the user and "
+            "password in the store URL (redis://user:password@host:6379/0, or "
+            "redis://:password@host:6379/0 for the default user) against the server's "
+            "requirepass or ACL users"
+        )
+    if isinstance(exc, errors.NoPermissionError):
+        return StoreError(
+            f"Redis at {where} does not let the store's user run a session command ({what}); "
+            "allow the store's commands on its keys in the user's ACL: ACL SETUSER name "
+            f"~{prefix}* +@hash +@keyspace +@scripting +@transaction +@connection"
+        )
+    if str(exc).startswith("DB index is out of range"):
+        return StoreError(
+            f"Redis at {where} has no such database ({what}); end the store URL with a "
+            "database number below the server's databases setting (16 by default), such as "
+            "redis://host:6379/0"
+        )
     if isinstance(exc, (errors.ConnectionError, errors.TimeoutError)):
         return StoreUnavailableError(
             f"Redis at {where} could not be reached or did not answer in time "
