@@ -310,7 +310,7 @@ def missing(name: str) -> str | None:
     needs = {"redis": "RedisStore", "postgres": "PostgresStore", "cookie": "CookieStore"}
     if family == "wsgisession" and kind in needs and not hasattr(wsgisession, needs[kind]):
         return f"wsgisession has no {needs[kind]} yet"
-    if kind == "redis" or name == "flask:redis":
+    if kind == "redis" or name == "flask:redis" or name == "flask:wsgisession-redis":
         return redis_available()
     if kind == "postgres":
         return postgres_available()
@@ -538,6 +538,27 @@ def _build_flask(name: str, kind: str, ctx: Context) -> Contender:
         FlaskSession(app)
         closers.append(client.close)
         label = "Flask-Session Redis"
+    elif kind.startswith("wsgisession-"):
+        # wsgisession as Flask's own session (wsgisession.integrations.flask), tagged JSON as
+        # the integration uses by default; see benchmarks/flask_integration.py.
+        from wsgisession.integrations.flask import SessionInterface, _tagged
+
+        store_kind = kind.partition("-")[2]
+        store: Store
+        if store_kind == "memory":
+            store = wsgisession.MemoryStore(serializer=_tagged())
+        elif store_kind == "sqlite":
+            path = os.path.join(ctx.root, "flask-wsgisession.db")
+            store = wsgisession.SqliteStore(path, serializer=_tagged())
+        elif store_kind == "redis":
+            store = wsgisession.RedisStore(  # type: ignore[attr-defined]
+                ctx.redis_url, prefix=f"{ctx.redis_prefix}flask:", serializer=_tagged()
+            )
+        else:
+            raise ValueError(f"unknown wsgisession store {store_kind!r} for Flask")
+        app.session_interface = SessionInterface(store)
+        closers.append(store.close)
+        label = f"wsgisession Flask, {type(store).__name__}"
     else:
         raise ValueError(f"unknown Flask session kind {kind!r}")
     session = flask.session

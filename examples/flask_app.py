@@ -1,33 +1,42 @@
-"""wsgisession in a Flask application, in place of Flask's signed-cookie session.
+"""wsgisession as Flask's own session: ``flask.session``, ``flash()`` and the test client.
 
 Run it (from the repository root, after ``make venv``)::
 
     .venv/bin/gunicorn -c examples/gunicorn.conf.py --chdir examples flask_app:app
 
-The one line that matters wraps ``app.wsgi_app``, so ``app`` stays a Flask object (its CLI, test
-client and extensions keep working)::
-
-    app.wsgi_app = SessionMiddleware(app.wsgi_app, store=store_from_url(...))
-
-A view reaches the session with ``get_session(request.environ)``. Flask's own ``flask.session``
-is left unused: the two are separate.
+The one line that matters is ``init_app(app)``: it reads ``WSGISESSION_STORE`` (a store URL)
+and Flask's own settings from ``app.config``, and makes wsgisession the app's session
+interface. Views use ``flask.session`` and ``flash()`` as in any Flask app; the session lives
+in the store, under a hash of its id, and ``session.clear()`` moves it to a new id.
 """
 
 from __future__ import annotations
 
 import os
 
-from flask import Flask, abort, redirect, render_template_string, request
+from flask import (
+    Flask,
+    abort,
+    flash,
+    get_flashed_messages,
+    redirect,
+    render_template_string,
+    request,
+    session,
+)
 from werkzeug.wrappers import Response
 
-from wsgisession import Session, SessionMiddleware, get_session, store_from_url
+from wsgisession.integrations.flask import init_app
+
+KEYS = [k for k in os.environ.get("WSGISESSION_SECRET", "").split(",") if k]
 
 app = Flask(__name__)
-app.wsgi_app = SessionMiddleware(  # type: ignore[method-assign]
-    app.wsgi_app,
-    store=store_from_url(os.environ.get("WSGISESSION_STORE", "sqlite:///flask-sessions.db")),
-    secret_keys=[k for k in os.environ.get("WSGISESSION_SECRET", "").split(",") if k] or None,
+app.config.update(
+    WSGISESSION_STORE=os.environ.get("WSGISESSION_STORE", "sqlite:///flask-sessions.db"),
+    SECRET_KEY=KEYS[0] if KEYS else None,  # signs the cookie; the rest still verify
+    SECRET_KEY_FALLBACKS=KEYS[1:],
 )
+init_app(app)
 
 PAGE = """<!doctype html>
 <title>wsgisession with Flask</title>
@@ -45,28 +54,22 @@ PAGE = """<!doctype html>
 """
 
 
-def session() -> Session:
-    """This request's session (the middleware put it in the WSGI environ)."""
-    return get_session(request.environ)
-
-
 @app.before_request
 def check_csrf() -> None:
     """Refuse any POST whose form does not carry this session's CSRF token."""
-    if request.method == "POST" and not session().check_csrf_token(request.form.get("csrf_token")):
+    if request.method == "POST" and not session.check_csrf_token(request.form.get("csrf_token")):
         abort(403, "This form has expired or came from another site; reload and try again.")
 
 
 @app.get("/")
 def index() -> str:
     """Count the visits, greet by name, show the flash messages once."""
-    current = session()
     return render_template_string(
         PAGE,
-        visits=current.increment("visits"),
-        name=current.get("name"),
-        messages=current.pop_flash(),
-        csrf_token=current.csrf_token,
+        visits=session.increment("visits"),
+        name=session.get("name"),
+        messages=get_flashed_messages(),
+        csrf_token=session.csrf_token,
     )
 
 
@@ -74,14 +77,13 @@ def index() -> str:
 def set_name() -> Response:
     """Remember the visitor's name (at most 50 characters)."""
     name = request.form.get("name", "").strip()[:50]
-    current = session()
-    current["name"] = name
-    current.flash(f"Saved your name, {name}." if name else "Saved: no name.")
+    session["name"] = name
+    flash(f"Saved your name, {name}." if name else "Saved: no name.")
     return redirect("/", code=303)
 
 
 @app.post("/forget")
 def forget() -> Response:
-    """End the session: its record is deleted and the cookie expired."""
-    session().destroy()
+    """Forget the visitor: clear() ends the old session id (its record is deleted)."""
+    session.clear()
     return redirect("/", code=303)

@@ -22,6 +22,7 @@ from wsgisession import (
     SessionMiddleware,
     SessionTooLargeError,
     SqliteStore,
+    Store,
 )
 from wsgisession.testing import CountingStore
 
@@ -43,6 +44,13 @@ class CountingCookieStore(CookieStore):
     def seal(self, *args: Any) -> str:
         self.sealed += 1
         return super().seal(*args)
+
+
+class UnmeasuredCookieStore(CookieStore):
+    """A CookieStore that cannot tell how much data fits: only the final check applies."""
+
+    def max_data_size(self, max_chars: int) -> None:  # type: ignore[override]
+        return None
 
 
 def _client(
@@ -124,13 +132,45 @@ def test_absolute_timeout_is_sealed_and_enforced(clock: Clock) -> None:
 
 
 def test_session_over_4_kb_fails_at_save() -> None:
-    """T37: a session whose cookie would pass 4096 bytes raises at save, naming size and limit."""
-    client = _client()
+    """T37: past a store's own budget, a cookie over 4096 bytes still raises at save, not cut."""
+    client = _client(store=UnmeasuredCookieStore())
     with pytest.raises(SessionTooLargeError, match=r"over the limit of 4096 bytes") as caught:
         client.get("/set?big=" + "x" * 4000)
     assert caught.value.limit == 4096
     assert caught.value.size > 4096
     assert isinstance(caught.value, SessionError)
+
+
+def test_a_session_too_big_for_its_cookie_is_refused_when_set() -> None:
+    """Issue 13.5: with a CookieStore the size limit is what fits in the cookie, checked at set."""
+    outcome: dict[str, Any] = {}
+
+    def view(environ: Any, start_response: Any) -> Any:
+        session = environ["wsgisession"]
+        session["small"] = "kept"
+        try:
+            session["big"] = "x" * 3000  # more than a cookie holds, sealed and encoded
+        except SessionTooLargeError as exc:
+            outcome["error"] = exc
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    middleware = SessionMiddleware(view, store=CookieStore(), secret_keys=KEY)
+    response = webtest.TestApp(middleware).get("/")
+    error = outcome["error"]
+    assert "'big'" in str(error) and error.limit == middleware.config.max_size
+    assert 2500 < error.limit < 4096 - 29
+    (header,) = set_cookies(response)  # the session as it was before the refused value
+    assert len(header) <= 4096
+    assert _dump(_client(), session_cookie(response))["data"] == {"small": "kept"}
+
+
+def test_the_cookie_budget_never_raises_the_configured_limit() -> None:
+    """A max_session_size below what fits in the cookie stays the limit; None means the budget."""
+    small = SessionMiddleware(app, store=CookieStore(), secret_keys=KEY, max_session_size=500)
+    assert small.config.max_size == 500
+    unlimited = SessionMiddleware(app, store=CookieStore(), secret_keys=KEY, max_session_size=None)
+    assert unlimited.config.max_size is not None and unlimited.config.max_size < 4096
 
 
 def test_session_near_the_limit_is_kept_whole() -> None:
@@ -359,13 +399,12 @@ def test_empty_purpose_is_refused() -> None:
         CookieStore(purpose="")
 
 
-def test_server_side_operations_say_what_to_do() -> None:
-    """The server-side Store methods of a cookie store explain that seal/unseal replace them."""
+def test_a_cookie_store_is_not_a_server_side_store() -> None:
+    """A cookie store is a ClientSideStore with no server-side operations to pretend to have."""
     store = CookieStore()
     assert isinstance(store, ClientSideStore)
-    with pytest.raises(NotImplementedError, match="seal"):
-        store.load("k", 0.0)
-    assert store.purge(0.0) == 0
+    assert not isinstance(store, Store)
+    assert not hasattr(store, "load") and not hasattr(store, "save")
 
 
 def test_authentic_but_odd_payload_is_ignored() -> None:
@@ -379,12 +418,12 @@ def test_authentic_but_odd_payload_is_ignored() -> None:
 
 
 def test_missing_cryptography_names_the_extra() -> None:
-    """Without the cryptography package, CookieStore() names the extra to pip install."""
+    """Without cryptography, CookieStore() raises MissingDriverError naming the extra."""
     code = (
         "import sys; sys.modules['cryptography'] = None\n"
         "import wsgisession\n"
         "try:\n    wsgisession.CookieStore()\n"
-        "except wsgisession.ConfigurationError as exc:\n    print(exc)\n"
+        "except wsgisession.MissingDriverError as exc:\n    print(exc)\n"
     )
     output = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True

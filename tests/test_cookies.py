@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import webtest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.apps import wrap
 from tests.helpers import session_cookie, set_cookies
@@ -215,3 +217,55 @@ def test_corrupt_sqlite_record_gives_an_empty_session(
     assert hash_id(session_id)[:8] in caplog.text
     assert session_id not in caplog.text
     store.close()
+
+
+# The measured fast paths ------------------------------------------------------------------
+
+
+_PLAIN_CHARS = "abcXYZ019~!@#$%^&*()_+=`.?|:/{}<>'-"
+
+
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.one_of(st.just("wsgisession"), st.text(_PLAIN_CHARS, min_size=1, max_size=6)),
+            st.text(_PLAIN_CHARS + '"\\ ,é', max_size=10),
+        ),
+        max_size=5,
+    ),
+    separator=st.sampled_from(["; ", ";"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_quick_cookie_reading_agrees_with_webob(
+    pairs: list[tuple[str, str]], separator: str
+) -> None:
+    """quick_cookie_values() either declines a header or reads exactly what WebOb's parser reads."""
+    from webob.cookies import parse_cookie
+
+    from wsgisession.cookies import quick_cookie_values, values_pattern
+
+    header = separator.join(f"{key}={value}" for key, value in pairs)
+    quick = quick_cookie_values(header, values_pattern("wsgisession"))
+    if quick is None:
+        return  # not a plain header: the caller asks WebOb
+    webob = [raw.decode("latin-1") for key, raw in parse_cookie(header) if key == b"wsgisession"]
+    assert quick == webob, header
+
+
+def test_set_cookie_attributes_are_a_pure_cached_function() -> None:
+    """cookie_attributes() gives exactly what WebOb's make_cookie writes, and caches it."""
+    from webob.cookies import make_cookie
+
+    from wsgisession.cookies import cookie_attributes
+
+    args = ("sid", "/app", None, True, "Strict", 3600, True, 1_800_000_000)
+    first = cookie_attributes(*args)
+    hits = cookie_attributes.cache_info().hits
+    assert cookie_attributes(*args) == first
+    assert cookie_attributes.cache_info().hits == hits + 1
+    whole = make_cookie(
+        "sid", "VALUE", max_age=3600, path="/app", secure=True, httponly=True, samesite="Strict"
+    )
+    # The expires date follows WebOb's clock; everything else is identical.
+    assert whole.split("; expires=")[0] == "sid=VALUE" + first.split("; expires=")[0]
+    assert first.endswith("; secure; HttpOnly; SameSite=Strict")

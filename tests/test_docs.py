@@ -17,6 +17,7 @@ import shlex
 import subprocess
 import sys
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,11 @@ def test_sample_runs(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("WSGISESSION_STORE", raising=False)
     monkeypatch.delenv("WSGISESSION_SECRET", raising=False)
-    namespace: dict[str, Any] = {"__name__": "docs_sample"}
+    # The sample runs as a module that sys.modules knows, as a user's own module would be
+    # (Pyramid's Configurator looks its caller's package up there).
+    module = types.ModuleType("docs_sample")
+    monkeypatch.setitem(sys.modules, "docs_sample", module)
+    namespace: dict[str, Any] = module.__dict__
     try:
         for block in chain:
             code = block.code

@@ -208,21 +208,19 @@ urlpatterns: list[Any] = []
 
 
 def django_app() -> WSGIApp:
-    """Django through its own WSGI handler, configured with the fewest settings that work."""
+    """Django through its own WSGI handler, with no session middleware of its own.
+
+    Django's settings are configured once per process, by the Django tests' project
+    (tests/frameworks/django_project); this app only swaps in its URLconf and an empty
+    MIDDLEWARE (wsgisession is the session layer here), request by request.
+    """
     need("django")
-    from django.conf import settings
+    from django.test import override_settings
     from django.urls import path
 
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            SECRET_KEY="wsgisession-tests-only",
-            ROOT_URLCONF=__name__,
-            ALLOWED_HOSTS=["localhost", "testserver"],
-            INSTALLED_APPS=[],
-            MIDDLEWARE=[],  # no django.contrib.sessions: wsgisession is the session layer here
-            USE_TZ=True,
-        )
+    from tests.frameworks import django_project
+
+    django_project.configure()
     if not urlpatterns:
         urlpatterns.extend(
             [
@@ -234,7 +232,14 @@ def django_app() -> WSGIApp:
         )
     from django.core.wsgi import get_wsgi_application
 
-    return get_wsgi_application()  # type: ignore[no-any-return]
+    with override_settings(MIDDLEWARE=[]):
+        handler = get_wsgi_application()
+
+    def app(environ: Any, start_response: Any) -> Any:
+        with override_settings(ROOT_URLCONF=__name__):
+            return handler(environ, start_response)
+
+    return app
 
 
 FRAMEWORKS: dict[str, Callable[[], WSGIApp]] = {

@@ -14,15 +14,44 @@ FORBIDDEN = {
     "wsgisession.serializers": ["wsgisession.signing", "wsgisession.session", "webob"],
     "wsgisession.signing": ["wsgisession.session", "wsgisession.stores", "webob"],
     "wsgisession.records": ["wsgisession.session", "wsgisession.stores", "webob"],
-    "wsgisession.session": [
+    "wsgisession.policy": [
+        "wsgisession.session",
         "wsgisession.cookies",
+        "wsgisession.signing",
         "wsgisession.stores",
+        "wsgisession.core",
         "wsgisession.middleware",
         "webob",
     ],
-    "wsgisession.cookies": ["wsgisession.session", "wsgisession.stores", "wsgisession.middleware"],
+    "wsgisession.session": [
+        "wsgisession.cookies",
+        "wsgisession.stores",
+        "wsgisession.core",
+        "wsgisession.middleware",
+        "webob",
+    ],
+    "wsgisession.cookies": [
+        "wsgisession.session",
+        "wsgisession.policy",
+        "wsgisession.stores",
+        "wsgisession.core",
+        "wsgisession.middleware",
+    ],
+    # The sans-I/O core: no WSGI front end, no framework (WebOb only through cookies.py).
+    "wsgisession.core": [
+        "wsgisession.middleware",
+        "wsgisession.csrf",
+        "wsgisession.integrations",
+        "flask",
+        "django",
+        "pyramid",
+        "redis",
+        "psycopg",
+        "cryptography",
+    ],
     "wsgisession.stores.base": [
         "wsgisession.cookies",
+        "wsgisession.core",
         "wsgisession.middleware",
         "wsgisession.session",
         "webob",
@@ -64,7 +93,37 @@ FORBIDDEN = {
         "cryptography",  # loaded when a CookieStore is made, not when the module is imported
     ],
     "wsgisession.csrf": ["redis", "psycopg", "cryptography"],
-    "wsgisession": ["redis", "psycopg", "psycopg_pool", "cryptography"],
+    "wsgisession": [
+        "redis",
+        "psycopg",
+        "psycopg_pool",
+        "cryptography",
+        "flask",
+        "pyramid",
+        "django",
+    ],
+    # Each framework is imported by its own integration only, which needs no WSGI front end.
+    "wsgisession.integrations.flask": [
+        "pyramid",
+        "django",
+        "redis",
+        "psycopg",
+        "wsgisession.middleware",
+    ],
+    "wsgisession.integrations.pyramid": [
+        "flask",
+        "django",
+        "redis",
+        "psycopg",
+        "wsgisession.middleware",
+    ],
+    "wsgisession.integrations.django": [
+        "flask",
+        "pyramid",
+        "redis",
+        "psycopg",
+        "wsgisession.middleware",
+    ],
 }
 
 
@@ -106,3 +165,15 @@ def test_drivers_are_not_needed_to_import_the_package() -> None:
     loaded = _loaded_after_import("wsgisession")
     assert "webob" in loaded
     assert not {"redis", "psycopg", "cryptography"} & loaded
+
+
+def test_the_core_never_sees_a_wsgi_environ() -> None:
+    """core.py and policy.py take a cookie header and flags, never a WSGI environ."""
+    import inspect
+
+    from wsgisession import core, policy
+
+    for module in (core, policy):
+        source = inspect.getsource(module)
+        assert "environ" not in source.replace("environ_key", ""), module.__name__
+        assert "start_response" not in source, module.__name__

@@ -241,7 +241,8 @@ def test_custom_cookie_attributes(store: Store) -> None:
         cookie_samesite="strict",
         cookie_httponly=False,
     )
-    response = webtest.TestApp(middleware).get("/set?a=1")
+    mounted = webtest.TestApp(middleware, extra_environ={"SCRIPT_NAME": "/app"})  # under its path
+    response = mounted.get("/set?a=1")
     attributes = cookie_attributes(response, "sid")
     assert attributes["path"] == "/app"
     assert attributes["domain"] == "example.com"

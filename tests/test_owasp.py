@@ -87,7 +87,8 @@ def test_cookie_path_and_no_domain(store: Store) -> None:
     assert attributes["path"] == "/"
     assert "domain" not in attributes
     narrow, _ = wrap(store, cookie_path="/app")
-    assert cookie_attributes(webtest.TestApp(narrow).get("/set?a=1"))["path"] == "/app"
+    mounted = webtest.TestApp(narrow, extra_environ={"SCRIPT_NAME": "/app"})  # under its path
+    assert cookie_attributes(mounted.get("/set?a=1"))["path"] == "/app"
 
 
 def test_host_prefix_is_supported(store: Store) -> None:

@@ -11,12 +11,13 @@ import webtest
 from tests.apps import wrap
 from tests.helpers import session_cookie
 from wsgisession import SerializationError, Session, SessionError, SessionMiddleware, Store
-from wsgisession.session import SessionConfig
+from wsgisession.session import SessionConfig, SessionContext
 
 
 def _detached() -> Session:
     """A session with no store behind it, for pure API checks."""
-    return Session(config=SessionConfig(), clock=lambda: 1_800_000_000.0, new_id=lambda: "i" * 43)
+    context = SessionContext(clock=lambda: 1_800_000_000.0, new_id=lambda: "i" * 43)
+    return Session(context)
 
 
 def run_view(
@@ -255,8 +256,9 @@ def test_oversized_value_is_refused_and_the_session_kept(store: Store) -> None:
 
 def test_size_limit_can_be_lifted() -> None:
     """max_session_size=None accepts a large session."""
-    session = Session(
+    context = SessionContext(
         config=SessionConfig(max_size=None), clock=lambda: 0.0, new_id=lambda: "i" * 43
     )
+    session = Session(context)
     session["big"] = "z" * 200_000
     assert len(session["big"]) == 200_000

@@ -7,21 +7,30 @@ Building goes through WebOb's ``make_cookie``; no header is formatted by hand.
 
 from __future__ import annotations
 
-import logging
+import functools
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
 from webob.cookies import make_cookie, parse_cookie  # type: ignore[attr-defined]
 
 from .errors import ConfigurationError, SessionTooLargeError
 from .signing import Signer, is_valid_id, normalize_keys
 
-__all__ = ["COOKIE_SIZE_LIMIT", "CookieSettings", "ParsedCookie"]
+__all__ = [
+    "COOKIE_SIZE_LIMIT",
+    "CookieSettings",
+    "ParsedCookie",
+    "SameSite",
+    "cookie_attributes",
+    "path_matches",
+    "quick_cookie_values",
+]
 
-logger = logging.getLogger("wsgisession")
+#: The SameSite values (matched in any case); None for no attribute.
+SameSite = Literal["Strict", "Lax", "None"]
 
 #: The most bytes a ``Set-Cookie`` value may take: browsers keep cookies up to 4096 bytes.
 COOKIE_SIZE_LIMIT = 4096
@@ -43,13 +52,75 @@ _SIMPLE_HEADER = re.compile(f"{_PAIR}(?:; ?{_PAIR})*")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
+def path_matches(request_path: str, cookie_path: str) -> bool:
+    """Tell whether a browser sends a cookie of *cookie_path* with a request for *request_path*.
+
+    The path-match rule of RFC 6265, section 5.1.4: the same path, or a path below it.
+    """
+    if request_path == cookie_path or cookie_path == "/":
+        return True
+    return request_path.startswith(cookie_path) and (
+        cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
+    )
+
+
+def values_pattern(name: str) -> re.Pattern[str] | None:
+    """The regex that picks cookie *name*'s values out of a plain header; None for odd names."""
+    if _PLAIN_NAME.fullmatch(name) is None:
+        return None
+    return re.compile(f"(?:^|; ?){re.escape(name)}=({_VALUE_CHARS})(?=;|$)")
+
+
+def quick_cookie_values(header: str, pattern: re.Pattern[str] | None) -> list[str] | None:
+    """The measured fast path: a plain header's values for one cookie name, or None.
+
+    A plain header (``a=1; b=2``, no quotes, spaces or escapes) is read with one regex
+    (*pattern*, from :func:`values_pattern`); for it WebOb's parser gives exactly these values,
+    which ``tests/test_cookies.py`` checks on generated headers. None means "not plain: ask
+    WebOb".
+    """
+    if pattern is None or _SIMPLE_HEADER.fullmatch(header) is None:
+        return None
+    return pattern.findall(header)
+
+
+@functools.lru_cache(maxsize=64)
+def cookie_attributes(
+    name: str,
+    path: str,
+    domain: str | None,
+    httponly: bool,
+    samesite: SameSite | None,
+    max_age: int | None,
+    secure: bool,
+    second: int,
+) -> str:
+    """The ``; Max-Age=…; Path=/; …`` part of a Set-Cookie, exactly as WebOb writes it.
+
+    A pure function of the cookie's attributes and the second (WebOb writes ``expires`` from
+    its clock), cached: WebOb's ``make_cookie`` costs microseconds, and a busy server asks for
+    the same few attribute sets every second.
+    """
+    built = make_cookie(
+        name,
+        _PLACEHOLDER,
+        max_age=max_age,
+        path=path,
+        domain=domain,
+        secure=secure,
+        httponly=httponly,
+        samesite=samesite,
+    )
+    return built[len(name) + 1 + len(_PLACEHOLDER) :]
+
+
 @dataclass(slots=True)  # not frozen: built on every request with a cookie
 class ParsedCookie:
-    """A session id read from a request cookie, and whether its signature is current."""
+    """A session id read from a request cookie, and whether it was signed with an older key."""
 
     session_id: str
-    #: False when the cookie was signed with an older key and should be re-signed.
-    current: bool = True
+    #: True when the cookie was signed with an older secret key: it should be re-signed.
+    stale_signature: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,17 +133,14 @@ class CookieSettings:
     #: None: Secure exactly when the request came over HTTPS.
     secure: bool | None = None
     httponly: bool = True
-    samesite: Any = "Lax"  #: "Strict", "Lax", "None" (any case), or None for no attribute
+    #: "Strict", "Lax", "None" (matched in any case), or None for no attribute.
+    samesite: SameSite | None = "Lax"
     secret_keys: str | bytes | Sequence[str | bytes] | None = None
     signer: Signer | None = field(init=False, repr=False, compare=False)
     _needle: str = field(init=False, repr=False, compare=False)
     _name_bytes: bytes = field(init=False, repr=False, compare=False)
     #: Picks this cookie's values out of a simple header; None for a name WebOb must handle.
     _values_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
-    #: The last attributes WebOb built: ((max_age, secure, second), "; Max-Age=…; Path=/; …").
-    _attributes: list[tuple[tuple[int | None, bool, int], str]] = field(
-        init=False, repr=False, compare=False, default_factory=list
-    )
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in ' ;,="\\\t\r\n'):
@@ -92,7 +160,9 @@ class CookieSettings:
                 "cookie_samesite='None' needs cookie_secure=True: browsers reject SameSite=None "
                 "cookies that are not Secure"
             )
-        if self.name.startswith("__Host-"):
+        # Browsers match the prefixes in any case (__host-, __HOST-), so the checks do too.
+        prefix = self.name[:9].lower()
+        if prefix.startswith("__host-"):
             if self.secure is not True:
                 raise ConfigurationError(
                     f"cookie_name={self.name!r} (a __Host- cookie) needs cookie_secure=True"
@@ -107,7 +177,7 @@ class CookieSettings:
                     f"cookie_name={self.name!r} (a __Host- cookie) needs cookie_path='/', "
                     f"not {self.path!r}"
                 )
-        if self.name.startswith("__Secure-") and self.secure is not True:
+        if prefix == "__secure-" and self.secure is not True:
             raise ConfigurationError(
                 f"cookie_name={self.name!r} (a __Secure- cookie) needs cookie_secure=True"
             )
@@ -117,10 +187,7 @@ class CookieSettings:
         object.__setattr__(self, "signer", Signer(keys) if keys else None)
         object.__setattr__(self, "_needle", self.name + "=")
         object.__setattr__(self, "_name_bytes", self.name.encode("latin-1"))
-        values_re = None
-        if _PLAIN_NAME.fullmatch(self.name):
-            values_re = re.compile(f"(?:^|; ?){re.escape(self.name)}=({_VALUE_CHARS})(?=;|$)")
-        object.__setattr__(self, "_values_re", values_re)
+        object.__setattr__(self, "_values_re", values_pattern(self.name))
 
     # Reading ---------------------------------------------------------------------------
 
@@ -129,18 +196,18 @@ class CookieSettings:
         signer = self.signer
         if signer is not None:
             verified = signer.verify(value)
-            return None if verified is None else ParsedCookie(*verified)
+            return None if verified is None else ParsedCookie(verified[0], not verified[1])
         if not value.isascii() or not is_valid_id(value):
             return None
         return ParsedCookie(value)
 
-    def _raw_values(self, header: str) -> list[str]:
+    def values(self, header: str) -> list[str]:
         """Return the value of every cookie in *header* that carries the session name."""
         if self._needle not in header:
             return []
-        values_re = self._values_re
-        if values_re is not None and _SIMPLE_HEADER.fullmatch(header) is not None:
-            return values_re.findall(header)
+        quick = quick_cookie_values(header, self._values_re)
+        if quick is not None:
+            return quick
         if not header.isascii():
             # WSGI hands headers over as latin-1 text; anything else is not from a browser.
             try:
@@ -150,44 +217,44 @@ class CookieSettings:
         name = self._name_bytes
         return [raw.decode("latin-1") for key, raw in parse_cookie(header) if key == name]
 
-    def read_sealed(self, header: str) -> list[str]:
-        """Return the session cookie values that have the shape of a sealed session, at most 4.
+    def sealed_candidates(self, values: Iterable[str]) -> list[str]:
+        """Return the distinct *values* that have the shape of a sealed session, at most 4.
 
         For a client-side store, whose cookie value is the whole session sealed: only url-safe
         text no longer than a cookie can be is passed on to be opened; anything else is dropped
         here, before any store call.
         """
-        values: list[str] = []
-        for value in self._raw_values(header):
+        found: list[str] = []
+        for value in values:
             if len(value) > COOKIE_SIZE_LIMIT or _SEALED_RE.fullmatch(value) is None:
                 continue
-            if value not in values:
-                values.append(value)
-                if len(values) == _MAX_SEALED:
+            if value not in found:
+                found.append(value)
+                if len(found) == _MAX_SEALED:
                     break
-        return values
+        return found
 
-    def read(self, header: str) -> ParsedCookie | None:
-        """Return the one valid session id in a ``Cookie`` header, or None.
+    def candidates(self, values: Sequence[str]) -> list[ParsedCookie]:
+        """Return the distinct valid session ids among cookie *values*, in order.
 
-        When several cookies carry the session name (one tossed in from a sibling domain, say),
-        values that fail the shape or signature check are ignored; if more than one distinct
-        valid id remains, neither wins and a fresh session starts, so two sessions never mix.
+        Values that fail the shape or signature check are dropped here, before any store call.
+        An id sent twice counts once, with the newest signature it came with.
         """
-        found: ParsedCookie | None = None
-        for value in self._raw_values(header):
+        if len(values) == 1:  # the common case: one cookie of the name
+            parsed = self._check(values[0])
+            return [] if parsed is None else [parsed]
+        found: list[ParsedCookie] = []
+        for value in values:
             parsed = self._check(value)
             if parsed is None:
                 continue
-            if found is not None and found.session_id != parsed.session_id:
-                logger.warning(
-                    "request carried two different valid %r cookies; neither was used and a "
-                    "fresh session starts (a __Host- cookie name prevents cookie tossing)",
-                    self.name,
-                )
-                return None
-            if found is None or not found.current:
-                found = parsed
+            for index, seen in enumerate(found):
+                if seen.session_id == parsed.session_id:
+                    if seen.stale_signature:
+                        found[index] = parsed
+                    break
+            else:
+                found.append(parsed)
         return found
 
     # Building --------------------------------------------------------------------------
@@ -227,25 +294,25 @@ class CookieSettings:
         and the value, which needs no quoting, is put in front.
         """
         if value and _TOKEN_RE.fullmatch(value) is None:
-            return self._webob(value, max_age, secure)  # WebOb quotes it
-        key = (max_age, secure, int(time.time()))
-        cached = self._attributes
-        if cached and cached[0][0] == key:
-            attributes = cached[0][1]
-        else:
-            built = self._webob(_PLACEHOLDER, max_age, secure)
-            attributes = built[len(self.name) + 1 + len(_PLACEHOLDER) :]
-            cached[:] = [(key, attributes)]
-        return f"{self.name}={value}{attributes}"
-
-    def _webob(self, value: str, max_age: int | None, secure: bool) -> str:
-        return make_cookie(
+            # WebOb quotes it
+            return make_cookie(
+                self.name,
+                value,
+                max_age=max_age,
+                path=self.path,
+                domain=self.domain,
+                secure=secure,
+                httponly=self.httponly,
+                samesite=self.samesite,
+            )
+        attributes = cookie_attributes(
             self.name,
-            value,
-            max_age=max_age,
-            path=self.path,
-            domain=self.domain,
-            secure=secure,
-            httponly=self.httponly,
-            samesite=self.samesite,
+            self.path,
+            self.domain,
+            self.httponly,
+            self.samesite,
+            max_age,
+            secure,
+            int(time.time()),
         )
+        return f"{self.name}={value}{attributes}"

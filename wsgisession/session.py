@@ -3,36 +3,43 @@
 It loads lazily (the first access asks the store, through a loader the middleware gives it),
 records which keys were set and which removed, notices changes inside nested values, and owns
 the lifecycle: expiry, throttled refresh, ``regenerate()``, ``destroy()`` and flash messages.
-It knows nothing of WSGI, cookies or stores: :meth:`Session.plan` says what must be written,
-and the middleware does it.
+It knows nothing of WSGI, cookies or stores: :meth:`Session.plan` says what must be written
+(a :class:`~wsgisession.policy.Plan`), and the core (:mod:`wsgisession.core`) does it.
 """
 
 from __future__ import annotations
 
 import hmac
-import math
+import operator
 import secrets
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
-from typing import Any, Final
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
 
 from .errors import ConfigurationError, SerializationError, SessionTooLargeError, StoreError
+from .policy import (
+    BROWSER,
+    CREATED,
+    LIFETIME,
+    Plan,
+    cookie_max_age,
+    past_deadline,
+    refresh_due,
+    target_expiry,
+)
 from .records import Changes, Record
 from .serializers import JSONSerializer, Serializer
 
-__all__ = ["Plan", "Session", "SessionConfig", "SessionContext"]
+__all__ = ["Session", "SessionConfig", "SessionContext"]
 
-#: A loader takes the request's source (for the middleware, the WSGI environ) and returns the
-#: session id with its stored record, or None when there is no live session. It may raise
+#: A loader takes the request's source (for the core, its per-request Exchange) and returns
+#: the session id with its stored record, or None when there is no live session. It may raise
 #: StoreError.
 Loader = Callable[[Any], "tuple[str, Record] | None"]
 
 _FLASH_PREFIX: Final = "_flash:"
 _CSRF_KEY: Final = "_csrf_token"
-# Keys of the session's own bookkeeping in Record.meta.
-_CREATED: Final = "c"  # creation time, for absolute_timeout (kept across regenerate)
-_LIFETIME: Final = "t"  # idle timeout set by set_expiry(seconds)
-_BROWSER: Final = "b"  # set_expiry(None): cookie ends with the browser session
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +52,19 @@ class SessionConfig:
     touch_interval: int = 120960
     #: Seconds after creation when a session ends however active it is; None for never.
     absolute_timeout: int | None = None
-    #: Raise store failures into the application (True) or carry on with an empty session.
-    raise_store_errors: bool = True
     #: The largest session, in bytes of serialized data; None for no limit.
     max_size: int | None = 65536
+    #: ``"error"``: a store failure is raised into the application (and answered with a 503);
+    #: ``"continue"``: the request carries on with an empty session that is not saved.
+    on_store_error: Literal["error", "continue"] = "error"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_age, int) or self.max_age <= 0:
+        if self.on_store_error not in ("error", "continue"):
+            raise ConfigurationError(
+                f"on_store_error={self.on_store_error!r} is unknown; use 'error' (a 503) or "
+                "'continue' (an empty session that is not saved)"
+            )
+        if not isinstance(self.max_age, int) or isinstance(self.max_age, bool) or self.max_age <= 0:
             raise ConfigurationError(
                 f"max_age={self.max_age!r} must be a positive number of seconds (default 1209600)"
             )
@@ -72,52 +85,51 @@ class SessionConfig:
                 "or None"
             )
 
+    @property
+    def raise_store_errors(self) -> bool:
+        """True when a store failure is raised into the application (``on_store_error='error'``)."""
+        return self.on_store_error == "error"
 
-@dataclass(slots=True)  # not frozen: built on every saving request, and frozen costs µs
-class Plan:
-    """What the end of a request must do to the store and the cookie; built by Session.plan."""
 
-    #: The id whose record is written (created or updated), or None.
-    write_id: str | None = None
-    #: For a new record: its whole data (``changes`` is None then).
-    create: Mapping[str, Any] | None = None
-    #: For an existing record: the changes to apply (``create`` is None then).
-    changes: Changes | None = None
-    #: Session metadata for a new record.
-    meta: Mapping[str, Any] | None = None
-    #: Expiry for a new record, in seconds since the epoch.
-    expires: float = 0.0
-    #: An id whose record must go: destroyed, or replaced by ``write_id`` (regenerate).
-    delete_id: str | None = None
-    #: True when the cookie must be (re)sent with ``write_id``.
-    set_cookie: bool = False
-    #: True when the cookie must be expired (destroy without a new session).
-    expire_cookie: bool = False
-    #: The cookie's Max-Age, or None for a cookie that ends with the browser session.
-    cookie_max_age: int | None = None
+def _time_now() -> float:
+    # Looked up at call time, so a test that patches time.time moves this clock too.
+    return time.time()
+
+
+def _new_id() -> str:
+    return secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True, slots=True)
 class SessionContext:
-    """What every session of one middleware shares: made once, passed to each ``Session``."""
+    """What every session of one core shares: made once, passed to each ``Session``.
+
+    The defaults give a detached session (no store behind it), for tests and tools.
+    """
 
     #: Gets the session id and record from the request's source, or None (see Loader).
-    loader: Loader | None
-    config: SessionConfig
+    loader: Loader | None = None
+    config: SessionConfig = field(default_factory=SessionConfig)
     #: Seconds since the epoch.
-    clock: Callable[[], float]
+    clock: Callable[[], float] = _time_now
     #: Makes a fresh session id.
-    new_id: Callable[[], str]
-    serializer: Serializer
+    new_id: Callable[[], str] = _new_id
+    serializer: Serializer = field(default_factory=JSONSerializer)
 
 
 class Session(MutableMapping[str, Any]):
     """A dict-like session that loads on first access and tracks exactly what changed.
 
-    Views get one from the middleware; they never build it. Reading any key, ``in``, ``len``
-    or iteration loads the session (and marks the response ``Vary: Cookie``). Values must be
-    JSON types; a value that is not raises :class:`~wsgisession.errors.SerializationError`
-    (a ``TypeError``) naming the key, and the session is left as it was.
+    Views get one from the middleware (or a framework integration); they never build it.
+    Reading any key, ``in``, ``len`` or iteration loads the session (and marks the response
+    ``Vary: Cookie``). Values must be JSON types; a value that is not raises
+    :class:`~wsgisession.errors.SerializationError` (a ``TypeError``) naming the key, and the
+    session is left as it was.
+
+    :param context: what the sessions of one core share (loader, settings, clock, ids);
+        the default context gives a detached session with no store behind it.
+    :param source: what the context's loader reads the session from (the core passes its
+        per-request exchange); None loads nothing.
     """
 
     __slots__ = (
@@ -131,7 +143,6 @@ class Session(MutableMapping[str, Any]):
         "_fresh",
         "_needs_create",
         "_replaces",
-        "_destroyed",
         "_updates",
         "_removals",
         "_increments",
@@ -142,29 +153,8 @@ class Session(MutableMapping[str, Any]):
         "_error",
     )
 
-    def __init__(
-        self,
-        loader: Loader | SessionContext | None = None,
-        source: Any = None,
-        *,
-        config: SessionConfig | None = None,
-        clock: Callable[[], float] | None = None,
-        new_id: Callable[[], str] | None = None,
-        serializer: Serializer | None = None,
-    ) -> None:
-        if loader.__class__ is SessionContext:
-            # The middleware's way: settings bound once per process, two slots per request.
-            self._ctx: SessionContext = loader
-        else:
-            if config is None or clock is None or new_id is None:
-                raise TypeError("Session() needs config=, clock= and new_id= (or a SessionContext)")
-            self._ctx = SessionContext(
-                loader,  # type: ignore[arg-type]
-                config,
-                clock,
-                new_id,
-                serializer or _JSON,
-            )
+    def __init__(self, context: SessionContext | None = None, source: Any = None) -> None:
+        self._ctx: SessionContext = context if context is not None else _DETACHED
         self._source = source
         self._loaded = False
 
@@ -181,7 +171,6 @@ class Session(MutableMapping[str, Any]):
         self._fresh = True
         self._needs_create = True
         self._replaces: str | None = None
-        self._destroyed = False
         self._updates: set[str] = set()
         self._removals: set[str] = set()
         self._increments: dict[str, int | float] = {}
@@ -201,9 +190,8 @@ class Session(MutableMapping[str, Any]):
         if found is None:
             return
         session_id, record = found
-        if self._ctx.config.absolute_timeout is not None and self._is_past_deadline(
-            record.meta, self._ctx.clock()
-        ):
+        limit = self._ctx.config.absolute_timeout
+        if limit is not None and past_deadline(record.meta, self._ctx.clock(), limit):
             self._replaces = session_id  # dead by absolute_timeout: delete it at the end
             return
         self._data = record.data
@@ -213,11 +201,6 @@ class Session(MutableMapping[str, Any]):
         self._id = self._origin = session_id
         self._fresh = False
         self._needs_create = False
-
-    def _is_past_deadline(self, meta: Mapping[str, Any], now: float) -> bool:
-        limit = self._ctx.config.absolute_timeout
-        created = meta.get(_CREATED)
-        return limit is not None and isinstance(created, (int, float)) and now >= created + limit
 
     def _ensure(self) -> None:
         if not self._loaded:
@@ -232,10 +215,9 @@ class Session(MutableMapping[str, Any]):
 
     # Properties ----------------------------------------------------------------------------
 
-    @property
-    def accessed(self) -> bool:
-        """True once anything read or wrote the session (the response then varies by cookie)."""
-        return self._loaded
+    #: True once anything read or wrote the session (the response then varies by cookie).
+    #: A C-level getter: the core asks on every request, touched or not.
+    accessed = property(operator.attrgetter("_loaded"))
 
     @property
     def store_error(self) -> StoreError | None:
@@ -420,7 +402,6 @@ class Session(MutableMapping[str, Any]):
         self._record = None
         self._fresh = True
         self._needs_create = True
-        self._destroyed = True
         self._updates.clear()
         self._removals.clear()
         self._increments.clear()
@@ -440,12 +421,12 @@ class Session(MutableMapping[str, Any]):
             )
         self._writable()
         meta = dict(self._meta)
-        meta.pop(_LIFETIME, None)
-        meta.pop(_BROWSER, None)
+        meta.pop(LIFETIME, None)
+        meta.pop(BROWSER, None)
         if seconds is None:
-            meta[_BROWSER] = 1
+            meta[BROWSER] = 1
         else:
-            meta[_LIFETIME] = seconds
+            meta[LIFETIME] = seconds
         self._meta = meta
         self._meta_dirty = True
 
@@ -488,25 +469,6 @@ class Session(MutableMapping[str, Any]):
 
     # What to write -----------------------------------------------------------------------
 
-    def _target_expiry(self, now: float) -> float:
-        """The expiry a write at *now* gives: idle timeout from now, capped by the deadline."""
-        config = self._ctx.config
-        lifetime = self._meta.get(_LIFETIME)
-        if not (isinstance(lifetime, int) and lifetime > 0):
-            lifetime = config.max_age
-        expires = now + lifetime
-        limit = config.absolute_timeout
-        if limit is not None:
-            created = self._meta.get(_CREATED)
-            if isinstance(created, (int, float)):
-                expires = min(expires, created + limit)
-        return expires
-
-    def _cookie_max_age(self, expires: float, now: float) -> int | None:
-        if self._meta.get(_BROWSER):
-            return None
-        return max(0, math.floor(expires - now))
-
     def _changed_nested(self) -> None:
         """Mark keys whose mutable values were changed in place since they were read."""
         dumps = self._ctx.serializer.dumps
@@ -530,27 +492,31 @@ class Session(MutableMapping[str, Any]):
             if self._id is None or not self._data:
                 if self._replaces is None:
                     return None
-                # Destroyed (or emptied and regenerated): the old record goes, the cookie too.
-                return Plan(delete_id=self._replaces, expire_cookie=self._origin_had_cookie())
+                # Destroyed (or emptied and regenerated): the old record goes, and the cookie
+                # that named it (a record to delete can only have come from the cookie) too.
+                return Plan(delete_id=self._replaces, expire_cookie=True)
+            config = self._ctx.config
             now = self._ctx.clock()
             meta = dict(self._meta)
-            meta.setdefault(_CREATED, now)
+            meta.setdefault(CREATED, now)
             self._meta = meta
-            expires = self._target_expiry(now)
+            expires = target_expiry(meta, now, config.max_age, config.absolute_timeout)
             return Plan(
                 write_id=self._id,
-                create=self._data,
-                meta=meta,
-                expires=expires,
+                new_data=self._data,
+                new_meta=meta,
+                new_expires=expires,
                 delete_id=self._replaces,
                 set_cookie=True,
-                cookie_max_age=self._cookie_max_age(expires, now),
+                cookie_max_age=cookie_max_age(meta, expires, now),
             )
         record = self._record
         assert record is not None and self._id is not None
+        config = self._ctx.config
         now = self._ctx.clock()
-        target = self._target_expiry(now)
-        refresh = self._meta_dirty or target - record.expires >= self._ctx.config.touch_interval
+        meta = self._meta
+        target = target_expiry(meta, now, config.max_age, config.absolute_timeout)
+        refresh = self._meta_dirty or refresh_due(target, record.expires, config.touch_interval)
         updates = self._updates
         if not (updates or self._removals or self._increments or refresh):
             return None
@@ -569,16 +535,13 @@ class Session(MutableMapping[str, Any]):
         return Plan(
             write_id=self._id,
             changes=changes,
-            set_cookie=refresh and (self._meta_dirty or not self._meta.get(_BROWSER)),
-            cookie_max_age=self._cookie_max_age(target if refresh else record.expires, now),
+            set_cookie=refresh and (self._meta_dirty or not meta.get(BROWSER)),
+            cookie_max_age=cookie_max_age(meta, target if refresh else record.expires, now),
         )
-
-    def _origin_had_cookie(self) -> bool:
-        # A record to delete can only have come from the request's cookie.
-        return self._replaces is not None
 
 
 _JSON = JSONSerializer()
+_DETACHED = SessionContext()
 _MISSING: Final = object()
 _MUTABLE = (dict, list)
 _ATOMS = frozenset((int, bool))

@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Sequence
 
-from .errors import BadCookieError, ConfigurationError
+from .errors import ConfigurationError
 
 __all__ = ["ID_LENGTH", "Signer", "hash_id", "is_valid_id", "log_id", "new_id", "normalize_keys"]
 
@@ -125,13 +125,3 @@ class Signer:
         if matched < 0:
             return None
         return session_id, matched == 0
-
-    def unsign(self, value: str) -> tuple[str, bool]:
-        """Return ``(id, signed_with_newest_key)``; raise BadCookieError for anything else."""
-        verified = self.verify(value)
-        if verified is None:
-            raise BadCookieError(
-                "the value is not an id.signature this library issued, or its signature matches "
-                "none of the secret keys"
-            )
-        return verified

@@ -30,9 +30,16 @@ import pytest
 
 from .records import Changes, Record
 from .signing import hash_id, new_id
-from .stores.base import Store, StoreStats
+from .stores.base import ClientSideStore, Store, StoreStats
 
-__all__ = ["EDGE_NUMBERS", "CountingStore", "StoreContract", "exact", "new_key"]
+__all__ = [
+    "EDGE_NUMBERS",
+    "ClientSideStoreContract",
+    "CountingStore",
+    "StoreContract",
+    "exact",
+    "new_key",
+]
 
 _T = TypeVar("_T")
 
@@ -500,3 +507,149 @@ class StoreContract:
         store.create(key, {"marker": secrets.token_hex(4)}, {"c": NOW}, NOW + DAY, NOW)
         assert session_id not in repr(self._load(store, key))
         assert store.load(hash_id(session_id + "x"), NOW) is None
+
+
+# The client-side store contract ----------------------------------------------------------
+
+
+class ClientSideStoreContract:
+    """Tests every client-side store (one that seals the session into the cookie) must pass.
+
+    Subclasses provide a ``new_store`` fixture: a callable that returns a fresh store that has
+    no keys yet (the core gives it its ``secret_keys`` with ``use_keys``)::
+
+        class TestMyCookieStore(ClientSideStoreContract):
+            @pytest.fixture
+            def new_store(self):
+                return MyCookieStore
+    """
+
+    KEY = b"client-side contract key"
+    OLD_KEY = b"client-side contract old key"
+
+    @pytest.fixture
+    def new_store(self) -> Callable[[], ClientSideStore]:  # pragma: no cover - overridden
+        raise NotImplementedError("define a 'new_store' fixture that returns a store factory")
+
+    def _keyed(self, new_store: Callable[[], ClientSideStore], *keys: bytes) -> ClientSideStore:
+        store = new_store()
+        store.use_keys(list(keys or (self.KEY,)))
+        return store
+
+    def test_seal_then_unseal_round_trips_the_session(
+        self, new_store: Callable[[], ClientSideStore]
+    ) -> None:
+        """What is sealed opens to the same id, data, bookkeeping and expiry."""
+        store = self._keyed(new_store)
+        session_id = new_id()
+        data = {"user": "zoë ✓", "n": 42, "pi": 3.5, "ok": True, "none": None, "cart": [1, {}]}
+        opened = store.unseal(store.seal(session_id, data, {"c": NOW}, NOW + DAY), NOW)
+        assert opened is not None
+        assert opened[0] == session_id
+        assert opened[1].data == data
+        assert opened[1].meta == {"c": NOW}
+        assert opened[1].expires == pytest.approx(NOW + DAY)
+
+    def test_sealed_text_is_a_plain_cookie_value(
+        self, new_store: Callable[[], ClientSideStore]
+    ) -> None:
+        """A sealed session is url-safe text, so it goes into a cookie with no quoting."""
+        store = self._keyed(new_store)
+        value = store.seal(new_id(), {"k": 'v; x="y"'}, {}, NOW + DAY)
+        assert value and all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
+
+    def test_sealed_text_reveals_no_plaintext(
+        self, new_store: Callable[[], ClientSideStore]
+    ) -> None:
+        """Neither the sealed text nor its base64 decoding shows a key or value (T34)."""
+        import base64
+        import binascii
+
+        store = self._keyed(new_store)
+        marker = "marker" + secrets.token_hex(8)
+        value = store.seal(new_id(), {marker + "k": marker + "v"}, {}, NOW + DAY)
+        assert marker not in value
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        except (binascii.Error, ValueError):
+            raw = b""
+        assert marker.encode() not in raw
+
+    def test_expired_session_opens_to_nothing(
+        self, new_store: Callable[[], ClientSideStore]
+    ) -> None:
+        """The sealed expiry is checked with the caller's clock: a replay past it is dead (T36)."""
+        store = self._keyed(new_store)
+        value = store.seal(new_id(), {"a": 1}, {}, NOW + 10)
+        assert store.unseal(value, NOW + 9) is not None
+        assert store.unseal(value, NOW + 10) is None
+        assert store.unseal(value, NOW + 11) is None
+
+    def test_any_altered_character_opens_to_nothing(
+        self, new_store: Callable[[], ClientSideStore]
+    ) -> None:
+        """Changing one character anywhere in the sealed text makes it worthless (T35)."""
+        store = self._keyed(new_store)
+        value = store.seal(new_id(), {"role": "user"}, {}, NOW + DAY)
+        for index in {0, 1, len(value) // 2, len(value) - 2, len(value) - 1}:
+            swapped = "A" if value[index] != "A" else "B"
+            altered = value[:index] + swapped + value[index + 1 :]
+            assert store.unseal(altered, NOW) is None, index
+
+    def test_other_keys_open_nothing(self, new_store: Callable[[], ClientSideStore]) -> None:
+        """A session sealed with another secret does not open here (T38)."""
+        mine = self._keyed(new_store)
+        theirs = self._keyed(new_store, b"somebody else's key")
+        assert mine.unseal(theirs.seal(new_id(), {"a": 1}, {}, NOW + DAY), NOW) is None
+
+    def test_keys_rotate(self, new_store: Callable[[], ClientSideStore]) -> None:
+        """The newest key seals, every key opens: an old cookie survives a rotation (T28)."""
+        old = self._keyed(new_store, self.OLD_KEY)
+        rotated = self._keyed(new_store, self.KEY, self.OLD_KEY)
+        newest_only = self._keyed(new_store, self.KEY)
+        from_before = old.seal(new_id(), {"a": 1}, {}, NOW + DAY)
+        assert rotated.unseal(from_before, NOW) is not None
+        assert newest_only.unseal(from_before, NOW) is None
+        assert newest_only.unseal(rotated.seal(new_id(), {"a": 1}, {}, NOW + DAY), NOW)
+
+    def test_garbage_opens_to_nothing_and_never_raises(
+        self, new_store: Callable[[], ClientSideStore]
+    ) -> None:
+        """Anything a client may send opens to None, without an exception (T27, T30)."""
+        store = self._keyed(new_store)
+        value = store.seal(new_id(), {"a": 1}, {}, NOW + DAY)
+        for garbage in (
+            "",
+            "A",
+            "!!!",
+            "..",
+            "é" * 60,
+            "\x00" * 60,
+            "A" * 8192,
+            "A" * 100_000,
+            value[:-1],
+            value[:20],
+            value + "A",
+            value + value,
+            new_id(),
+        ):
+            assert store.unseal(garbage, NOW) is None
+
+    def test_sealing_needs_keys(self, new_store: Callable[[], ClientSideStore]) -> None:
+        """No keys is a configuration error that says what to pass, never an unsealed cookie."""
+        from .errors import ConfigurationError
+
+        with pytest.raises(ConfigurationError, match="secret_keys"):
+            new_store().use_keys([])
+
+    def test_max_data_size_is_what_fits(self, new_store: Callable[[], ClientSideStore]) -> None:
+        """Data of max_data_size(n) bytes, with full bookkeeping, seals into n characters."""
+        store = self._keyed(new_store)
+        for max_chars in (1000, 3900):
+            budget = store.max_data_size(max_chars)
+            if budget is None:
+                pytest.skip(f"{type(store).__name__} does not report max_data_size")
+            data = {"k": "é" * ((budget - len('{"k":""}')) // 2)}
+            assert len(store.serializer.dumps(data).encode("utf-8")) <= budget
+            meta = {"c": NOW + 0.123456789, "t": 1209600, "b": 1}
+            assert len(store.seal(new_id(), data, meta, NOW + 0.987654321)) <= max_chars

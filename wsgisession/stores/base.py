@@ -134,22 +134,30 @@ class Store(ABC):
             return None
 
 
-class ClientSideStore(Store):
+class ClientSideStore(ABC):
     """A store whose record travels with the client: the sealed record *is* the cookie value.
 
-    Nothing is kept on the server, so :meth:`load`, :meth:`create`, :meth:`save` and
-    :meth:`delete` do not apply; the middleware calls :meth:`seal` to turn a whole session into
-    an opaque, authenticated text and :meth:`unseal` to open it again. The store still knows
-    nothing of HTTP: the middleware reads and builds the cookie.
+    It is not a :class:`Store`: nothing is kept on the server, so there is nothing to load,
+    create, save, delete or purge. The core calls :meth:`seal` to turn a whole session into an
+    opaque, authenticated text and :meth:`unseal` to open it again; the store still knows
+    nothing of HTTP: the core reads and builds the cookie. Pass one as ``store=`` all the same
+    (``SessionMiddleware(app, store=CookieStore(), secret_keys=[...])``), and hold a custom one
+    to :class:`wsgisession.testing.ClientSideStoreContract`.
 
     What a client-side store cannot do, by its nature: revoke a copy the client kept (a replayed
     cookie stays valid until the expiry sealed inside it), or merge two overlapping requests
     (the last response to set the cookie wins).
     """
 
+    #: Turns values into text; JSON unless a subclass is given another one.
+    serializer: Serializer
+
+    def __init__(self, serializer: Serializer | None = None) -> None:
+        self.serializer = serializer if serializer is not None else JSONSerializer()
+
     @abstractmethod
     def use_keys(self, secret_keys: Sequence[bytes]) -> None:
-        """Take the middleware's secrets, newest first: the newest seals, every one unseals."""
+        """Take the core's secrets, newest first: the newest seals, every one unseals."""
 
     @abstractmethod
     def seal(
@@ -170,40 +178,25 @@ class ClientSideStore(Store):
         input: the text comes from the client.
         """
 
-    def _server_side_only(self, operation: str) -> NotImplementedError:
-        return NotImplementedError(
-            f"{type(self).__name__} keeps sessions in the cookie, not on the server, so it has "
-            f"no {operation}(); SessionMiddleware uses its seal() and unseal() instead"
-        )
+    def max_data_size(self, max_chars: int) -> int | None:
+        """The most bytes of serialized session data a sealed text of *max_chars* can carry.
 
-    def load(self, key: str, now: float) -> Record | None:
-        """Not available: there is no server-side record to load."""
-        raise self._server_side_only("load")
+        The core uses it as the session's size limit, so a session too big for its cookie is
+        refused when a value is set. None (the default) when the store cannot tell; the final
+        check when the cookie is built still applies.
+        """
+        return None
 
-    def create(
+    def close(self) -> None:  # noqa: B027 - nothing to release by default
+        """Release what the store holds; it must not be used afterwards."""
+
+    def __enter__(self) -> ClientSideStore:
+        return self
+
+    def __exit__(
         self,
-        key: str,
-        data: Mapping[str, Any],
-        meta: Mapping[str, Any],
-        expires: float,
-        now: float,
-        replaces: str | None = None,
-    ) -> bool:
-        """Not available: a new session is sealed into its cookie instead."""
-        raise self._server_side_only("create")
-
-    def save(self, key: str, changes: Changes, now: float) -> bool:
-        """Not available: a changed session is sealed again into a new cookie instead."""
-        raise self._server_side_only("save")
-
-    def delete(self, key: str) -> None:
-        """Not available: a session ends when its cookie is expired or its sealed expiry passes."""
-        raise self._server_side_only("delete")
-
-    def purge(self, now: float, progress: Callable[[int], None] | None = None) -> int:
-        """Nothing to purge: expired sessions live only in browsers, which drop them."""
-        return 0
-
-    def count_expired(self, now: float) -> int:
-        """Nothing expired is kept on the server."""
-        return 0
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

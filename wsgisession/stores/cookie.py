@@ -21,10 +21,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, MissingDriverError
+from ..records import Record
 from ..serializers import Serializer
 from ..signing import is_valid_id
-from .base import ClientSideStore, Record
+from .base import ClientSideStore
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -41,13 +42,16 @@ _MIN_CHARS = (1 + _NONCE + _TAG + 2) * 4 // 3
 #: Longer values are refused unread; no browser sends a cookie this long.
 _MAX_CHARS = 8192
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")
+#: Room kept in every payload for the session's own bookkeeping: a creation time, a lifetime
+#: and the browser-session flag take ``{"c":12345678901.234568,"t":1209600,"b":1}``.
+_META_RESERVE = 40
 
 
 def _aesgcm_class() -> type[AESGCM]:
     try:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError as exc:  # pragma: no cover - exercised in a fresh interpreter
-        raise ConfigurationError(
+        raise MissingDriverError(
             "CookieStore needs the 'cryptography' package: pip install 'sessions-wsgi[cookie]'"
         ) from exc
     return AESGCM
@@ -60,8 +64,9 @@ class CookieStore(ClientSideStore):
     ``secret_keys`` the middleware refuses to start. No server state means no store to run and
     nothing to scale, at a price:
 
-    * a session must stay small: the whole ``Set-Cookie`` header is limited to 4096 bytes, and a
-      bigger session raises :class:`~wsgisession.errors.SessionTooLargeError` when it is saved;
+    * a session must stay small: the whole ``Set-Cookie`` header is limited to 4096 bytes, so
+      the session's size limit is what fits (:meth:`max_data_size`), and setting a value past
+      it raises :class:`~wsgisession.errors.SessionTooLargeError` naming the key;
     * a copy of an old cookie stays valid until the expiry sealed inside it, so ``destroy()``
       and ``regenerate()`` cannot revoke a cookie an attacker already stole;
     * two overlapping requests of one session do not merge: the last response wins.
@@ -81,6 +86,9 @@ class CookieStore(ClientSideStore):
                 f"purpose={purpose!r} must be a non-empty str, e.g. 'session' or your app's name"
             )
         self._aesgcm = _aesgcm_class()
+        from cryptography.exceptions import InvalidTag
+
+        self._invalid_tag = InvalidTag
         #: What these cookies are for; part of the key derivation.
         self.purpose = purpose
         self._secrets: tuple[bytes, ...] = ()
@@ -134,8 +142,6 @@ class CookieStore(ClientSideStore):
 
     def unseal(self, value: str, now: float) -> tuple[str, Record] | None:
         """Open a sealed text with any key; None when it is forged, altered, foreign or expired."""
-        from cryptography.exceptions import InvalidTag
-
         if (
             not isinstance(value, str)
             or not _MIN_CHARS <= len(value) <= _MAX_CHARS
@@ -148,18 +154,24 @@ class CookieStore(ClientSideStore):
             return None
         if sealed[:1] != _VERSION:
             return None
+        if base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii") != value:
+            return None  # unused low bits set in the last character: one session, one text
         nonce, ciphertext = sealed[1 : 1 + _NONCE], sealed[1 + _NONCE :]
         plaintext = None
         for cipher in self._keys():
             try:
                 plaintext = cipher.decrypt(nonce, ciphertext, _VERSION)
-            except InvalidTag:
+            except self._invalid_tag:
                 continue
             break
         if plaintext is None:
             return None
-        payload = self.decode("(cookie)", plaintext)
+        try:
+            payload = self.serializer.loads(plaintext)
+        except (ValueError, TypeError, UnicodeDecodeError):
+            payload = None
         if not isinstance(payload, dict):
+            logger.warning("an authentic session cookie held an unreadable payload; ignored")
             return None
         session_id, expires = payload.get("i"), payload.get("e")
         data, meta = payload.get("d"), payload.get("m")
@@ -176,3 +188,15 @@ class CookieStore(ClientSideStore):
         if expires <= now:
             return None
         return session_id, Record(data, meta, float(expires), None, len(plaintext))
+
+    def max_data_size(self, max_chars: int) -> int:
+        """The most bytes of session data (as serialized) a cookie value of *max_chars* holds.
+
+        What is left of the base64 text once the version, nonce, tag and the payload's own
+        fields (id, expiry, and room for the session's bookkeeping) are taken out.
+        """
+        sealed_bytes = max_chars * 3 // 4 - (1 + _NONCE + _TAG)
+        # The longest expiry a clock gives before the year 2361: 18 characters.
+        envelope = {"i": "x" * 43, "e": 12345678901.234568, "m": {}, "d": {}}
+        overhead = len(self.serializer.dumps(envelope).encode("utf-8")) - len("{}")
+        return max(0, sealed_bytes - overhead - _META_RESERVE)

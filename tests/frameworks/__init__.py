@@ -1,0 +1,1 @@
+"""Tests of the framework integrations, each through the framework's own test client."""

@@ -1,0 +1,190 @@
+"""Django's own session tests, run against the wsgisession engine on every store.
+
+``SessionTestsMixin`` and ``SessionMiddlewareTests`` come from ``tests/sessions_tests/`` of the
+installed Django's released source distribution, downloaded at test time with pip into a cache
+folder outside git (``$XDG_CACHE_HOME/wsgisession/sdists``, else ``~/.cache/...``) and never part
+of this repository. Each case that does not pass on the engine is listed in ``DIFFERENCES`` with
+the reason, shown as a skip; the README's Django section lists them too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import unittest
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_store
+from tests.frameworks.conftest import need
+from tests.services import missing
+
+django = need("django")
+
+from django.test import SimpleTestCase, override_settings  # noqa: E402
+
+from tests.frameworks import django_project  # noqa: E402
+from wsgisession.integrations.django import SessionStore  # noqa: E402
+
+ENGINE = "wsgisession.integrations.django"
+
+#: Cases of Django's suite that do not pass on the engine, with the reason.
+DIFFERENCES: dict[str, str] = {}
+
+
+def _fixed_expiry_supported() -> bool:
+    """Whether the core's Session.set_expiry takes a datetime (a fixed end), as Django needs."""
+    from wsgisession import ConfigurationError, Session
+
+    try:
+        Session().set_expiry(datetime.now(timezone.utc) + timedelta(hours=1))
+    except ConfigurationError:
+        return False
+    return True
+
+
+if not _fixed_expiry_supported():
+    for _name in ("test_custom_expiry_datetime", "test_custom_expiry_timedelta"):
+        for _suffix in ("", "_async"):
+            DIFFERENCES[_name + _suffix] = (
+                "needs the core's set_expiry(datetime), which this tree does not have yet"
+            )
+
+#: Middleware cases that test something other than an engine.
+NOT_ENGINE: dict[str, str] = {
+    "test_session_update_error_redirect": "uses Django's database engine (DatabaseSession) "
+    "directly, whatever SESSION_ENGINE says",
+    "test_empty_session_saved": "reads the session back from Django's database table with "
+    "django.contrib.sessions.models.Session; the engine keeps sessions in the wsgisession store",
+}
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(base) / "wsgisession" / "sdists"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _django_suite() -> Path:
+    """The ``tests/`` folder holding the installed Django's ``sessions_tests``, cached."""
+    version = django.__version__
+    folder = _cache_dir() / f"django-{version}"
+    if (folder / "tests" / "sessions_tests" / "tests.py").exists():
+        return folder / "tests"
+    folder.mkdir(parents=True, exist_ok=True)
+    download = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-binary",
+            ":all:",
+            "--no-deps",
+            "--quiet",
+            f"django=={version}",
+            "-d",
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    archives = sorted(folder.glob("[Dd]jango-*.tar.gz"))
+    if download.returncode != 0 or not archives:
+        missing(f"could not download Django {version}'s sdist: {download.stderr[-500:]}")
+    with tarfile.open(archives[0]) as archive:
+        members = [m for m in archive.getmembers() if "/tests/sessions_tests/" in m.name]
+        for member in members:
+            member.name = member.name.split("/", 1)[1]  # drop the django-x.y.z/ prefix
+        archive.extractall(folder, members=members, filter="data")
+    archives[0].unlink()  # only the session tests are kept
+    return folder / "tests"
+
+
+def _import_suite() -> ModuleType:
+    """Import Django's ``sessions_tests.tests`` (its models need the app installed meanwhile)."""
+    suite = _django_suite()
+    if str(suite) not in sys.path:
+        sys.path.append(str(suite))
+    django_project.configure()
+    with override_settings(INSTALLED_APPS=[*django_project.INSTALLED_APPS, "sessions_tests"]):
+        from sessions_tests import tests as suite_module
+    return suite_module
+
+
+try:
+    djt = _import_suite()
+except pytest.skip.Exception:
+    raise
+except Exception as exc:  # pragma: no cover - a broken download is reported, not hidden
+    raise RuntimeError(f"Django's sessions_tests could not be imported: {exc}") from exc
+
+
+def _skip(cls: type, reasons: dict[str, str]) -> None:
+    """Mark the listed cases of *cls* as skipped, with their reasons."""
+    for name, reason in reasons.items():
+        if hasattr(cls, name):
+
+            def skipped(self: Any) -> None:  # pragma: no cover - never run
+                pass
+
+            setattr(cls, name, unittest.skip(reason)(skipped))
+
+
+@pytest.fixture(autouse=True)
+def _engine_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    """Each case runs with SESSION_ENGINE set to the engine, on a fresh store of its kind."""
+    kind = getattr(request.cls, "store_kind", "memory")
+    store = make_store(kind, tmp_path, request)
+    with override_settings(SESSION_ENGINE=ENGINE, WSGISESSION_STORE=store):
+        yield
+    store.close()
+
+
+class _Engine(djt.SessionTestsMixin, SimpleTestCase):  # type: ignore[misc, name-defined]
+    backend = SessionStore
+    store_kind = "memory"
+
+
+class TestSessionStoreMemory(_Engine):
+    """Django's SessionTestsMixin on a MemoryStore."""
+
+    store_kind = "memory"
+
+
+class TestSessionStoreSqlite(_Engine):
+    """Django's SessionTestsMixin on a SqliteStore."""
+
+    store_kind = "sqlite"
+
+
+class TestSessionStoreRedis(_Engine):
+    """Django's SessionTestsMixin on a RedisStore."""
+
+    store_kind = "redis"
+
+
+class TestSessionStorePostgres(_Engine):
+    """Django's SessionTestsMixin on a PostgresStore."""
+
+    store_kind = "postgres"
+
+
+_skip(_Engine, DIFFERENCES)
+del _Engine  # the base is not a test class of its own: pytest collects every TestCase
+
+
+class TestSessionMiddleware(djt.SessionMiddlewareTests):  # type: ignore[misc, name-defined]
+    """Django's SessionMiddlewareTests with SESSION_ENGINE set to the engine."""
+
+
+_skip(TestSessionMiddleware, {**DIFFERENCES, **NOT_ENGINE})

@@ -1,0 +1,102 @@
+"""The write policy: what the end of a request must write, as data and pure rules.
+
+A :class:`Plan` is what :meth:`Session.plan <wsgisession.session.Session.plan>` hands the core
+at the end of a request: which record to create, change or delete, and what the cookie must
+do. The functions beside it are the rules the plan is made from (expiry, throttled refresh,
+the cookie's Max-Age); they read a session's bookkeeping and the clock, nothing else, so they
+know nothing of sessions, stores or HTTP.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .records import Changes
+
+__all__ = [
+    "BROWSER",
+    "CREATED",
+    "LIFETIME",
+    "Plan",
+    "cookie_max_age",
+    "past_deadline",
+    "refresh_due",
+    "target_expiry",
+]
+
+# Keys of the session's own bookkeeping in Record.meta (short: they are stored with every
+# session, and in every CookieStore cookie).
+#: Creation time, for absolute_timeout (kept across regenerate).
+CREATED: Final = "c"
+#: The idle timeout that set_expiry(seconds) gave this session.
+LIFETIME: Final = "t"
+#: Present after set_expiry(None): the cookie ends with the browser session.
+BROWSER: Final = "b"
+
+
+@dataclass(slots=True)  # not frozen: built on every saving request, and frozen costs µs
+class Plan:
+    """What the end of a request must do to the store and the cookie.
+
+    Exactly one of :attr:`new_data` (a record to create) and :attr:`changes` (a record to
+    update) is set when :attr:`write_id` is; neither when the plan only deletes.
+    """
+
+    #: The id whose record is written (created or updated), or None.
+    write_id: str | None = None
+    #: For a new record: its whole data.
+    new_data: Mapping[str, Any] | None = None
+    #: For an existing record: the changes to apply.
+    changes: Changes | None = None
+    #: For a new record: the session's bookkeeping to store with it.
+    new_meta: Mapping[str, Any] | None = None
+    #: For a new record: its expiry, in seconds since the epoch.
+    new_expires: float = 0.0
+    #: An id whose record must go: destroyed, or replaced by ``write_id`` (regenerate).
+    delete_id: str | None = None
+    #: True when the cookie must be (re)sent with ``write_id``.
+    set_cookie: bool = False
+    #: True when the cookie must be expired (destroy without a new session).
+    expire_cookie: bool = False
+    #: The cookie's Max-Age, or None for a cookie that ends with the browser session.
+    cookie_max_age: int | None = None
+
+
+def past_deadline(meta: Mapping[str, Any], now: float, absolute_timeout: int | None) -> bool:
+    """Tell whether a session created as *meta* says is past its absolute deadline at *now*."""
+    created = meta.get(CREATED)
+    return (
+        absolute_timeout is not None
+        and isinstance(created, (int, float))
+        and now >= created + absolute_timeout
+    )
+
+
+def target_expiry(
+    meta: Mapping[str, Any], now: float, max_age: int, absolute_timeout: int | None
+) -> float:
+    """The expiry a write at *now* gives: the idle timeout from now, capped by the deadline."""
+    lifetime = meta.get(LIFETIME)
+    if not (isinstance(lifetime, int) and lifetime > 0):
+        lifetime = max_age
+    expires = now + lifetime
+    if absolute_timeout is not None:
+        created = meta.get(CREATED)
+        if isinstance(created, (int, float)):
+            expires = min(expires, created + absolute_timeout)
+    return expires
+
+
+def refresh_due(target: float, stored_expires: float, touch_interval: int) -> bool:
+    """Tell whether moving the stored expiry to *target* is worth a write (the throttle)."""
+    return target - stored_expires >= touch_interval
+
+
+def cookie_max_age(meta: Mapping[str, Any], expires: float, now: float) -> int | None:
+    """The cookie's Max-Age for a session expiring at *expires*; None for a browser session."""
+    if meta.get(BROWSER):
+        return None
+    return max(0, math.floor(expires - now))
