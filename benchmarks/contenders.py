@@ -332,13 +332,13 @@ def _missing_framework_peer(name: str) -> str | None:
             if importlib.util.find_spec(module) is None:
                 return f"{module} is not installed (make bench installs the bench requirements)"
         return postgres_available()
-    # Hook for the Flask integration (flask:wsgisession-<store>): it runs once the module is in.
+    # The Flask integration (flask:wsgisession-<store>) needs its module and Flask.
     try:
         found = importlib.util.find_spec("wsgisession.integrations.flask") is not None
     except ImportError:
         found = False
     if not found:
-        return "wsgisession.integrations.flask has not landed yet"
+        return "wsgisession.integrations.flask cannot be imported (pip install flask)"
     store = kind.partition("-")[2]
     return redis_available() if store == "redis" else None
 

@@ -52,7 +52,7 @@ def missing(kind: str) -> str | None:
         except ImportError:
             found = False
         if not found:
-            return f"{ENGINE} has not landed yet"
+            return f"{ENGINE} cannot be imported (pip install django)"
     for module in needs:
         if importlib.util.find_spec(module) is None:
             return f"{module} is not installed (make bench installs the bench requirements)"
@@ -221,7 +221,7 @@ def handler(kind: str) -> WSGIApp:
 def wsgisession_settings(kind: str, ctx: Context) -> tuple[Any, Callable[[], None]]:
     """The settings override that points wsgisession's engine at its store, and the closer.
 
-    Hook for ``django:wsgisession-*``: wsgisession's engine takes its store from
+    For ``django:wsgisession-*``: wsgisession's engine takes its store from
     ``WSGISESSION_STORE``, a global setting, so the override is enabled only while that
     contender runs (:attr:`Contender.enter` / :attr:`Contender.leave`).
     """
