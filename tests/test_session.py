@@ -78,6 +78,16 @@ def test_non_str_key_is_refused() -> None:
         session[1] = "x"  # type: ignore[index]
 
 
+def test_non_str_key_message_blames_the_key_not_the_value() -> None:
+    """A refused key says the key is wrong and how to write it, not that a str is no JSON."""
+    session = _detached()
+    with pytest.raises(SerializationError) as info:
+        session[1] = "x"  # type: ignore[index]
+    message = str(info.value)
+    assert "cannot hold a value of type str" not in message
+    assert "not int" in message and "session['1']" in message
+
+
 def test_refused_value_leaves_the_stored_session_intact(store: Store) -> None:
     """T20: after a refused set, the stored session still holds what it held before."""
     middleware, _ = wrap(store)

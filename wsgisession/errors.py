@@ -57,14 +57,18 @@ def a_type(value: object) -> str:
 class SerializationError(SessionError, TypeError):
     """A session value cannot be serialized (JSON holds str, int, float, bool, None, list, dict)."""
 
-    def __init__(self, key: str, value: object, reason: str = "") -> None:
+    def __init__(
+        self, key: str, value: object, reason: str = "", *, message: str | None = None
+    ) -> None:
         #: The session key whose value was refused.
         self.key = key
-        detail = f": {reason}" if reason else ""
-        super().__init__(
-            f"session[{key!r}] cannot hold a value of type {type(value).__name__}{detail}; "
-            "store only JSON types (str, int, float, bool, None, list, dict with str keys)"
-        )
+        if message is None:
+            detail = f": {reason}" if reason else ""
+            message = (
+                f"session[{key!r}] cannot hold a value of type {type(value).__name__}{detail}; "
+                "store only JSON types (str, int, float, bool, None, list, dict with str keys)"
+            )
+        super().__init__(message)
 
 
 class SessionTooLargeError(SessionError, ValueError):

@@ -261,7 +261,12 @@ class Session(MutableMapping[str, Any]):
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
             raise SerializationError(
-                repr(key), value, f"session keys must be str, not {type(key).__name__}"
+                repr(key),
+                value,
+                message=(
+                    f"session keys must be str, not {type(key).__name__}: the key {key!r} was "
+                    f"refused (the value is fine); use a str key, e.g. session[{str(key)!r}]"
+                ),
             )
         if value is None or value.__class__ in _ATOMS:
             size = len(repr(value))  # as long as its JSON (null, true, 42); nothing to check
