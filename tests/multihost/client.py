@@ -102,6 +102,9 @@ class Visitor:
         self.http = requests.Session()
         self.views = 0
         self.logged_in = False
+        # The example keeps no session for an anonymous visitor, so it counts views only once
+        # a session exists (from the login on).
+        self.has_session = False
         self.note: str | None = None
         self.owed_flashes: list[str] = []
         self.token = ""
@@ -138,10 +141,17 @@ class Visitor:
         body = self._send("GET", "/")
         if body is None:
             return False
-        self.views += 1
+        if self.has_session:
+            self.views += 1
         where = f"{self.name} on {self.last_host} (page {self.views})"
         found = _VIEWS.search(body)
-        views = -1 if found is None else 1 if found.group(1) == "once" else int(found.group(1)[:-6])
+        views = (
+            (0 if not self.has_session else -1)
+            if found is None
+            else 1
+            if found.group(1) == "once"
+            else int(found.group(1)[:-6])
+        )
         user = html.unescape(m.group(1)) if (m := _USER.search(body)) else None
         note = html.unescape(m.group(1)) if (m := _NOTE.search(body)) else None
         flashes = [html.unescape(f) for f in _FLASH.findall(body)]
@@ -180,11 +190,15 @@ class Visitor:
         if self._send("POST", "/login", form) is None:
             return False
         self.logged_in = True
+        self.has_session = True
         self.owed_flashes = [f"Welcome, {self.user}."]
+        self.token = ""  # login moved the session to a new id, with a new form token
         return True
 
     def save_note(self, text: str) -> bool:
-        """Post a note (the page must have been loaded first, for its form token)."""
+        """Post a note (after loading the page for its form token, when it has none)."""
+        if not self.token and not self.page():
+            return False
         form = {"note": text, "csrf_token": self.token}
         if self._send("POST", "/note", form) is None:
             return False
@@ -197,8 +211,9 @@ class Visitor:
         body = self._send("GET", "/")
         if body is None:
             return False
-        self.views += 1
         found = _USER.search(body)
+        if self.has_session:
+            self.views += 1
         token = _TOKEN.search(body)
         self.token = html.unescape(token.group(1)) if token else ""
         self.owed_flashes = []
