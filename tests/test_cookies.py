@@ -269,3 +269,12 @@ def test_set_cookie_attributes_are_a_pure_cached_function() -> None:
     # The expires date follows WebOb's clock; everything else is identical.
     assert whole.split("; expires=")[0] == "sid=VALUE" + first.split("; expires=")[0]
     assert first.endswith("; secure; HttpOnly; SameSite=Strict")
+
+
+def test_cookie_settings_repr_hides_the_secret_keys() -> None:
+    """Issue 13.6: repr() of the cookie settings (captured by error trackers) shows no key."""
+    from wsgisession.cookies import CookieSettings
+
+    settings = CookieSettings(secret_keys=["a-very-secret-signing-key"])
+    assert "a-very-secret-signing-key" not in repr(settings)
+    assert "wsgisession" in repr(settings)

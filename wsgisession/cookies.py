@@ -135,7 +135,8 @@ class CookieSettings:
     httponly: bool = True
     #: "Strict", "Lax", "None" (matched in any case), or None for no attribute.
     samesite: SameSite | None = "Lax"
-    secret_keys: str | bytes | Sequence[str | bytes] | None = None
+    #: Kept out of repr(): error trackers and logs capture reprs and frame locals.
+    secret_keys: str | bytes | Sequence[str | bytes] | None = field(default=None, repr=False)
     signer: Signer | None = field(init=False, repr=False, compare=False)
     _needle: str = field(init=False, repr=False, compare=False)
     _name_bytes: bytes = field(init=False, repr=False, compare=False)
