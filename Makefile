@@ -40,7 +40,7 @@ load: $(STAMP)
 
 # Three hosts in network namespaces behind nginx, on Redis then PostgreSQL (root; see docs/deploying.md).
 test-multihost: $(STAMP)
-	$(PY) -m pytest -m multihost -s tests/multihost
+	$(PY) -m pytest -m multihost -s tests/live/multihost
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check wsgisession tests examples benchmarks docs

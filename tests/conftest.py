@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.services import (  # noqa: F401 - fixtures for every test
+from tests.live.load.server import REPORT, report_table
+from tests.live.load.throwaway import ThrowawayPostgres, ThrowawayRedis
+from tests.support.servers import (  # noqa: F401 - fixtures for every test
     _postgres_cluster,
     network_store,
     postgres_dsn,
@@ -77,3 +79,32 @@ def clock() -> Clock:
 
 
 AppFactory = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def load_redis() -> Iterator[ThrowawayRedis]:
+    """A Redis server of this test session, for load tests when WSGISESSION_REDIS_URL is unset."""
+    server = ThrowawayRedis()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def load_postgres() -> Iterator[ThrowawayPostgres]:
+    """A PostgreSQL server of this test session, when WSGISESSION_POSTGRES_DSN is unset."""
+    server = ThrowawayPostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the load report: requests, lost updates and errors per store and worker model."""
+    if REPORT:
+        terminalreporter.section("wsgisession load report")
+        terminalreporter.write_line(report_table())

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import wsgisession
-from tests.services import drop_redis_prefix, network_store, redis_prefix
+from tests.support.servers import drop_redis_prefix, network_store, redis_prefix
 from wsgisession import MemoryStore, PostgresStore, RedisStore, SqliteStore, Store
 from wsgisession.cli import main
 from wsgisession.testing import new_key
@@ -95,7 +95,7 @@ def test_unreachable_store_is_one_line_and_status_1(
     url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A server that refuses connections is one line saying what to check, exit status 1."""
-    from tests.services import free_port
+    from tests.support.servers import free_port
 
     assert main(["stats", url.format(port=free_port())]) == 1
     err = capsys.readouterr().err

@@ -12,8 +12,8 @@ import webtest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.apps import wrap
-from tests.helpers import session_cookie, set_cookies
+from tests.support.app import wrap
+from tests.support.clients import session_cookie, set_cookies
 from wsgisession import SqliteStore, Store
 from wsgisession.signing import hash_id
 

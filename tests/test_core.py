@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.apps import OutageStore, app, wrap
-from tests.helpers import session_cookie, set_cookies
+from tests.support.app import OutageStore, app, wrap
+from tests.support.clients import session_cookie, set_cookies
 from wsgisession import (
     ConfigurationError,
     CookieStore,

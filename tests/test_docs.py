@@ -25,7 +25,12 @@ from typing import Any
 import pytest
 
 import wsgisession
-from tests.services import drop_postgres_table, drop_redis_prefix, postgres_table, redis_prefix
+from tests.support.servers import (
+    drop_postgres_table,
+    drop_redis_prefix,
+    postgres_table,
+    redis_prefix,
+)
 from wsgisession import SessionMiddleware, Store
 from wsgisession.testing import new_key
 

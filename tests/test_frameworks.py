@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import webtest
 
+from tests.support.clients import cookie_attributes, session_cookie
 from wsgisession import (
     SessionMiddleware,
     SessionNotInstalledError,
@@ -31,8 +32,6 @@ from wsgisession import (
     Store,
     get_session,
 )
-
-from .helpers import cookie_attributes, session_cookie
 
 
 def need(module: str) -> ModuleType:

@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from webob import Request
 
-from tests.apps import app
-from tests.helpers import session_cookie
+from tests.support.app import app
+from tests.support.clients import session_cookie
 from wsgisession import CookieStore, SerializationError, SessionMiddleware, Store
 from wsgisession.records import Changes
 from wsgisession.testing import NOW, CountingStore, new_key

@@ -6,9 +6,9 @@ import threading
 
 import webtest
 
-from tests.apps import SLOW_GATE, SLOW_LOADED, wrap
 from tests.conftest import Clock
-from tests.helpers import cookie_attributes, session_cookie, set_cookies
+from tests.support.app import SLOW_GATE, SLOW_LOADED, wrap
+from tests.support.clients import cookie_attributes, session_cookie, set_cookies
 from wsgisession import Store
 from wsgisession.signing import hash_id, new_id
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import webtest
 
-from tests.apps import late_start_app, wrap
 from tests.conftest import Clock
-from tests.helpers import cookie_attributes, session_cookie, set_cookies
+from tests.support.app import late_start_app, wrap
+from tests.support.clients import cookie_attributes, session_cookie, set_cookies
 from wsgisession import (
     ConfigurationError,
     MemoryStore,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.apps import app
+from tests.support.app import app
 from wsgisession import (
     ConfigurationError,
     ConfigurationTypeError,

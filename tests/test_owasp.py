@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.apps import OutageStore, wrap
 from tests.conftest import Clock
-from tests.helpers import cookie_attributes, session_cookie, set_cookies
+from tests.support.app import OutageStore, wrap
+from tests.support.clients import cookie_attributes, session_cookie, set_cookies
 from wsgisession import ConfigurationError, SessionMiddleware, Store
 from wsgisession.signing import hash_id, new_id
 
@@ -248,6 +248,6 @@ def test_responses_that_set_the_cookie_are_not_cached(store: Store) -> None:
 
 
 def _app() -> Any:
-    from tests.apps import app
+    from tests.support.app import app
 
     return app

@@ -7,8 +7,8 @@ import logging
 import pytest
 import webtest
 
-from tests.apps import wrap
-from tests.helpers import cookie_attributes, session_cookie, set_cookies
+from tests.support.app import wrap
+from tests.support.clients import cookie_attributes, session_cookie, set_cookies
 from wsgisession import Store
 
 HTTPS = {"X-Forwarded-Proto": "https"}

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import make_store
-from tests.helpers import SessionClient
+from tests.support.clients import SessionClient
 from wsgisession import JSONSerializer, Session, Store, TaggedJSONSerializer
 from wsgisession.records import Changes
 from wsgisession.testing import DAY, NOW, new_key

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.apps import wrap
-from tests.helpers import session_cookie
+from tests.support.app import wrap
+from tests.support.clients import session_cookie
 from wsgisession import SerializationError, Session, SessionError, SessionMiddleware, Store
 from wsgisession.session import SessionConfig, SessionContext
 

@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import make_store
 from tests.frameworks.conftest import need
-from tests.services import missing
+from tests.support.servers import missing
 
 django = need("django")
 

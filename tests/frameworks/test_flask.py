@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from tests.apps import OutageStore
 from tests.conftest import Clock
 from tests.frameworks.conftest import need
-from tests.services import network_store
+from tests.support.app import OutageStore
+from tests.support.servers import network_store
 from wsgisession import (
     ConfigurationError,
     CookieStore,
@@ -765,7 +765,7 @@ def test_flask_example_under_gunicorn_shares_sessions_across_workers(tmp_path: P
 
     import requests
 
-    from tests.gunicorn_server import serve
+    from tests.support.gunicorn import serve
 
     env = {"WSGISESSION_STORE": f"sqlite:///{tmp_path}/flask.db", "WSGISESSION_SECRET": "k1,k0"}
     with serve("flask_app:app", env, tmp_path, workers=2) as server:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.frameworks.conftest import need
-from tests.services import missing
+from tests.support.servers import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 

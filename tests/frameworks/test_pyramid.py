@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.apps import OutageStore
 from tests.conftest import Clock
 from tests.frameworks.conftest import need
+from tests.support.app import OutageStore
 from wsgisession import ConfigurationError, MemoryStore, Session, SqliteStore, Store
 from wsgisession.signing import hash_id
 from wsgisession.testing import CountingStore

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.services import drop_postgres_table, postgres_table
+from tests.support.servers import drop_postgres_table, postgres_table
 from wsgisession import ConfigurationError, PostgresStore
 from wsgisession.records import Changes
 from wsgisession.signing import hash_id, new_id

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.services import drop_postgres_table, free_port, postgres_table
+from tests.support.servers import drop_postgres_table, free_port, postgres_table
 from wsgisession import ConfigurationError, PostgresStore, StoreUnavailableError
 from wsgisession.testing import NOW, new_key
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.services import drop_postgres_table, postgres_table
 from tests.stores.test_postgres import Trace
+from tests.support.servers import drop_postgres_table, postgres_table
 from wsgisession import PostgresStore
 from wsgisession.records import Changes
 from wsgisession.testing import DAY, NOW, new_key

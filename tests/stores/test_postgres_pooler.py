@@ -16,8 +16,13 @@ import pytest
 import webtest
 from webob import Request
 
-from tests.services import PgBouncer, drop_postgres_table, postgres_table, throwaway_pgbouncer
 from tests.stores.test_postgres import Trace
+from tests.support.servers import (
+    PgBouncer,
+    drop_postgres_table,
+    postgres_table,
+    throwaway_pgbouncer,
+)
 from wsgisession import (
     ConfigurationError,
     PostgresStore,

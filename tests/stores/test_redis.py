@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.services import REDIS_FLAVOURS, drop_redis_prefix, redis_prefix
+from tests.support.servers import REDIS_FLAVOURS, drop_redis_prefix, redis_prefix
 from wsgisession import RedisStore
 from wsgisession.records import Changes
 from wsgisession.signing import hash_id, new_id

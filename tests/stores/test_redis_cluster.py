@@ -12,7 +12,7 @@ import pytest
 import webtest
 from webob import Request
 
-from tests.services import RedisClusterServers, free_port, redis_prefix
+from tests.support.servers import RedisClusterServers, free_port, redis_prefix
 from wsgisession import (
     ConfigurationError,
     RedisStore,

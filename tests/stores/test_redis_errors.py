@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import webtest
 
-from tests.apps import wrap
-from tests.services import RedisServer, throwaway_redis
+from tests.support.app import wrap
+from tests.support.servers import RedisServer, throwaway_redis
 from wsgisession import RedisStore, StoreError, StoreUnavailableError
 from wsgisession.testing import NOW, new_key
 

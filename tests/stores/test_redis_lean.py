@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.services import RedisServer, drop_redis_prefix, redis_prefix
+from tests.support.servers import RedisServer, drop_redis_prefix, redis_prefix
 from wsgisession import RedisStore
 from wsgisession.records import Changes
 from wsgisession.testing import DAY, NOW, StoreContract, new_key

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 import webtest
 
-from tests.services import REDIS_FLAVOURS, flavour_binary, redis_prefix, throwaway_redis
+from tests.support.servers import REDIS_FLAVOURS, flavour_binary, redis_prefix, throwaway_redis
 from wsgisession import RedisStore, SessionMiddleware
 from wsgisession.testing import NOW, new_key
 

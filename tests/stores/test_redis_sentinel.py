@@ -20,7 +20,7 @@ import pytest
 import webtest
 from webob import Request
 
-from tests.services import (
+from tests.support.servers import (
     SentinelGroup,
     flavour_binary,
     redis_prefix,

@@ -19,7 +19,7 @@ from wsgisession.testing import NOW, new_key
 
 def test_redis_url_builds_a_working_store(redis_url: str) -> None:
     """redis://host:port/db gives a RedisStore on that server, options passed through."""
-    from tests.services import drop_redis_prefix, redis_prefix
+    from tests.support.servers import drop_redis_prefix, redis_prefix
 
     prefix = redis_prefix()
     with store_from_url(redis_url, prefix=prefix, socket_timeout=1.5) as store:
@@ -32,7 +32,7 @@ def test_redis_url_builds_a_working_store(redis_url: str) -> None:
 
 def test_postgres_urls_build_a_working_store(postgres_dsn: str) -> None:
     """postgresql:// and postgres:// both give a PostgresStore on that server."""
-    from tests.services import drop_postgres_table, postgres_table
+    from tests.support.servers import drop_postgres_table, postgres_table
 
     table = postgres_table()
     for url in (postgres_dsn, postgres_dsn.replace("postgresql://", "postgres://", 1)):

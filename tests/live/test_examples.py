@@ -15,10 +15,9 @@ import pytest
 import requests
 import webtest
 
+from tests.support.clients import cookie_attributes, session_cookie
+from tests.support.gunicorn import EXAMPLES, gunicorn_command, serve
 from wsgisession import SqliteStore
-
-from .gunicorn_server import EXAMPLES, gunicorn_command, serve
-from .helpers import cookie_attributes, session_cookie
 
 ExampleLoader = Callable[[str], ModuleType]
 

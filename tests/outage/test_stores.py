@@ -16,7 +16,7 @@ import pytest
 import webtest
 from webob import Request
 
-from tests.services import (
+from tests.support.servers import (
     PostgresServer,
     RedisServer,
     blackhole,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from .backends import NETWORK_STORES
-from .server import REPORT, Client, Row, Served, run_together, serving
-from .throwaway import Throwaway, ThrowawayPostgres, ThrowawayRedis
+from tests.live.load.backends import NETWORK_STORES
+from tests.live.load.server import REPORT, Client, Row, Served, run_together, serving
+from tests.live.load.throwaway import Throwaway, ThrowawayPostgres, ThrowawayRedis
 
 pytestmark = pytest.mark.load
 

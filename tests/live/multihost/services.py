@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .netns import Host, Network, kill_namespace_processes
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
 GUNICORN_CONF = EXAMPLES / "gunicorn.conf.py"
 #: Port every host's gunicorn listens on (each host has its own address, so they never clash).

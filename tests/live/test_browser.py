@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .gunicorn_server import Server, serve
+from tests.support.gunicorn import Server, serve
 
 pytestmark = pytest.mark.browser
 

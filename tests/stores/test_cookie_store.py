@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.apps import app
 from tests.conftest import Clock
-from tests.helpers import cookie_attributes, session_cookie, set_cookies
+from tests.support.app import app
+from tests.support.clients import cookie_attributes, session_cookie, set_cookies
 from wsgisession import (
     ClientSideStore,
     ConfigurationError,

@@ -1,7 +1,8 @@
 """The outage policy, with a store whose backing service is down.
 
 The network stores are tested against real servers that are stopped and restarted
-(tests/stores); here a user-written store that fails shows the middleware's side alone.
+(tests/outage/test_stores.py); here a user-written store that fails shows the middleware's side
+alone.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import logging
 import pytest
 import webtest
 
-from tests.apps import OutageStore, app
-from tests.helpers import set_cookies
+from tests.support.app import OutageStore, app
+from tests.support.clients import set_cookies
 from wsgisession import MemoryStore, SessionMiddleware, StoreUnavailableError
 
 

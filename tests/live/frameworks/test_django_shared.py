@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.frameworks.conftest import need
-from tests.gunicorn_server import Server, serve
+from tests.support.gunicorn import Server, serve
 
 need("django")
 need("flask")

@@ -10,35 +10,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from .backends import Backend, make_backend
-from .server import REPORT, WORKER_MODELS, Gunicorn, report_table
-from .throwaway import ThrowawayPostgres, ThrowawayRedis
-
-
-@pytest.fixture(scope="session")
-def load_redis() -> Iterator[ThrowawayRedis]:
-    """A Redis server of this test session, for load tests when WSGISESSION_REDIS_URL is unset."""
-    server = ThrowawayRedis()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture(scope="session")
-def load_postgres() -> Iterator[ThrowawayPostgres]:
-    """A PostgreSQL server of this test session, when WSGISESSION_POSTGRES_DSN is unset."""
-    server = ThrowawayPostgres()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
+from .server import WORKER_MODELS, Gunicorn
 
 
 @pytest.fixture
@@ -79,10 +55,3 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Gunicorn]]:
 def gates(tmp_path: Path) -> Path:
     """The folder where /slow and /peek say they loaded and wait to be let go."""
     return tmp_path / "gates"
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the load report: requests, lost updates and errors per store and worker model."""
-    if REPORT:
-        terminalreporter.section("wsgisession load report")
-        terminalreporter.write_line(report_table())
