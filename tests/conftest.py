@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from tests.live.load.server import REPORT, report_table
-from tests.live.load.throwaway import ThrowawayPostgres, ThrowawayRedis
 from tests.support.servers import (  # noqa: F401 - fixtures for every test
+    ThrowawayPostgres,
+    ThrowawayRedis,
     _postgres_cluster,
-    network_store,
     postgres_dsn,
     postgres_server,
     redis_cluster,
@@ -20,29 +20,8 @@ from tests.support.servers import (  # noqa: F401 - fixtures for every test
     redis_url,
     valkey_server_url,
 )
-from wsgisession import MemoryStore, SqliteStore, Store
-
-#: The store kinds every middleware test runs on.
-STORE_KINDS = ["memory", "sqlite", "redis", "postgres"]
-
-
-def make_store(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest | None = None, **options: Any
-) -> Store:
-    """Build a fresh, empty store of *kind* for one test, passing it *options* (serializer=...).
-
-    Redis and PostgreSQL stores need the test's *request* (for their server fixtures); each gets
-    its own key prefix or table, removed after the test.
-    """
-    if kind == "memory":
-        return MemoryStore(**options)
-    if kind == "sqlite":
-        return SqliteStore(tmp_path / "sessions.db", **options)
-    if kind in ("redis", "postgres"):
-        if request is None:
-            raise ValueError(f"make_store({kind!r}) needs the test's request for its server")
-        return network_store(kind, request, **options)
-    raise ValueError(f"unknown store kind {kind!r}")
+from tests.support.stores import STORE_KINDS, make_store
+from wsgisession import Store
 
 
 @pytest.fixture(params=STORE_KINDS)

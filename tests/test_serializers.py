@@ -23,8 +23,8 @@ import webtest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import make_store
 from tests.support.clients import SessionClient
+from tests.support.stores import make_store
 from wsgisession import JSONSerializer, Session, Store, TaggedJSONSerializer
 from wsgisession.records import Changes
 from wsgisession.testing import DAY, NOW, new_key

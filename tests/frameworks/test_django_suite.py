@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import make_store
 from tests.frameworks.conftest import need
 from tests.support.servers import missing
+from tests.support.stores import make_store
 
 django = need("django")
 

@@ -765,7 +765,7 @@ def test_flask_example_under_gunicorn_shares_sessions_across_workers(tmp_path: P
 
     import requests
 
-    from tests.support.gunicorn import serve
+    from tests.support.servers import serve
 
     env = {"WSGISESSION_STORE": f"sqlite:///{tmp_path}/flask.db", "WSGISESSION_SECRET": "k1,k0"}
     with serve("flask_app:app", env, tmp_path, workers=2) as server:

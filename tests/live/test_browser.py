@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.gunicorn import Server, serve
+from tests.support.servers import Server, serve
 
 pytestmark = pytest.mark.browser
 

@@ -16,7 +16,7 @@ import requests
 import webtest
 
 from tests.support.clients import cookie_attributes, session_cookie
-from tests.support.gunicorn import EXAMPLES, gunicorn_command, serve
+from tests.support.servers import EXAMPLES, gunicorn_command, serve
 from wsgisession import SqliteStore
 
 ExampleLoader = Callable[[str], ModuleType]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.live.load.backends import NETWORK_STORES
 from tests.live.load.server import REPORT, Client, Row, Served, run_together, serving
-from tests.live.load.throwaway import Throwaway, ThrowawayPostgres, ThrowawayRedis
+from tests.support.servers import Throwaway, ThrowawayPostgres, ThrowawayRedis
+from tests.support.stores import NETWORK_STORES
 
 pytestmark = pytest.mark.load
 

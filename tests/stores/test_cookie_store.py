@@ -6,6 +6,7 @@ import base64
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from wsgisession import (
     SqliteStore,
     Store,
 )
-from wsgisession.testing import CountingStore
+from wsgisession.testing import ClientSideStoreContract, CountingStore
 
 KEY, OLD_KEY = "cookie-store-new-key", "cookie-store-old-key"
 
@@ -442,3 +443,11 @@ def test_payload_is_json_not_pickle() -> None:
     assert session_id == "B" * 43
     assert record.data == {"k": [1, "two"]}
     assert json.loads(json.dumps(record.meta)) == {"c": 1.0}
+
+
+class TestCookieStoreContract(ClientSideStoreContract):
+    """CookieStore passes the client-side store contract."""
+
+    @pytest.fixture
+    def new_store(self) -> Callable[[], ClientSideStore]:
+        return CookieStore

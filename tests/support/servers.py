@@ -1,4 +1,9 @@
-"""Real Redis and PostgreSQL servers for the tests, and stores on them that clean up after them.
+"""Every server the tests start: Redis, PostgreSQL, PgBouncer, gunicorn, nginx; one free_port.
+
+Sections: the shared servers of the store tests and stores on them that clean up after them;
+gunicorn serving an example; throwaway servers a test may stop and restart on the same port (the
+outage and load tests); the servers of a multi-host run (Redis and PostgreSQL on the test
+bridge, nginx, one gunicorn per network namespace).
 
 A test that needs a server gets one in this order:
 
@@ -20,15 +25,22 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+import requests
+
+from tests.support.netns import Host, Network, kill_namespace_processes
 
 REDIS_ENV = "WSGISESSION_REDIS_URL"
 POSTGRES_ENV = "WSGISESSION_POSTGRES_DSN"
@@ -41,10 +53,10 @@ def missing(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on right now."""
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port that nothing listens on at *address* (the loopback interface) right now."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((address, 0))
         return int(sock.getsockname()[1])
 
 
@@ -778,3 +790,536 @@ def network_store(kind: str, request: pytest.FixtureRequest, **options: Any) -> 
         request.addfinalizer(pg_store.close)
         return pg_store
     raise ValueError(f"unknown network store kind {kind!r}")
+
+
+# gunicorn serving an example (examples/gunicorn.conf.py).
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+CONFIG = EXAMPLES / "gunicorn.conf.py"
+
+
+@dataclass
+class Server:
+    """A running gunicorn: its base URL, and its log once it has stopped."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        """What gunicorn printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+def gunicorn_command(target: str, *args: str) -> list[str]:
+    """The gunicorn command line for *target* (``module:app``) under the example config."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(CONFIG),
+        "--chdir",
+        str(EXAMPLES),
+        "--no-control-socket",
+        *args,
+        target,
+    ]
+
+
+@contextmanager
+def serve(
+    target: str, env: Mapping[str, str], tmp_path: Path, workers: int = 2
+) -> Iterator[Server]:
+    """Serve *target* with *workers* workers until the block ends; stop it cleanly then."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = listener.getsockname()[1]
+    log_path = tmp_path / f"gunicorn-{port}.log"
+    command = gunicorn_command(target, "--bind", f"fd://{listener.fileno()}", "-w", str(workers))
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(listener.fileno(),),
+            start_new_session=True,
+        )
+    listener.close()  # gunicorn holds its own copy
+    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        wait_until_serving(server)
+        yield server
+    finally:
+        stop(process)
+
+
+def wait_until_serving(server: Server, timeout: float = 30.0) -> None:
+    """Wait for the first answer from the server; fail with its log when it dies or hangs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            code = server.process.returncode
+            raise AssertionError(f"gunicorn exited with {code}:\n{server.log()}")
+        try:
+            requests.get(server.url + "/", timeout=5)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise AssertionError(f"gunicorn did not answer within {timeout:.0f} s:\n{server.log()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop gunicorn (master and workers), politely first."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+# Throwaway servers a test may stop and start again on the same port (outage, load).
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited at start:\n{log.read_text(errors='replace')}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"server did not listen on {port}:\n{log.read_text(errors='replace')}")
+
+
+class Throwaway:
+    """A server process of our own; :meth:`stop` and :meth:`start` keep its port and data."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = folder / "server.log"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def popen_options(self) -> dict[str, Any]:
+        return {}
+
+    def ready(self) -> None:
+        """Wait until the server answers."""
+        assert self.proc is not None
+        _wait_port(self.port, self.proc, self.log)
+
+    def start(self) -> None:
+        """Start the server (again) on its port."""
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                **self.popen_options(),
+            )  # fmt: skip
+        self.ready()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the server and wait for it to be gone."""
+        if self.proc is None:
+            return
+        with suppress(ProcessLookupError):
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+    def close(self) -> None:
+        """Stop the server and remove its folder."""
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class ThrowawayRedis(Throwaway):
+    """``redis-server`` that saves its data when stopped, so a restart keeps the sessions."""
+
+    def __init__(self) -> None:
+        if shutil.which("redis-server") is None:
+            missing("redis-server is not on PATH; install it to run the store outage tests")
+        super().__init__(Path(tempfile.mkdtemp(prefix="wsgisession-redis-")))
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        return [
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "3600 1",
+            "--appendonly", "no", "--dir", str(self.folder),
+        ]  # fmt: skip
+
+
+class ThrowawayPostgres(Throwaway):
+    """A PostgreSQL cluster made with ``initdb`` (as the ``postgres`` user when run as root).
+
+    *settings* are more ``name=value`` server settings.
+    """
+
+    def __init__(self, *settings: str) -> None:
+        self.settings = [part for setting in settings for part in ("-c", setting)]
+        for binary in ("initdb", "postgres"):
+            if shutil.which(binary) is None:
+                missing(f"{binary} is not on PATH; install it to run the store outage tests")
+        folder = Path(tempfile.mkdtemp(prefix="wsgisession-pg-"))
+        super().__init__(folder)
+        self.user: str | None = None
+        if os.geteuid() == 0:
+            self.user = "postgres"
+            shutil.chown(folder, self.user, self.user)
+        self.data = folder / "data"
+        subprocess.run(
+            ["initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync",
+             "-E", "UTF8"],
+            check=True, capture_output=True, **self.popen_options(),
+        )  # fmt: skip
+        self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def popen_options(self) -> dict[str, Any]:
+        return {"user": self.user, "group": self.user} if self.user else {}
+
+    def command(self) -> list[str]:
+        return [
+            "postgres", "-D", str(self.data), "-p", str(self.port), "-k", str(self.folder),
+            "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=60",
+            "-c", "shared_buffers=16MB", *self.settings,
+        ]  # fmt: skip
+
+    def start(self) -> None:
+        self.log.touch()
+        if self.user:
+            shutil.chown(self.log, self.user, self.user)
+        super().start()
+
+    def ready(self) -> None:
+        """Wait until the server accepts a query, not only the port."""
+        super().ready()
+        import psycopg
+
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with psycopg.connect(self.dsn, connect_timeout=2) as conn:
+                    conn.execute("SELECT 1")
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGINT) -> None:
+        """Stop with a fast shutdown (SIGINT): open connections are cut."""
+        super().stop(sig)
+
+
+# The servers of a multi-host run.
+
+GUNICORN_CONF = EXAMPLES / "gunicorn.conf.py"
+#: Port every host's gunicorn listens on (each host has its own address, so they never clash).
+APP_PORT = 8000
+#: Sync workers per host: enough to keep three hosts busy on a 2-core machine.
+WORKERS = 2
+
+
+def wait_for_address(address: str, port: int, what: str, log: Path, timeout: float = 30.0) -> None:
+    """Wait until *address*:*port* accepts a connection; fail with the server's log otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.05)
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+    raise RuntimeError(f"{what} did not listen on {address}:{port} in {timeout:.0f}s:\n{tail}")
+
+
+def _stop_process(
+    process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 10.0
+) -> None:
+    """Send *sig* to *process*, then SIGKILL it if it has not exited after *grace* seconds."""
+    if process.poll() is None:
+        try:
+            process.send_signal(sig)
+            process.wait(grace)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+class BridgeRedis:
+    """A throwaway redis-server on the bridge address, no persistence, in its own folder."""
+
+    def __init__(self, network: Network, folder: Path) -> None:
+        self.folder = folder / "redis"
+        self.folder.mkdir()
+        self.address = network.gateway
+        self.port = free_port(self.address)
+        self.log = self.folder / "redis.log"
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                self.address,
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                "--dir",
+                str(self.folder),
+                "--logfile",
+                str(self.log),
+            ],
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_address(self.address, self.port, "redis-server", self.log)
+
+    @property
+    def url(self) -> str:
+        """The store URL every host uses."""
+        return f"redis://{self.address}:{self.port}/0"
+
+    def stop(self) -> None:
+        """Stop the server."""
+        _stop_process(self.process)
+
+
+class BridgePostgres:
+    """A throwaway PostgreSQL cluster (initdb, run as the postgres user) on the bridge address."""
+
+    def __init__(self, network: Network, folder: Path) -> None:
+        self.folder = folder / "postgres"
+        self.folder.mkdir()
+        self.data = self.folder / "data"
+        self.address = network.gateway
+        self.port = free_port(self.address)
+        self.log = self.folder / "postgres.log"
+        os.chmod(folder, 0o711)  # mkdtemp makes it 0700; the postgres user must get through
+        shutil.chown(self.folder, "postgres", "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+        subprocess.run(
+            [
+                *as_postgres,
+                "initdb",
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        with (self.data / "pg_hba.conf").open("a") as hba:
+            hba.write("host all all 10.213.0.0/16 trust\n")
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    *as_postgres,
+                    "postgres",
+                    "-D",
+                    str(self.data),
+                    "-h",
+                    self.address,
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.folder),
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "max_connections=100",
+                    "-c",
+                    "shared_buffers=32MB",
+                ],
+                cwd=self.folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for_address(self.address, self.port, "postgres", self.log, timeout=60)
+
+    @property
+    def url(self) -> str:
+        """The store URL every host uses."""
+        return f"postgresql://postgres@{self.address}:{self.port}/postgres"
+
+    def stop(self) -> None:
+        """Stop the cluster with a fast shutdown (SIGINT to the postmaster)."""
+        pidfile = self.data / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().split()[0])
+            os.kill(pid, signal.SIGINT)
+        except (OSError, ValueError, IndexError):
+            pass
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+class Nginx:
+    """nginx in the root namespace: a round-robin load balancer on a loopback port."""
+
+    def __init__(self, network: Network, folder: Path) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="nginx-", dir=folder))
+        self.port = free_port("127.0.0.1")
+        self.log = self.folder / "error.log"
+        self.conf = self.folder / "nginx.conf"
+        self.conf.write_text(nginx_conf(network.hosts, self.port, self.folder))
+        self.process = subprocess.Popen(
+            ["nginx", "-p", str(self.folder), "-e", str(self.log), "-c", str(self.conf)],
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_address("127.0.0.1", self.port, "nginx", self.log)
+
+    @property
+    def url(self) -> str:
+        """Where the clients send their requests."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop nginx at once (SIGTERM is its fast shutdown)."""
+        _stop_process(self.process)
+
+
+def nginx_conf(hosts: list[Host], port: int, folder: Path) -> str:
+    """The load balancer's configuration: the one the README shows, with this run's paths."""
+    servers = "\n".join(
+        f"        server {host.address}:{APP_PORT} max_fails=1 fail_timeout=10s;" for host in hosts
+    )
+    return f"""\
+# Written by tests/live/multihost; the README's "Running on several hosts" shows the same setup.
+daemon off;
+user root;
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {folder}/client_body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+
+    upstream app {{
+        # Round robin (nginx's default): no stickiness, any host may serve any request.
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            # A host that refuses or drops the connection: try the next one, POSTs too
+            # (see the README on non_idempotent).
+            proxy_next_upstream error timeout non_idempotent;
+            proxy_next_upstream_tries 3;
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 30s;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            add_header X-Upstream $upstream_addr always;
+        }}
+    }}
+}}
+"""
+
+
+class AppHost:
+    """gunicorn serving the example application inside one host's namespace."""
+
+    def __init__(self, host: Host, folder: Path, store_url: str, secret_keys: list[str]) -> None:
+        self.host = host
+        self.log = folder / f"{host.name}.log"
+        self.pidfile = folder / f"{host.name}.pid"
+        env = dict(os.environ)
+        env.update(
+            WSGISESSION_STORE=store_url,
+            WSGISESSION_SECRET=",".join(secret_keys),
+            MULTIHOST_HOST=host.name,
+        )
+        config = ["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.exists() else []
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    host.namespace,
+                    gunicorn,
+                    *config,
+                    "--bind",
+                    f"{host.address}:{APP_PORT}",
+                    "--workers",
+                    str(WORKERS),
+                    "--worker-class",
+                    "sync",
+                    "--pid",
+                    str(self.pidfile),
+                    "--chdir",
+                    str(ROOT / "tests" / "live" / "multihost"),
+                    "hostapp:app",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.secret_keys = list(secret_keys)
+        wait_for_address(host.address, APP_PORT, f"gunicorn on {host.name}", self.log)
+
+    def kill_master(self) -> None:
+        """SIGKILL the gunicorn master, as a crashed host would lose it; workers are left."""
+        self.process.kill()
+        self.process.wait(5)
+
+    def stop(self) -> None:
+        """Stop gunicorn gracefully, then make sure nothing is left in the namespace."""
+        _stop_process(self.process)
+        kill_namespace_processes(self.host.namespace)
+
+    def running(self) -> bool:
+        """Tell whether any process (master or orphaned worker) still runs in the namespace."""
+        out = subprocess.run(
+            ["ip", "netns", "pids", self.host.namespace],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        return bool(out.split())

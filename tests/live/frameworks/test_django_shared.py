@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.frameworks.conftest import need
-from tests.support.gunicorn import Server, serve
+from tests.support.servers import Server, serve
 
 need("django")
 need("flask")

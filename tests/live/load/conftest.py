@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from .backends import Backend, make_backend
+from tests.support.stores import Backend, make_backend
+
 from .server import WORKER_MODELS, Gunicorn
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from .backends import Backend, make_backend
+from tests.support.stores import Backend, make_backend
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -45,7 +45,7 @@ BAD_LOG_WORDS = (
 
 
 class Gunicorn:
-    """One gunicorn serving ``tests.live.load.app:application`` with the given store."""
+    """One gunicorn serving ``tests.support.served:application`` with the given store."""
 
     def __init__(
         self, args: Sequence[str], env: Mapping[str, str], log_path: Path, name: str = ""
@@ -69,7 +69,7 @@ class Gunicorn:
         command = [
             sys.executable, "-m", "gunicorn", "--bind", f"fd://{fd}", "--no-control-socket",
             "--log-level", "warning", "--timeout", "30", "--graceful-timeout", "2",
-            "--keep-alive", "10", *self.args, "tests.live.load.app:application",
+            "--keep-alive", "10", *self.args, "tests.support.served:application",
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from .backends import LOAD_STORES, NETWORK_STORES
+from tests.support.servers import ThrowawayPostgres
+from tests.support.stores import LOAD_STORES, NETWORK_STORES
+
 from .server import REPORT, Client, Row, Served, run_together, serving
-from .throwaway import ThrowawayPostgres
 
 pytestmark = pytest.mark.load
 

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .backends import LOAD_STORES
+from tests.support.stores import LOAD_STORES
+
 from .server import WORKER_MODELS, Client, Served, run_together, serving
 
 pytestmark = pytest.mark.load

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.stores import LOAD_STORES
 from wsgisession.signing import hash_id
 
-from .backends import LOAD_STORES
 from .server import Client, Served, serving
 
 pytestmark = pytest.mark.load

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.netns import Network, kill_processes_in, remove_leftovers
+from tests.support.servers import EXAMPLES, AppHost, BridgePostgres, BridgeRedis, Nginx
 from wsgisession import ConfigurationError, store_from_url
-
-from .netns import Network, kill_processes_in, remove_leftovers
-from .services import EXAMPLES, AppHost, Nginx, PostgresServer, RedisServer
 
 HOSTS = 3
 #: The stores the scenarios run on; MULTIHOST_STORES (comma-separated) picks fewer.
@@ -108,11 +107,11 @@ def balancer(network: Network, run_dir: Path) -> Iterator[Nginx]:
 def store_url(request: pytest.FixtureRequest, network: Network, run_dir: Path) -> Iterator[str]:
     """A fresh Redis or PostgreSQL server on the bridge address, shared by all three hosts."""
     kind = str(request.param)
-    server: RedisServer | PostgresServer
+    server: BridgeRedis | BridgePostgres
     if kind == "redis":
-        server = RedisServer(network, run_dir)
+        server = BridgeRedis(network, run_dir)
     elif kind == "postgres":
-        server = PostgresServer(network, run_dir)
+        server = BridgePostgres(network, run_dir)
     else:
         raise ValueError(f"unknown store {kind!r} in MULTIHOST_STORES; use redis and postgres")
     try:

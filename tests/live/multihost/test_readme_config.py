@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .netns import Host
-from .services import APP_PORT, ROOT, nginx_conf
+from tests.support.netns import Host
+from tests.support.servers import APP_PORT, ROOT, nginx_conf
 
 README = (ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")
 

@@ -13,9 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.support.servers import AppHost, Nginx
+
 from .client import Figures, Visitor
 from .conftest import HOSTS, HostStarter
-from .services import AppHost, Nginx
 
 pytestmark = pytest.mark.multihost
 

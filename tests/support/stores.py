@@ -1,8 +1,8 @@
-"""Store backends for the load suite: a store URL and options the served app and the test share.
+"""The stores tests run on: make_store (one of each kind, in-process) and the load backends.
 
-A backend is a fresh SQLite file, a Redis key prefix or a PostgreSQL table; the served
-application reads it from its environment, and the test opens it itself to look at what is
-stored.
+A load backend is a store URL and options that the served app and the test share: a fresh
+SQLite file, a Redis key prefix or a PostgreSQL table; the served application reads it from its
+environment, and the test opens it itself to look at what is stored.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 import wsgisession
-from wsgisession import Store, store_from_url
+from tests.support.servers import network_store
+from wsgisession import MemoryStore, SqliteStore, Store, store_from_url
 
 #: The network store kinds this version of wsgisession has.
 NETWORK_STORES = [
@@ -105,3 +106,26 @@ def _drop_table(dsn: str, table: str) -> None:
         psycopg.connect(dsn, autocommit=True, connect_timeout=2) as conn,
     ):
         conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+#: The store kinds every middleware test runs on.
+STORE_KINDS = ["memory", "sqlite", "redis", "postgres"]
+
+
+def make_store(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest | None = None, **options: Any
+) -> Store:
+    """Build a fresh, empty store of *kind* for one test, passing it *options* (serializer=...).
+
+    Redis and PostgreSQL stores need the test's *request* (for their server fixtures); each gets
+    its own key prefix or table, removed after the test.
+    """
+    if kind == "memory":
+        return MemoryStore(**options)
+    if kind == "sqlite":
+        return SqliteStore(tmp_path / "sessions.db", **options)
+    if kind in ("redis", "postgres"):
+        if request is None:
+            raise ValueError(f"make_store({kind!r}) needs the test's request for its server")
+        return network_store(kind, request, **options)
+    raise ValueError(f"unknown store kind {kind!r}")
