@@ -9,10 +9,7 @@ the reason, shown as a skip; the README's Django section lists them too.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import tarfile
 import unittest
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -23,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.frameworks.conftest import need
-from tests.support.servers import missing
+from tests.support.sdists import released_source
 from tests.support.stores import make_store
 
 django = need("django")
@@ -66,47 +63,14 @@ NOT_ENGINE: dict[str, str] = {
 }
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    folder = Path(base) / "wsgisession" / "sdists"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def _django_suite() -> Path:
     """The ``tests/`` folder holding the installed Django's ``sessions_tests``, cached."""
-    version = django.__version__
-    folder = _cache_dir() / f"django-{version}"
-    if (folder / "tests" / "sessions_tests" / "tests.py").exists():
-        return folder / "tests"
-    folder.mkdir(parents=True, exist_ok=True)
-    download = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-binary",
-            ":all:",
-            "--no-deps",
-            "--quiet",
-            f"django=={version}",
-            "-d",
-            str(folder),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    folder = released_source(
+        "Django",
+        django.__version__,
+        lambda path: path.startswith("tests/sessions_tests/"),
+        "tests/sessions_tests/tests.py",
     )
-    archives = sorted(folder.glob("[Dd]jango-*.tar.gz"))
-    if download.returncode != 0 or not archives:
-        missing(f"could not download Django {version}'s sdist: {download.stderr[-500:]}")
-    with tarfile.open(archives[0]) as archive:
-        members = [m for m in archive.getmembers() if "/tests/sessions_tests/" in m.name]
-        for member in members:
-            member.name = member.name.split("/", 1)[1]  # drop the django-x.y.z/ prefix
-        archive.extractall(folder, members=members, filter="data")
-    archives[0].unlink()  # only the session tests are kept
     return folder / "tests"
 
 

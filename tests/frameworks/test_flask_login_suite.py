@@ -1,10 +1,9 @@
 """Flask-Login's own test suite, run with wsgisession as the session of every Flask app.
 
 The suite comes from Flask-Login's released source distribution of the installed version,
-downloaded at test time with pip into a cache folder outside git (the pytest cache, else
-``$XDG_CACHE_HOME/wsgisession``); it is never part of this repository. Every case that does not
-pass must be listed in ``KNOWN`` with its reason, and the Flask guide (docs/frameworks/flask.md)
-lists them too.
+downloaded at test time with pip into a cache folder outside git (tests/support/sdists.py); it
+is never part of this repository. Every case that does not pass must be listed in ``KNOWN``
+with its reason, and the Flask guide (docs/frameworks/flask.md) lists them too.
 """
 
 from __future__ import annotations
@@ -13,14 +12,13 @@ import importlib.metadata
 import os
 import subprocess
 import sys
-import tarfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from tests.frameworks.conftest import need
-from tests.support.servers import missing
+from tests.support.sdists import released_source
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,57 +26,16 @@ ROOT = Path(__file__).resolve().parents[2]
 KNOWN: dict[str, str] = {}
 
 
-def _cache_dir(config: pytest.Config) -> Path:
-    cache = getattr(config, "cache", None)
-    if cache is not None:
-        return Path(cache.mkdir("sdists"))
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    folder = Path(base) / "wsgisession" / "sdists"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 @pytest.fixture(scope="module")
-def flask_login_suite(request: pytest.FixtureRequest) -> Path:
-    """The tests/ folder of the installed Flask-Login's sdist, downloaded once and cached."""
+def flask_login_suite() -> Path:
+    """The installed Flask-Login's sdist: its tests/ folder and its pytest settings, cached."""
     need("flask_login")
-    version = importlib.metadata.version("flask-login")
-    folder = _cache_dir(request.config) / f"flask-login-{version}"
-    tests = folder / "tests"
-    if (tests / "test_login.py").exists():
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    download = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-binary",
-            ":all:",
-            "--no-deps",
-            "--quiet",
-            f"flask-login=={version}",
-            "-d",
-            str(folder),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    return released_source(
+        "Flask-Login",
+        importlib.metadata.version("flask-login"),
+        lambda path: path.startswith("tests/") or path in ("setup.cfg", "tox.ini"),
+        "tests/test_login.py",
     )
-    archives = sorted(folder.glob("*.tar.gz"))
-    if download.returncode != 0 or not archives:
-        missing(f"could not download Flask-Login {version}'s sdist: {download.stderr[-500:]}")
-    with tarfile.open(archives[0]) as archive:
-        members = [
-            m
-            for m in archive.getmembers()
-            if "/tests/" in m.name or m.name.endswith(("/setup.cfg", "/tox.ini"))
-        ]
-        for member in members:
-            member.name = member.name.split("/", 1)[1]  # drop the Flask-Login-x.y.z/ prefix
-        archive.extractall(folder, members=members, filter="data")
-    return folder
 
 
 def run_suite(suite: Path, store_url: str, report: Path) -> tuple[int, dict[str, str]]:

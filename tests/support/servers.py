@@ -50,7 +50,7 @@ def missing(reason: str) -> NoReturn:
     """Skip for a missing server, or fail under CI=true where every server must be there."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true: a missing server is a failure, not a skip)")
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)  # also when a module is being imported
 
 
 def free_port(address: str = "127.0.0.1") -> int:
