@@ -63,9 +63,9 @@ def check_user_id(user_id: Any, where: str = "set_user") -> str:
             f"convert it first, e.g. {where}(str(user.pk))"
         )
     if not user_id:
+        unbind = " (or None to unbind the session)" if where == "set_user" else ""
         raise UserIdError(
-            f"{where}() got an empty user id; give the user's id as a non-empty str "
-            "(or None to unbind a session)"
+            f"{where}() got an empty user id; give the user's id as a non-empty str{unbind}"
         )
     return user_id
 
