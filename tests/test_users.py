@@ -148,7 +148,7 @@ def test_set_user_refuses_what_is_not_a_non_empty_str(indexed: Store, bad: Any) 
 
 def test_unbinding_and_logout_drop_the_session_from_the_list(indexed: Store) -> None:
     """set_user(None) and destroy() each take the session out of its user's list."""
-    one, two, three = browsers(indexed, 3)
+    one, two, _three = browsers(indexed, 3)
     assert len(user_sessions(indexed, "ann")) == 3
     one.run(lambda session: session.set_user(None))
     two.run(lambda session: session.destroy())
