@@ -17,17 +17,20 @@ from .errors import (
     ConfigurationError,
     ConfigurationTypeError,
     MissingDriverError,
+    NoUserIndexError,
     SerializationError,
     SessionError,
     SessionNotInstalledError,
     SessionTooLargeError,
     StoreError,
     StoreUnavailableError,
+    UserIdError,
 )
 from .middleware import SessionMiddleware, get_session
 from .serializers import JSONSerializer, Serializer, TaggedJSONSerializer
-from .session import Session
+from .session import Session, SessionInfo
 from .stores import ClientSideStore, MemoryStore, SqliteStore, Store, StoreStats, store_from_url
+from .users import revoke_user, user_sessions
 
 if TYPE_CHECKING:
     from .stores.cookie import CookieStore
@@ -46,12 +49,14 @@ __all__ = [
     "JSONSerializer",
     "MemoryStore",
     "MissingDriverError",
+    "NoUserIndexError",
     "PostgresStore",
     "RedisStore",
     "SerializationError",
     "Serializer",
     "Session",
     "SessionError",
+    "SessionInfo",
     "SessionMiddleware",
     "SessionNotInstalledError",
     "SessionTooLargeError",
@@ -61,10 +66,13 @@ __all__ = [
     "StoreStats",
     "StoreUnavailableError",
     "TaggedJSONSerializer",
+    "UserIdError",
     "__version__",
     "check_csrf",
     "get_session",
+    "revoke_user",
     "store_from_url",
+    "user_sessions",
 ]
 
 

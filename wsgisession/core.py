@@ -27,7 +27,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 from .cookies import COOKIE_SIZE_LIMIT, CookieSettings, ParsedCookie, SameSite, path_matches
@@ -38,6 +38,7 @@ from .session import Session, SessionConfig, SessionContext, _time_now
 from .signing import hash_id, log_id, new_id, normalize_keys
 from .stores.base import ClientSideStore, Store
 from .stores.memory import MemoryStore
+from .users import ClientSideUsers, StoreUsers
 
 __all__ = ["ClientSide", "Exchange", "Outcome", "ServerSide", "SessionCore"]
 
@@ -391,6 +392,15 @@ class Exchange:
         #: The request's lazy session.
         self.session: Session = core.session_class(core._context, self)
 
+    def describe(self) -> Mapping[str, Any] | None:
+        """Describe the client for a session bound to a user in this request, or None.
+
+        Stored as the session's ``info`` and shown in its user's session list. The core
+        knows nothing of the client: front ends override this (the WSGI middleware asks its
+        ``describe`` hook), and None stores nothing.
+        """
+        return None
+
     # What the persistence strategies ask -----------------------------------------------
 
     def _key_of(self, session_id: str) -> str:
@@ -613,12 +623,19 @@ class SessionCore:
         # Each logged once per core: a misconfiguration repeats on every request.
         self._warned_cache_control = False
         self._warned_outside_path = False
+        users = (
+            ClientSideUsers(self.store)
+            if isinstance(self.store, ClientSideStore)
+            else StoreUsers(self.store, self.clock, self.config.max_age)
+        )
         self._context = SessionContext(
             self.persistence.load,
             self.config,
             self.clock,
             new_id,
             self.store.serializer,
+            users,
+            _describe,
         )
 
     def begin(self, cookie_header: str | None, https: bool, path: str = "/") -> Exchange:
@@ -691,6 +708,11 @@ class SessionCore:
             self.cookie.path,
             self.cookie.path,
         )
+
+
+def _describe(exchange: Exchange) -> Mapping[str, Any] | None:
+    """The session's describe hook: the request's exchange describes its client."""
+    return exchange.describe()
 
 
 def _with_vary_cookie(headers: Headers) -> Headers:

@@ -10,6 +10,8 @@
      ├── SessionNotInstalledError (LookupError) get_session() without the middleware
      ├── BadCookieError (ValueError)            a cookie that is malformed, forged or expired
  ├── MissingDriverError (ImportError)       a store's driver is not installed
+     ├── UserIdError (ValueError)               a user id that is not a non-empty str
+     ├── NoUserIndexError (NotImplementedError) a store that keeps no user → sessions index
      └── StoreError                             a store failed
           └── StoreUnavailableError             the store's server cannot be reached
 """
@@ -21,12 +23,14 @@ __all__ = [
     "ConfigurationError",
     "ConfigurationTypeError",
     "MissingDriverError",
+    "NoUserIndexError",
     "SerializationError",
     "SessionError",
     "SessionNotInstalledError",
     "SessionTooLargeError",
     "StoreError",
     "StoreUnavailableError",
+    "UserIdError",
 ]
 
 
@@ -95,6 +99,18 @@ class BadCookieError(SessionError, ValueError):
 
 class MissingDriverError(SessionError, ImportError):
     """A store needs a driver that is not installed; the message names the extra to install."""
+
+
+class UserIdError(SessionError, ValueError):
+    """A user id given to ``set_user()`` or a user-index call is not a non-empty str."""
+
+
+class NoUserIndexError(SessionError, NotImplementedError):
+    """The store keeps no user → sessions index, so a user's sessions cannot be listed or ended.
+
+    The message says why (a client-side store has no server state; a custom store did not
+    define ``user_sessions`` / ``revoke_user``) and what to do.
+    """
 
 
 class StoreError(SessionError):

@@ -11,9 +11,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["Changes", "Record", "add_amount"]
+from .errors import UserIdError
+
+__all__ = ["INFO", "USER", "Changes", "Record", "add_amount", "check_user_id", "user_of"]
+
+# The two keys of a record's meta that stores read: the bound user, for the user → sessions
+# index every server store keeps, and the client's description shown in a user's session list.
+#: The user id the session is bound to (``session.set_user()``), a non-empty str.
+USER: Final = "user"
+#: The client's description (the middleware's ``describe`` hook), a dict.
+INFO: Final = "info"
 
 #: Python turns ints of more than this many digits to text and back only on request
 #: (``sys.set_int_max_str_digits``), so no store could write or read such a result.
@@ -36,6 +45,30 @@ class Record:
     #: The size of the stored data in bytes, when the store knows it cheaply (0 otherwise);
     #: the session uses it to enforce its size limit without serializing everything again.
     size: int = 0
+
+
+def user_of(meta: Mapping[str, Any] | None) -> str | None:
+    """The user id a record's *meta* binds it to, or None: what every store indexes."""
+    if not meta:
+        return None
+    user = meta.get(USER)
+    return user if user.__class__ is str and user else None
+
+
+def check_user_id(user_id: Any, where: str = "set_user") -> str:
+    """Return *user_id* when it is a non-empty str, else raise
+    :class:`~wsgisession.errors.UserIdError` naming *where* it was given."""
+    if not isinstance(user_id, str):
+        raise UserIdError(
+            f"{where}() takes the user id as a non-empty str, not {type(user_id).__name__}; "
+            f"convert it first, e.g. {where}(str(user.pk))"
+        )
+    if not user_id:
+        unbind = " (or None to unbind the session)" if where == "set_user" else ""
+        raise UserIdError(
+            f"{where}() got an empty user id; give the user's id as a non-empty str{unbind}"
+        )
+    return user_id
 
 
 def add_amount(current: Any, amount: int | float) -> int | float | None:

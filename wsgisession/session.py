@@ -13,11 +13,19 @@ import hmac
 import operator
 import secrets
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from datetime import datetime
+from typing import Any, Final, Literal, Protocol
 
-from .errors import ConfigurationError, SerializationError, SessionTooLargeError, StoreError
+from .errors import (
+    ConfigurationError,
+    NoUserIndexError,
+    SerializationError,
+    SessionError,
+    SessionTooLargeError,
+    StoreError,
+)
 from .policy import (
     BROWSER,
     CREATED,
@@ -28,10 +36,10 @@ from .policy import (
     refresh_due,
     target_expiry,
 )
-from .records import Changes, Record
+from .records import INFO, USER, Changes, Record, check_user_id, user_of
 from .serializers import JSONSerializer, Serializer
 
-__all__ = ["Session", "SessionConfig", "SessionContext"]
+__all__ = ["Session", "SessionConfig", "SessionContext", "SessionInfo", "UserIndex"]
 
 #: A loader takes the request's source (for the core, its per-request Exchange) and returns
 #: the session id with its stored record, or None when there is no live session. It may raise
@@ -101,6 +109,53 @@ def _new_id() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One session of a user, as ``session.user_sessions()`` lists it.
+
+    Times are aware datetimes in UTC. ``last_seen`` is derived from the stored expiry (the
+    expiry less the session's idle timeout), which is refreshed at most once per
+    ``touch_interval``: it is accurate to that interval (the current session says now).
+    """
+
+    #: Names this session in the list, e.g. for a "log out that device" button. Opaque and
+    #: not a credential: it cannot be used as a cookie and leads back to no session id.
+    handle: str
+    #: When the session started (kept across ``regenerate()``).
+    created: datetime
+    #: When the session was last used, to within ``touch_interval``.
+    last_seen: datetime
+    #: When the session ends unless it is used again.
+    expires: datetime
+    #: True for the session of the request that asks.
+    current: bool
+    #: The client's description (the middleware's ``describe`` hook); empty when not asked for.
+    info: dict[str, Any]
+
+
+class UserIndex(Protocol):
+    """What the core lends a session to list and end its user's sessions.
+
+    The session speaks in session ids; the core turns them into store keys and handles.
+    """
+
+    def handle_of(self, session_id: str) -> str:
+        """The handle of the session *session_id*."""
+        ...
+
+    def sessions(self, user_id: str, current_id: str | None) -> list[SessionInfo]:
+        """The live sessions of *user_id*, with *current_id*'s marked current."""
+        ...
+
+    def revoke_others(self, user_id: str, keep_id: str | None) -> int:
+        """End every session of *user_id* but *keep_id*'s; return how many ended."""
+        ...
+
+    def revoke(self, user_id: str, handle: str) -> bool:
+        """End the session of *user_id* with *handle*; return whether there was one."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class SessionContext:
     """What every session of one core shares: made once, passed to each ``Session``.
 
@@ -115,6 +170,11 @@ class SessionContext:
     #: Makes a fresh session id.
     new_id: Callable[[], str] = _new_id
     serializer: Serializer = field(default_factory=JSONSerializer)
+    #: Lists and ends the sessions of a user; None when there is no store behind the session.
+    users: UserIndex | None = None
+    #: Describes the client from the request's source when a session is bound to a user
+    #: (stored as ``info``); None, or a callable returning None, stores nothing.
+    describe: Callable[[Any], Mapping[str, Any] | None] | None = None
 
 
 class Session(MutableMapping[str, Any]):
@@ -390,7 +450,8 @@ class Session(MutableMapping[str, Any]):
         self._removals.clear()
         self._increments.clear()
         self._data.pop(_CSRF_KEY, None)
-        self._id = self._ctx.new_id() if self._data else None
+        # A session bound to a user lives on with no data: the binding is what login made.
+        self._id = self._ctx.new_id() if self._data or USER in self._meta else None
 
     def destroy(self) -> None:
         """End the session: its record is deleted and the cookie expired; call it at logout.
@@ -404,6 +465,7 @@ class Session(MutableMapping[str, Any]):
         self._id = None
         self._data = {}
         self._meta = {}
+        self._meta_dirty = False
         self._record = None
         self._fresh = True
         self._needs_create = True
@@ -434,6 +496,108 @@ class Session(MutableMapping[str, Any]):
             meta[LIFETIME] = seconds
         self._meta = meta
         self._meta_dirty = True
+
+    # The user ------------------------------------------------------------------------------
+
+    @property
+    def user_id(self) -> str | None:
+        """The user this session is bound to (:meth:`set_user`), or None."""
+        self._ensure()
+        return user_of(self._meta)
+
+    def set_user(self, user_id: str | None) -> None:
+        """Bind this session to *user_id* (at login, after :meth:`regenerate`); None unbinds.
+
+        The binding is saved with the request's one write (in the create, for a new
+        session), and the store indexes the session under the user, so that
+        :meth:`user_sessions` and :meth:`revoke_other_sessions` find it. Binding the user it
+        already has writes nothing.
+        """
+        if user_id is not None:
+            check_user_id(user_id)
+        self._ensure()
+        if user_of(self._meta) == user_id:
+            return
+        if user_id is None:
+            meta = dict(self._meta)
+            meta.pop(USER, None)
+            meta.pop(INFO, None)
+        else:
+            self._writable()
+            meta = dict(self._meta)
+            meta[USER] = user_id
+            meta.pop(INFO, None)
+            describe = self._ctx.describe
+            info = describe(self._source) if describe is not None else None
+            if info:
+                try:
+                    self._ctx.serializer.dumps(info)
+                except (TypeError, ValueError) as exc:
+                    raise SerializationError(
+                        INFO, info, f"describe() must return JSON values: {exc}"
+                    ) from exc
+                meta[INFO] = dict(info)
+        self._meta = meta
+        self._meta_dirty = True
+
+    def _stored_id(self) -> str | None:
+        """The id this session's record is stored under right now, if it is stored."""
+        if self._origin is not None:
+            return self._origin
+        if self._replaces is not None and self._record is not None:
+            return self._replaces  # regenerated here: the old record lives until the end
+        return None
+
+    def _user_index(self, what: str) -> tuple[UserIndex, str]:
+        self._ensure()
+        if self._error is not None:
+            raise self._error  # the store failed at load: nothing is known of the user
+        users = self._ctx.users
+        if users is None:
+            raise NoUserIndexError(
+                f"this session has no store behind it, so it cannot {what}; use the session "
+                "a SessionMiddleware (or a framework integration) hands the request"
+            )
+        user = user_of(self._meta)
+        if user is None:
+            raise SessionError(
+                f"this session is bound to no user, so it cannot {what}; call "
+                "session.set_user(user_id) at login (after session.regenerate())"
+            )
+        return users, user
+
+    def user_sessions(self) -> list[SessionInfo]:
+        """List the live sessions of this session's user, this one marked ``current``.
+
+        One store call. A session bound in this request is listed once it is saved.
+        """
+        users, user = self._user_index("list its user's sessions")
+        return users.sessions(user, self._stored_id())
+
+    def revoke_other_sessions(self) -> int:
+        """End every other session of this session's user; return how many ended.
+
+        Use it after a password change (OWASP ASVS V3.3.3). One store call; this session
+        lives on.
+        """
+        users, user = self._user_index("end its user's other sessions")
+        return users.revoke_others(user, self._stored_id())
+
+    def revoke_session(self, handle: str) -> bool:
+        """End the session of this session's user named by *handle*; return whether one was.
+
+        The handle comes from :meth:`user_sessions`. This session's own handle destroys it
+        (as :meth:`destroy` does).
+        """
+        users, user = self._user_index("end one of its user's sessions")
+        if not isinstance(handle, str):
+            return False
+        current = self._stored_id()
+        given = handle.encode("utf-8", "surrogatepass")
+        if current is not None and hmac.compare_digest(users.handle_of(current).encode(), given):
+            self.destroy()
+            return True
+        return users.revoke(user, handle)
 
     # Flash messages and CSRF ------------------------------------------------------------------
 
@@ -494,7 +658,7 @@ class Session(MutableMapping[str, Any]):
         if self._snapshots:
             self._changed_nested()
         if self._needs_create:
-            if self._id is None or not self._data:
+            if self._id is None or not (self._data or USER in self._meta):
                 if self._replaces is None:
                     return None
                 # Destroyed (or emptied and regenerated): the old record goes, and the cookie

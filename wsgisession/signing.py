@@ -15,7 +15,16 @@ from collections.abc import Sequence
 
 from .errors import ConfigurationError, ConfigurationTypeError, a_type
 
-__all__ = ["ID_LENGTH", "Signer", "hash_id", "is_valid_id", "log_id", "new_id", "normalize_keys"]
+__all__ = [
+    "ID_LENGTH",
+    "Signer",
+    "hash_id",
+    "is_valid_id",
+    "log_id",
+    "new_id",
+    "normalize_keys",
+    "session_handle",
+]
 
 #: Characters in an id: ``secrets.token_urlsafe(32)`` gives 43 url-safe characters, 256 bits.
 ID_LENGTH = 43
@@ -38,6 +47,20 @@ def is_valid_id(value: str) -> bool:
 def hash_id(session_id: str) -> str:
     """Return the store key for *session_id*: its SHA-256, so a leaked store holds no live id."""
     return hashlib.sha256(session_id.encode("ascii")).hexdigest()
+
+
+#: Put before a store key when a handle is made of it, so a handle is never a store key.
+_HANDLE_LABEL = b"wsgisession session handle\x00"
+
+
+def session_handle(store_key: str) -> str:
+    """Return the public handle of the session stored under *store_key*.
+
+    The hex SHA-256 of a fixed label and the key: it names one session in a user's list
+    without being a credential. It is not an id (a cookie holding it names no session) and
+    leads back to no id, since the key itself is a one-way hash of the id.
+    """
+    return hashlib.sha256(_HANDLE_LABEL + store_key.encode("ascii")).hexdigest()
 
 
 def log_id(store_key: str) -> str:

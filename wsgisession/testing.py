@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import secrets
 import sys
 import threading
@@ -28,7 +29,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from .records import Changes, Record
+from .errors import NoUserIndexError
+from .records import USER, Changes, Record
 from .signing import hash_id, new_id
 from .stores.base import ClientSideStore, Store, StoreStats
 
@@ -165,6 +167,12 @@ class CountingStore(Store):
 
     def stats(self, now: float) -> StoreStats:
         return self.inner.stats(now)
+
+    def user_sessions(self, user_id: str, now: float) -> list[tuple[str, Record]]:
+        return self.record("user_sessions", lambda: self.inner.user_sessions(user_id, now))
+
+    def revoke_user(self, user_id: str, now: float, keep: str | None = None) -> int:
+        return self.record("revoke_user", lambda: self.inner.revoke_user(user_id, now, keep))
 
     def close(self) -> None:
         self.inner.close()
@@ -499,6 +507,220 @@ class StoreContract:
         after = store.stats(NOW)
         assert after.sessions == before.sessions + 1
         assert after.size_bytes >= before.size_bytes + 100
+
+    # The user index ---------------------------------------------------------------------------
+
+    def _user(self, store: Store) -> str:
+        """A user id of this test alone (a store may outlive one test); skip without an index."""
+        try:
+            store.user_sessions("probe-" + secrets.token_hex(4), NOW)
+        except NoUserIndexError:
+            pytest.skip(f"{type(store).__name__} keeps no user index")
+        return "user-" + secrets.token_hex(6)
+
+    def _bound(
+        self, store: Store, user: str | None, data: Any = None, expires: float = NOW + DAY
+    ) -> str:
+        key = new_key()
+        meta: dict[str, Any] = {"c": NOW}
+        if user is not None:
+            meta[USER] = user
+        assert store.create(key, data or {"n": 1}, meta, expires, NOW) is not False
+        return key
+
+    def _listed(self, store: Store, user: str, now: float = NOW) -> set[str]:
+        found = store.user_sessions(user, now)
+        keys = [key for key, _ in found]
+        assert len(keys) == len(set(keys)), f"a key listed twice: {keys}"
+        for key, record in found:
+            assert record.meta.get(USER) == user, f"{key} listed under {user!r}: {record.meta}"
+        return set(keys)
+
+    def test_user_sessions_lists_the_users_live_sessions(self, store: Store) -> None:
+        """user_sessions lists each session created bound to the user, with its record."""
+        ann, bob = self._user(store), self._user(store)
+        one = self._bound(store, ann, {"a": 1})
+        two = self._bound(store, ann, {"a": 2})
+        self._bound(store, bob)
+        self._bound(store, None)
+        assert self._listed(store, ann) == {one, two}
+        records = dict(store.user_sessions(ann, NOW))
+        assert records[one].data == {"a": 1} and records[two].data == {"a": 2}
+        assert records[one].expires == NOW + DAY
+        assert records[one].meta["c"] == NOW
+        assert store.user_sessions(self._user(store), NOW) == []
+
+    def test_regenerate_moves_the_key_in_the_index(self, store: Store) -> None:
+        """create(replaces=old) of a bound session: the new key is listed, the old one not."""
+        ann = self._user(store)
+        old = self._bound(store, ann)
+        new = new_key()
+        assert store.create(new, {"n": 1}, {"c": NOW, USER: ann}, NOW + DAY, NOW, old)
+        assert self._listed(store, ann) == {new}
+
+    def test_regenerate_that_binds_indexes_and_drops_the_old_key(self, store: Store) -> None:
+        """Login: an anonymous session moved to a new key bound to the user is indexed."""
+        ann, bob = self._user(store), self._user(store)
+        old = self._bound(store, bob)
+        new = new_key()
+        assert store.create(new, {"n": 1}, {"c": NOW, USER: ann}, NOW + DAY, NOW, old)
+        assert self._listed(store, ann) == {new}
+        assert self._listed(store, bob) == set()
+
+    def test_save_with_meta_moves_the_binding(self, store: Store) -> None:
+        """A save whose meta binds, changes or removes the user moves the key in the index."""
+        ann, bob = self._user(store), self._user(store)
+        key = self._bound(store, None)
+        assert store.save(key, Changes(meta={"c": NOW, USER: ann}), NOW)
+        assert self._listed(store, ann) == {key}
+        assert store.save(key, Changes(updates={"x": 1}), NOW)  # no meta: binding kept
+        assert self._listed(store, ann) == {key}
+        assert store.save(key, Changes(meta={"c": NOW, USER: bob}), NOW)
+        assert self._listed(store, ann) == set() and self._listed(store, bob) == {key}
+        assert store.save(key, Changes(meta={"c": NOW}), NOW)
+        assert self._listed(store, bob) == set()
+        assert self._load(store, key).data == {"n": 1, "x": 1}
+
+    def test_delete_drops_the_key_from_the_index(self, store: Store) -> None:
+        """destroy(): a deleted session is no longer listed."""
+        ann = self._user(store)
+        gone, kept = self._bound(store, ann), self._bound(store, ann)
+        store.delete(gone)
+        assert self._listed(store, ann) == {kept}
+
+    def test_expired_sessions_are_not_listed_and_purge_drops_them(self, store: Store) -> None:
+        """An expired session is never listed; purge() leaves the index without it."""
+        ann = self._user(store)
+        short = self._bound(store, ann, expires=NOW + 5)
+        long = self._bound(store, ann)
+        assert self._listed(store, ann, NOW) == {short, long}
+        assert self._listed(store, ann, NOW + 10) == {long}
+        assert store.purge(NOW + 10) >= 1
+        assert self._listed(store, ann, NOW) == {long}
+        assert store.revoke_user(ann, NOW, keep=long) == 0
+
+    def test_revoke_user_ends_every_session_but_keep(self, store: Store) -> None:
+        """revoke_user deletes the user's sessions but *keep*, and counts them; others stay."""
+        ann, bob = self._user(store), self._user(store)
+        ends = [self._bound(store, ann) for _ in range(3)]
+        keep = self._bound(store, ann)
+        other = self._bound(store, bob)
+        assert store.revoke_user(ann, NOW, keep=keep) == 3
+        for key in ends:
+            assert store.load(key, NOW) is None
+        assert self._listed(store, ann) == {keep}
+        assert store.load(other, NOW) is not None
+        assert store.revoke_user(ann, NOW) == 1
+        assert store.load(keep, NOW) is None and self._listed(store, ann) == set()
+        assert store.revoke_user(ann, NOW) == 0
+
+    def test_a_revoked_session_is_never_brought_back(self, store: Store) -> None:
+        """After a revocation, a save or a regenerate of the session writes nothing."""
+        ann = self._user(store)
+        saved, moved = self._bound(store, ann), self._bound(store, ann)
+        assert store.revoke_user(ann, NOW) == 2
+        assert not store.save(saved, Changes(updates={"x": 1}, expires=NOW + DAY), NOW)
+        new = new_key()
+        assert store.create(new, {"n": 1}, {"c": NOW, USER: ann}, NOW + DAY, NOW, moved) is False
+        assert store.load(saved, NOW) is None and store.load(new, NOW) is None
+        assert self._listed(store, ann) == set()
+
+    def test_regenerates_racing_a_revocation_leave_no_session_alive(self, store: Store) -> None:
+        """Sessions moving to new keys while their user is revoked: none survives the revoke.
+
+        Each move either landed before the revocation (and its new key was revoked) or came
+        after it (and found its session gone): no moved session lives on.
+        """
+        ann = self._user(store)
+        chains = [[self._bound(store, ann)] for _ in range(4)]
+        barrier = threading.Barrier(len(chains) + 1)
+        errors: list[BaseException] = []
+
+        def mover(chain: list[str]) -> None:
+            barrier.wait()
+            try:
+                for _ in range(30):
+                    new = new_key()
+                    meta = {"c": NOW, USER: ann}
+                    if store.create(new, {"n": 1}, meta, NOW + DAY, NOW, chain[-1]) is False:
+                        return
+                    chain.append(new)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=mover, args=(chain,)) for chain in chains]
+        for thread in threads:
+            thread.start()
+        barrier.wait()
+        ended = store.revoke_user(ann, NOW)
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        alive = [key for chain in chains for key in chain if store.load(key, NOW) is not None]
+        assert alive == [], f"{len(alive)} sessions outlived the revocation"
+        assert self._listed(store, ann) == set()
+        assert 0 <= ended <= len(chains)
+
+    def test_index_matches_the_records_after_concurrent_churn(self, store: Store) -> None:
+        """Logins, logouts, regenerates, rebinds, revokes and expiry from threads at once.
+
+        Afterwards every live record bound to the user is listed, and nothing else is.
+        """
+        ann, bob = self._user(store), self._user(store)
+        every: list[str] = []
+        lock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def worker(seed: int) -> None:
+            rng = random.Random(seed)
+            mine: list[str] = []
+            try:
+                for _ in range(40):
+                    op = rng.random()
+                    now = NOW
+                    if op < 0.3 or not mine:  # login (some short-lived: expiry)
+                        expires = NOW + (5 if rng.random() < 0.2 else DAY)
+                        key = self._bound(store, rng.choice([ann, bob, None]), expires=expires)
+                        mine.append(key)
+                    elif op < 0.5:  # regenerate
+                        new = new_key()
+                        user = rng.choice([ann, None])
+                        meta = {"c": NOW, **({USER: user} if user else {})}
+                        if store.create(new, {"n": 2}, meta, NOW + DAY, now, mine.pop()):
+                            mine.append(new)
+                    elif op < 0.7:  # bind, rebind or unbind on save
+                        user = rng.choice([ann, bob, None])
+                        meta = {"c": NOW, **({USER: user} if user else {})}
+                        store.save(rng.choice(mine), Changes(meta=meta), now)
+                    elif op < 0.8:  # logout
+                        store.delete(mine.pop(rng.randrange(len(mine))))
+                    elif op < 0.9:  # revoke the others of one session
+                        store.revoke_user(ann, now, keep=rng.choice(mine))
+                    else:
+                        store.save(rng.choice(mine), Changes(updates={"x": seed}), now)
+                    with lock:
+                        every.extend(mine)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        later = NOW + 10  # the short-lived ones have expired
+        for user in (ann, bob):
+            truth = set()
+            for key in set(every):
+                record = store.load(key, later)
+                if record is not None and record.meta.get(USER) == user:
+                    truth.add(key)
+            assert self._listed(store, user, later) == truth, user
+        store.purge(later)
+        assert self._listed(store, ann, later) == {
+            key for key in set(every) if (r := store.load(key, later)) and r.meta.get(USER) == ann
+        }
 
     def test_store_never_holds_a_raw_id(self, store: Store) -> None:
         """Stores only ever see hashed keys: a raw id is nowhere in what they report."""

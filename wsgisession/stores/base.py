@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from ..errors import NoUserIndexError
 from ..records import Changes, Record
 from ..serializers import JSONSerializer, Serializer
 from ._support import warn_corrupt
@@ -35,6 +36,15 @@ class Store(ABC):
     service cannot be reached; the middleware then applies its outage policy. A store must never
     swallow a failure and report success. How a save merges changes into a record is
     :meth:`Changes.apply_to <wsgisession.records.Changes.apply_to>`, whatever does the work.
+
+    **The user index.** A record whose meta holds a user id under ``"user"``
+    (:data:`wsgisession.records.USER`, set by ``session.set_user()``) belongs to that user. A
+    store that defines :meth:`user_sessions` and :meth:`revoke_user` keeps a user → keys index
+    in step with every write, atomically with it: :meth:`create` indexes the new key (and with
+    ``replaces`` drops the old one), a :meth:`save` whose ``changes.meta`` names another user
+    (or none) moves the key, and :meth:`delete`, :meth:`purge` and expiry drop it. A store
+    that keeps no index still works for everything else; listing or revoking a user's
+    sessions then raises :class:`~wsgisession.errors.NoUserIndexError`.
     """
 
     #: Turns values into text; JSON unless a subclass is given another one.
@@ -96,6 +106,24 @@ class Store(ABC):
         parameter out still works everywhere but ``wsgisession purge`` on a terminal.
         """
 
+    def user_sessions(self, user_id: str, now: float) -> list[tuple[str, Record]]:
+        """Return the ``(key, record)`` pairs of every session of *user_id* alive at *now*.
+
+        In one round trip where the store can. Expired records are left out (a store may
+        delete them and their index entries on the way). The order is not specified.
+        """
+        raise NoUserIndexError(_no_index(self, "list a user's sessions"))
+
+    def revoke_user(self, user_id: str, now: float, keep: str | None = None) -> int:
+        """Delete every record of *user_id* but the one under *keep*; return how many went.
+
+        Atomic with concurrent writes: a session of the user that is being created, moved to
+        a new key (``regenerate()``) or saved while this runs is either deleted by it or was
+        written after it, never left alive because it moved under the revocation. Expired
+        records may be counted or not; only live sessions matter to the caller.
+        """
+        raise NoUserIndexError(_no_index(self, "end a user's sessions"))
+
     def count_expired(self, now: float) -> int:
         """Return how many records expired before *now*: what :meth:`purge` would delete.
 
@@ -139,6 +167,16 @@ class Store(ABC):
         except (ValueError, TypeError, UnicodeDecodeError):
             warn_corrupt(key)
             return None
+
+
+def _no_index(store: Store, what: str) -> str:
+    return (
+        f"{type(store).__name__} keeps no user → sessions index, so it cannot {what}; "
+        "use a store that keeps one (MemoryStore, SqliteStore, RedisStore, PostgresStore), or "
+        "define user_sessions(user_id, now) and revoke_user(user_id, now, keep) on it and keep "
+        "the index in step in create, save, delete and purge (see the Store docstring and "
+        "wsgisession.testing.StoreContract)"
+    )
 
 
 class ClientSideStore(ABC):

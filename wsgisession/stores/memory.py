@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..records import user_of
 from ..serializers import Serializer
 from .base import Changes, Record, Store, StoreStats
 
@@ -31,13 +32,15 @@ _SHARED = frozenset((str, int, float, bool, type(None)))
 class _Entry:
     # data is never changed in place: a save builds a new dict and swaps it in, so a load can
     # copy it outside the lock. ``pairs`` is the length of the record's JSON text less one.
-    __slots__ = ("data", "meta", "expires", "pairs", "plain")
+    __slots__ = ("data", "meta", "expires", "pairs", "plain", "user")
 
     def __init__(
         self, data: dict[str, Any], meta: dict[str, Any], expires: float, pairs: int, plain: bool
     ) -> None:
         self.data = data
         self.meta = meta
+        #: The user the record is indexed under, or None.
+        self.user = user_of(meta)
         self.expires = expires
         self.pairs = pairs
         #: True when no value is a container, so a plain dict copy is a private copy.
@@ -49,6 +52,9 @@ class MemoryStore(Store):
 
     **Per process.** Under gunicorn with several workers each worker has its own sessions, and
     a restart loses them all. Meant for development and tests.
+
+    A user's sessions are indexed in a dict beside the records, kept in step under the same
+    lock as every write, so a revocation never misses a session moving to a new key.
 
     Values go through the serializer as in every other store, so what works here works there;
     strings and numbers are kept as they are (they cannot change), dicts and lists as their
@@ -70,7 +76,23 @@ class MemoryStore(Store):
         #: The most sessions kept at once; None for no bound.
         self.max_entries = max_entries
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        #: user id → the keys of its records; changed only under the lock, with the records.
+        self._users: dict[str, set[str]] = {}
         self._lock = threading.Lock()
+
+    def _drop(self, key: str) -> _Entry | None:
+        """Remove the record under *key* and its index entry; the lock must be held."""
+        entry = self._entries.pop(key, None)
+        if entry is not None and entry.user is not None:
+            self._unindex(key, entry.user)
+        return entry
+
+    def _unindex(self, key: str, user: str) -> None:
+        keys = self._users.get(user)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._users[user]
 
     def __len__(self) -> int:
         """Number of records held, live or not yet purged."""
@@ -83,7 +105,7 @@ class MemoryStore(Store):
             if entry is None:
                 return None
             if entry.expires <= now:
-                del self._entries[key]
+                self._drop(key)
                 return None
             if self.max_entries is not None:
                 self._entries.move_to_end(key)
@@ -138,13 +160,18 @@ class MemoryStore(Store):
         entry = _Entry(held, dict(meta), expires, pairs, plain)
         with self._lock:
             if replaces is not None:
-                old = self._entries.pop(replaces, None)
+                old = self._drop(replaces)
                 if old is None or old.expires <= now:
                     return False  # the session ended meanwhile: it is not brought back
+            self._drop(key)
             self._entries[key] = entry
+            if entry.user is not None:
+                self._users.setdefault(entry.user, set()).add(key)
             if self.max_entries is not None:
                 while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
+                    dropped, gone = self._entries.popitem(last=False)
+                    if gone.user is not None:
+                        self._unindex(dropped, gone.user)
         return True
 
     def save(self, key: str, changes: Changes, now: float) -> bool:
@@ -163,7 +190,7 @@ class MemoryStore(Store):
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry.expires <= now:
-                self._entries.pop(key, None)
+                self._drop(key)
                 return False
             stored = entry.data
             before = {name: stored.get(name, _ABSENT) for name in touched}
@@ -192,6 +219,13 @@ class MemoryStore(Store):
             entry.plain = plain
             if meta is not None:
                 entry.meta = meta
+                user = user_of(meta)
+                if user != entry.user:
+                    if entry.user is not None:
+                        self._unindex(key, entry.user)
+                    if user is not None:
+                        self._users.setdefault(user, set()).add(key)
+                    entry.user = user
             if changes.expires is not None:
                 entry.expires = changes.expires
         return True
@@ -199,14 +233,36 @@ class MemoryStore(Store):
     def delete(self, key: str) -> None:
         """Drop the record under *key*, if any."""
         with self._lock:
-            self._entries.pop(key, None)
+            self._drop(key)
+
+    def user_sessions(self, user_id: str, now: float) -> list[tuple[str, Record]]:
+        """Return private copies of the live records of *user_id*, under the lock."""
+        with self._lock:
+            keys = [key for key in self._users.get(user_id, ()) if self._entries[key].expires > now]
+        found = []
+        for key in keys:
+            record = self.load(key, now)
+            if record is not None:
+                found.append((key, record))
+        return found
+
+    def revoke_user(self, user_id: str, now: float, keep: str | None = None) -> int:
+        """Drop every record of *user_id* but *keep*, under the lock; return how many live."""
+        with self._lock:
+            keys = [key for key in self._users.get(user_id, ()) if key != keep]
+            ended = 0
+            for key in keys:
+                entry = self._drop(key)
+                if entry is not None and entry.expires > now:
+                    ended += 1
+        return ended
 
     def purge(self, now: float, progress: Callable[[int], None] | None = None) -> int:
         """Drop every expired record; return how many."""
         with self._lock:
             dead = [key for key, entry in self._entries.items() if entry.expires <= now]
             for key in dead:
-                del self._entries[key]
+                self._drop(key)
         if progress is not None:
             progress(len(dead))
         return len(dead)
