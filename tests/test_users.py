@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import webtest
 
-from tests.conftest import Clock, make_store
-from tests.helpers import SessionClient, session_cookie, set_cookies
+from tests.conftest import Clock
+from tests.support.clients import SessionClient, session_cookie, set_cookies
+from tests.support.stores import make_store
 from wsgisession import (
     NoUserIndexError,
     Session,
