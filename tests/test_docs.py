@@ -225,6 +225,27 @@ def test_every_exported_store_is_in_the_stores_table() -> None:
         assert f"{name}(" in rows, f"docs/stores.md's table lacks {name}"
 
 
+def test_every_export_is_in_the_api_reference() -> None:
+    """Each public name of ``wsgisession`` has an entry in docs/api.rst, and no entry is stale."""
+    text = (DOCS / "api.rst").read_text(encoding="utf-8")
+    documented = set(
+        re.findall(
+            r"^\.\. auto(?:class|function|exception|data):: wsgisession\.(\w+)$", text, re.MULTILINE
+        )
+    )
+    exported = {name for name in wsgisession.__all__ if not name.startswith("_")}
+    assert exported - documented == set(), "exported but missing from docs/api.rst"
+    assert documented - exported == set(), "in docs/api.rst but no longer exported"
+
+
+def test_the_never_raised_bad_cookie_error_is_deprecated() -> None:
+    """0.1.0's BadCookieError still resolves for except clauses, with a warning saying why."""
+    assert "BadCookieError" not in wsgisession.__all__
+    with pytest.warns(DeprecationWarning, match="nothing raises it"):
+        error = wsgisession.BadCookieError
+    assert issubclass(error, wsgisession.SessionError)
+
+
 def test_deploying_covers_the_essentials() -> None:
     """The deploying page says where each store fits, TLS proxies, and how to purge."""
     text = page_text("deploying.md")

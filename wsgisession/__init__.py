@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from .csrf import CSRFMiddleware, check_csrf
 from .errors import (
-    BadCookieError,
     ConfigurationError,
     ConfigurationTypeError,
     MissingDriverError,
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
-    "BadCookieError",
     "CSRFMiddleware",
     "ClientSideStore",
     "ConfigurationError",
@@ -83,4 +82,14 @@ def __getattr__(name: str) -> Any:
         from . import stores
 
         return getattr(stores, name)
+    if name == "BadCookieError":  # 0.1.0 exported it, but nothing ever raised it
+        warnings.warn(
+            "wsgisession.BadCookieError is deprecated and will be removed: nothing raises it (a "
+            "bad cookie gives a fresh empty session); remove it from your except clauses",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from .errors import BadCookieError
+
+        return BadCookieError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

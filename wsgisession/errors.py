@@ -8,8 +8,7 @@
      ├── SerializationError (TypeError)         a value the serializer cannot hold
      ├── SessionTooLargeError (ValueError)      a session over the size limit, at save
      ├── SessionNotInstalledError (LookupError) get_session() without the middleware
-     ├── BadCookieError (ValueError)            a cookie that is malformed, forged or expired
- ├── MissingDriverError (ImportError)       a store's driver is not installed
+     ├── MissingDriverError (ImportError)       a store's driver is not installed
      ├── UserIdError (ValueError)               a user id that is not a non-empty str
      ├── NoUserIndexError (NotImplementedError) a store that keeps no user → sessions index
      └── StoreError                             a store failed
@@ -19,7 +18,6 @@
 from __future__ import annotations
 
 __all__ = [
-    "BadCookieError",
     "ConfigurationError",
     "ConfigurationTypeError",
     "MissingDriverError",
@@ -94,7 +92,11 @@ class SessionNotInstalledError(SessionError, LookupError):
 
 
 class BadCookieError(SessionError, ValueError):
-    """A cookie value is malformed, carries a bad signature, or has expired."""
+    """Deprecated, never raised: a malformed, forged or expired cookie gives a fresh session.
+
+    0.1.0 exported it; ``wsgisession.BadCookieError`` still resolves, with a DeprecationWarning,
+    so that ``except`` clauses naming it keep working until it is removed.
+    """
 
 
 class MissingDriverError(SessionError, ImportError):
