@@ -680,6 +680,12 @@ def _client_from_url(url: str, options: dict[str, Any]) -> tuple[Any, str | None
             return _cluster_client(redis, scheme, base, dict(theirs), options)
         if scheme in ("redis+sentinel", "rediss+sentinel"):
             return _sentinel_client(redis, scheme, base, dict(theirs), options)
+        if scheme in ("redis", "rediss"):
+            db = base.rpartition("@")[2].partition("/")[2].strip("/")
+            if db and not db.isdigit():  # redis-py would quietly use database 0
+                raise ConfigurationError(
+                    f"the database {db!r} in the Redis URL is not a number; {_URL_HELP}"
+                )
         plain = f"{scheme}://{base}" + (f"?{urlencode(theirs)}" if theirs else "")
         return redis.Redis.from_url(plain, **options), None
     except ValueError as exc:
