@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..serializers import Serializer
+from ..serializers import Serializer, utf8_size
 from .base import Changes, Record, Store, StoreStats
 
 __all__ = ["MemoryStore"]
@@ -30,7 +30,7 @@ _SHARED = frozenset((str, int, float, bool, type(None)))
 
 class _Entry:
     # data is never changed in place: a save builds a new dict and swaps it in, so a load can
-    # copy it outside the lock. ``pairs`` is the length of the record's JSON text less one.
+    # copy it outside the lock. ``pairs`` is the length of the record's JSON text less one, in UTF-8 bytes.
     __slots__ = ("data", "meta", "expires", "pairs", "plain")
 
     def __init__(
@@ -109,11 +109,11 @@ class MemoryStore(Store):
         """
         text = self.serializer.dumps(value)
         if value.__class__ in _SHARED:
-            return value, len(text)
-        return _Json(text), len(text)
+            return value, utf8_size(text)
+        return _Json(text), utf8_size(text)
 
     def _length(self, held: Any) -> int:
-        return len(held) if held.__class__ is _Json else len(self.serializer.dumps(held))
+        return utf8_size(held if held.__class__ is _Json else self.serializer.dumps(held))
 
     def create(
         self,
@@ -134,7 +134,7 @@ class MemoryStore(Store):
         for name, value in data.items():
             held[name], length = self._hold(value)
             plain = plain and held[name].__class__ is not _Json
-            pairs += len(dumps(name)) + length + 2
+            pairs += utf8_size(dumps(name)) + length + 2
         entry = _Entry(held, dict(meta), expires, pairs, plain)
         with self._lock:
             if replaces is not None:
@@ -175,16 +175,16 @@ class MemoryStore(Store):
                 value = data.get(name, _ABSENT)
                 if value is _ABSENT:
                     if old is not _ABSENT:
-                        pairs -= len(dumps(name)) + 2 + length(old)
+                        pairs -= utf8_size(dumps(name)) + 2 + length(old)
                     continue
                 if name in held and value is updates[name]:
                     value, size = held[name]  # as set: a container as its JSON text
                     data[name] = value
                     plain = plain and value.__class__ is not _Json
                 else:
-                    size = len(dumps(value))  # a number an increment made
+                    size = utf8_size(dumps(value))  # a number an increment made
                 if old is _ABSENT:
-                    pairs += len(dumps(name)) + 2 + size
+                    pairs += utf8_size(dumps(name)) + 2 + size
                 else:
                     pairs += size - length(old)
             entry.data = data

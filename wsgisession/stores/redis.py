@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailableError
-from ..serializers import JSONSerializer, Serializer
+from ..serializers import JSONSerializer, Serializer, utf8_size
 from ._redis_lean import LeanClient, lean_client_for
 from ._support import import_driver, logger, read_text, warn_corrupt
 from .base import Changes, Record, Store, StoreStats
@@ -224,7 +224,11 @@ class RedisStore(Store):
         for raw_name, raw_value in fields.items():
             if raw_name[:cut] != prefix:
                 continue
-            size += len(raw_name) + len(raw_value) + 2
+            size += (
+                len(raw_name) + len(raw_value) + 2
+                if binary
+                else utf8_size(raw_name) + utf8_size(raw_value) + 2
+            )
             text = raw_value.decode() if binary else raw_value
             name = raw_name[cut:].decode() if binary else raw_name[cut:]
             if raw_decode is None:
