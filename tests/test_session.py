@@ -310,7 +310,7 @@ def test_stored_non_ascii_data_counts_in_bytes(store: Store) -> None:
 
     middleware, _ = wrap(store, max_session_size=1000)
     client = webtest.TestApp(middleware)
-    client.get("/set?text=" + "%C3%A9" * 450)  # 450 × "é": 900 bytes
+    client.get("/set?text=" + "%C3%A9" * 450)  # 450 times "é": 900 bytes
     cookie = client.cookies["wsgisession"]
 
     def grow(session: Session) -> str:
@@ -371,7 +371,7 @@ def test_value_set_then_grown_in_place_is_measured(store: Store) -> None:
 
 
 def test_changed_measures_at_the_call_site(store: Store) -> None:
-    """Issue 13.2: session.changed(key) checks an in-place change now, where the view can undo it."""
+    """Issue 13.2: session.changed(key) checks an in-place change now, where a view can undo it."""
     from wsgisession import SessionTooLargeError
 
     middleware, _ = wrap(store, max_session_size=2000)
@@ -411,7 +411,7 @@ def test_increment_of_new_keys_is_measured(store: Store) -> None:
     def view(session: Session) -> tuple[int, str]:
         count = 0
         try:
-            for count in range(1000):  # noqa: B007 - the count is the result
+            for count in range(1000):
                 session.increment(f"counter-{count:04}")
         except SessionTooLargeError as exc:
             return count, str(exc)
@@ -483,7 +483,7 @@ def test_increment_and_flash_refuse_unwritable_values() -> None:
     SerializationError naming the key; nothing changes."""
     session = _detached()
     session["n"] = 10**4299
-    with pytest.raises(SerializationError, match="'n'.*digits"):
+    with pytest.raises(SerializationError, match=r"'n'.*digits"):
         session.increment("n", 9 * 10**4299)
     with pytest.raises(SerializationError, match="'f'"):
         session["f"] = 1e308
@@ -559,7 +559,7 @@ SETUP = {"a": "x", "n": 1, "f": 0.5, "z": None, "cart": ["a", {"b": 1}]}
 def test_changes_that_leave_the_data_as_it_was_write_nothing(
     store: Store, view: Callable[[Session], Any]
 ) -> None:
-    """Issue 13.10: assigning a key the value it holds, or changes that cancel out, write nothing."""
+    """Issue 13.10: setting a key to the value it holds, or changes that cancel out: no write."""
     assert _writes_of(store, view, SETUP) == []
 
 

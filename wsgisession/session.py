@@ -13,9 +13,9 @@ import hmac
 import operator
 import secrets
 import time
-from json.encoder import encode_basestring
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Any, Final, Literal
 
 from .errors import ConfigurationError, SerializationError, SessionTooLargeError, StoreError

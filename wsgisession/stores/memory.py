@@ -30,7 +30,8 @@ _SHARED = frozenset((str, int, float, bool, type(None)))
 
 class _Entry:
     # data is never changed in place: a save builds a new dict and swaps it in, so a load can
-    # copy it outside the lock. ``pairs`` is the length of the record's JSON text less one, in UTF-8 bytes.
+    # copy it outside the lock. ``pairs`` is the length of the record's JSON text less one, in
+    # UTF-8 bytes.
     __slots__ = ("data", "meta", "expires", "pairs", "plain")
 
     def __init__(
