@@ -267,7 +267,8 @@ class Session(MutableMapping[str, Any]):
         return value
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if not isinstance(key, str) or not key.isascii():
+        plain_key = isinstance(key, str) and key.isascii()
+        if not plain_key:
             _check_key(key, value)
         text: str | None = None
         try:
@@ -287,12 +288,17 @@ class Session(MutableMapping[str, Any]):
             # A running estimate in bytes, never below the exact size (the stored size plus
             # each pair this request set) keeps the common case free; only past the limit is
             # the whole session measured, exactly.
-            added = size + _key_size(key)
+            # An ASCII key's JSON is ASCII too: its length is its size, plus a colon and a comma.
+            added = size + (len(encode_basestring(key)) + 2 if plain_key else _key_size(key))
             self._size += added
             if self._size > limit:
                 self._measure(key, value, added, limit)
         if not self._needs_create and key not in self._originals:
-            self._remember(key)
+            old = self._data.get(key, _MISSING)
+            if old is _MISSING or old is None or old.__class__ in _IMMUTABLE:
+                self._originals[key] = old  # the common case of _remember, inline
+            else:
+                self._remember(key)
         self._data[key] = value
         self._updates.add(key)
         self._removals.discard(key)

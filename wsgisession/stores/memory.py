@@ -109,12 +109,14 @@ class MemoryStore(Store):
         JSON, so what works here works there (a tuple comes back a list, say).
         """
         text = self.serializer.dumps(value)
+        size = len(text) if text.isascii() else utf8_size(text)
         if value.__class__ in _SHARED:
-            return value, utf8_size(text)
-        return _Json(text), utf8_size(text)
+            return value, size
+        return _Json(text), size
 
     def _length(self, held: Any) -> int:
-        return utf8_size(held if held.__class__ is _Json else self.serializer.dumps(held))
+        text = held if held.__class__ is _Json else self.serializer.dumps(held)
+        return len(text) if text.isascii() else utf8_size(text)
 
     def create(
         self,
