@@ -182,7 +182,8 @@ def test_cookie_headers_never_crash_or_query(store: Store, signed: bool) -> None
         if path.startswith("/get"):
             assert writes == []
         else:
-            assert writes in (["create"], ["save"]) and (has_valid or writes == ["create"])
+            # The valid session may hold x="1" already: setting it again writes nothing.
+            assert writes in (["create"], ["save"], []) and (has_valid or writes == ["create"])
 
     run()
 

@@ -56,3 +56,39 @@ def test_no_keys_in_a_list_is_refused_rather_than_signing_nothing(keys: list[str
     assert not isinstance(info.value, TypeError)
     with pytest.raises(ConfigurationError, match="with no key"):
         SessionMiddleware(app, store=CookieStore(), secret_keys=keys)
+
+
+def test_no_repr_shows_a_secret_key() -> None:
+    """Issue 13.6: nothing an error tracker may repr() (core, middleware, session, stores,
+    framework integrations, and what they hold) shows a secret key."""
+    import dataclasses
+
+    from wsgisession import CookieStore, SessionMiddleware
+    from wsgisession.core import SessionCore
+
+    secret = "a-very-secret-signing-key-0123456789"
+    old = "an-older-secret-signing-key-987654"
+    keys = [secret, old]
+    objects: list[object] = []
+    for store in (None, CookieStore()):
+        core = SessionCore(store, secret_keys=keys)
+        middleware = SessionMiddleware(
+            app, store=CookieStore() if store else None, secret_keys=keys
+        )
+        exchange = core.begin(None, True)
+        exchange.session["a"] = 1
+        objects += [core, middleware, middleware.core, exchange, exchange.session, core.store]
+        objects += [core.persistence, core.cookie, core._context, core.config]
+    flask = pytest.importorskip("flask")
+    from wsgisession.integrations.flask import SessionInterface
+    from wsgisession.integrations.pyramid import session_factory
+
+    flask_app = flask.Flask("repr")
+    interface = SessionInterface(secret_keys=keys)
+    objects += [interface, interface.bind(flask_app), session_factory(secret_keys=keys)]
+    for thing in objects:
+        texts = [repr(thing), str(thing)]
+        if dataclasses.is_dataclass(thing):
+            texts += [repr(getattr(thing, f.name)) for f in dataclasses.fields(thing) if f.repr]
+        for text in texts:
+            assert secret not in text and old not in text, type(thing)

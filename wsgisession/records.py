@@ -42,8 +42,9 @@ class Record:
     expires: float
     #: Anything the store wants back at save time, e.g. a row version for optimistic updates.
     version: Any = None
-    #: The size of the stored data in bytes, when the store knows it cheaply (0 otherwise);
-    #: the session uses it to enforce its size limit without serializing everything again.
+    #: The size of the stored data in UTF-8 bytes (not characters), when the store knows it
+    #: cheaply, or 0 when it does not; the session starts its size estimate from it, so it must
+    #: not be less than the serialized data's size (a larger figure only costs a measurement).
     size: int = 0
 
 

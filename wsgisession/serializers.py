@@ -18,7 +18,16 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["JSONSerializer", "Serializer", "TaggedJSONSerializer"]
+__all__ = ["JSONSerializer", "Serializer", "TaggedJSONSerializer", "utf8_size"]
+
+
+def utf8_size(text: str) -> int:
+    """The length of *text* in UTF-8 bytes, what a store or cookie holds (not its characters).
+
+    Free for ASCII text (``str.isascii`` is O(1) in CPython); other text is encoded once. A lone
+    surrogate counts as UTF-8 would write it with ``surrogatepass`` (serializers refuse it).
+    """
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 @runtime_checkable

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring
 from typing import Any, Final, Literal, Protocol
 
 from .errors import (
@@ -36,8 +37,8 @@ from .policy import (
     refresh_due,
     target_expiry,
 )
-from .records import INFO, USER, Changes, Record, check_user_id, user_of
-from .serializers import JSONSerializer, Serializer
+from .records import INFO, MAX_INT_DIGITS, USER, Changes, Record, check_user_id, user_of
+from .serializers import JSONSerializer, Serializer, utf8_size
 
 __all__ = ["Session", "SessionConfig", "SessionContext", "SessionInfo", "UserIndex"]
 
@@ -207,6 +208,7 @@ class Session(MutableMapping[str, Any]):
         "_removals",
         "_increments",
         "_snapshots",
+        "_originals",
         "_meta",
         "_meta_dirty",
         "_size",
@@ -235,6 +237,7 @@ class Session(MutableMapping[str, Any]):
         self._removals: set[str] = set()
         self._increments: dict[str, int | float] = {}
         self._snapshots: dict[str, str] = {}
+        self._originals: dict[str, Any] = {}
         self._meta: dict[str, Any] = {}
         self._meta_dirty = False
         self._size = 0
@@ -255,7 +258,12 @@ class Session(MutableMapping[str, Any]):
             self._replaces = session_id  # dead by absolute_timeout: delete it at the end
             return
         self._data = record.data
-        self._size = record.size
+        # The size estimate starts from what the store measured; a store that could not say
+        # (0) leaves it unknown, and just past the limit makes the first write measure it.
+        size = record.size
+        if size <= 0 and record.data:
+            size = (self._ctx.config.max_size or 0) + 1
+        self._size = size
         self._record = record
         self._meta = record.meta
         self._id = self._origin = session_id
@@ -319,49 +327,88 @@ class Session(MutableMapping[str, Any]):
         return value
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if not isinstance(key, str):
-            raise SerializationError(
-                repr(key),
-                value,
-                message=(
-                    f"session keys must be str, not {type(key).__name__}: the key {key!r} was "
-                    f"refused (the value is fine); use a str key, e.g. session[{str(key)!r}]"
-                ),
-            )
-        if value is None or value.__class__ in _ATOMS:
-            size = len(repr(value))  # as long as its JSON (null, true, 42); nothing to check
-        else:
-            try:
-                size = len(self._ctx.serializer.dumps(value))
-            except (TypeError, ValueError) as exc:
-                raise SerializationError(key, value, str(exc)) from exc
+        plain_key = isinstance(key, str) and key.isascii()
+        if not plain_key:
+            _check_key(key, value)
+        text: str | None = None
+        try:
+            if value is None or value.__class__ in _ATOMS:
+                size = len(repr(value))  # as long as its JSON (null, true, 42)
+            else:
+                text = self._ctx.serializer.dumps(value)
+                size = utf8_size(text)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise SerializationError(key, value, _reason(exc)) from exc
         if not self._loaded:
             self._load()
         if self._id is None:
             self._id = self._ctx.new_id()  # about to hold data, so the session needs an id
         limit = self._ctx.config.max_size
         if limit is not None:
-            # A running estimate (the stored size plus what this request set) keeps the common
-            # case free; only past the limit is the whole session measured.
-            added = size + len(key) + 4
+            # A running estimate in bytes, never below the exact size (the stored size plus
+            # each pair this request set) keeps the common case free; only past the limit is
+            # the whole session measured, exactly.
+            # An ASCII key's JSON is ASCII too: its length is its size, plus a colon and a comma.
+            added = size + (len(encode_basestring(key)) + 2 if plain_key else _key_size(key))
             self._size += added
             if self._size > limit:
                 self._measure(key, value, added, limit)
+        if not self._needs_create and key not in self._originals:
+            old = self._data.get(key, _MISSING)
+            if old is _MISSING or old is None or old.__class__ in _IMMUTABLE:
+                self._originals[key] = old  # the common case of _remember, inline
+            else:
+                self._remember(key)
         self._data[key] = value
         self._updates.add(key)
         self._removals.discard(key)
         self._increments.pop(key, None)
-        self._snapshots.pop(key, None)
+        if text is None:
+            self._snapshots.pop(key, None)
+        else:
+            # How it looked when set: a later in-place change is measured at plan time.
+            self._snapshots[key] = text
 
     def _measure(self, key: str, value: Any, added: int, limit: int) -> None:
         """Measure the session with *value* set exactly; refuse it past *limit*, unchanged."""
         trial = dict(self._data)
         trial[key] = value
-        exact = len(self._ctx.serializer.dumps(trial).encode("utf-8"))
+        exact = self._exact_size(trial)
         if exact > limit:
             self._size -= added
             raise SessionTooLargeError(exact, limit, f"the session with session[{key!r}] set")
         self._size = exact
+
+    def _exact_size(self, data: dict[str, Any] | None = None) -> int:
+        """The size of *data* (the session's, by default) as serialized, in UTF-8 bytes."""
+        data = self._data if data is None else data
+        try:
+            return utf8_size(self._ctx.serializer.dumps(data))
+        except (TypeError, ValueError, RecursionError) as exc:
+            # Every value was checked when set; only one changed in place since can fail.
+            for name, value in data.items():
+                try:
+                    self._ctx.serializer.dumps(value)
+                except (TypeError, ValueError, RecursionError) as inner:
+                    raise SerializationError(name, value, _reason(inner)) from inner
+            raise SerializationError("?", data, _reason(exc)) from exc
+
+    def _remember(self, key: str) -> None:
+        """Keep how *key* was as loaded, before this request first changes it.
+
+        At plan time a key that ends as it was loaded is not written (set, then set back).
+        Immutable values are kept as they are; others as their serialized text.
+        """
+        value = self._data.get(key, _MISSING)
+        if value is _MISSING or value is None or value.__class__ in _IMMUTABLE:
+            self._originals[key] = value
+        elif key in self._snapshots and key not in self._updates:
+            self._originals[key] = _Text(self._snapshots[key])  # as read in this request
+        else:
+            try:
+                self._originals[key] = _Text(self._ctx.serializer.dumps(value))
+            except (TypeError, ValueError, RecursionError):
+                self._originals[key] = _UNKNOWN  # changed in place into something unwritable
 
     def set(self, key: str, value: Any) -> None:
         """Set *key* to *value* (the same as ``session[key] = value``)."""
@@ -370,6 +417,8 @@ class Session(MutableMapping[str, Any]):
     def __delitem__(self, key: str) -> None:
         if not self._loaded:
             self._load()
+        if key in self._data and not self._needs_create and key not in self._originals:
+            self._remember(key)
         del self._data[key]
         self._updates.discard(key)
         self._increments.pop(key, None)
@@ -397,6 +446,9 @@ class Session(MutableMapping[str, Any]):
         if not self._loaded:
             self._load()
         if not self._needs_create:
+            for key in self._data:
+                if key not in self._originals:
+                    self._remember(key)
             self._removals.update(self._data)
         self._data.clear()
         self._updates.clear()
@@ -409,17 +461,27 @@ class Session(MutableMapping[str, Any]):
         Unlike ``session[key] += by``, concurrent increments of one key by overlapping
         requests all count: the store adds the amounts, it does not overwrite the value.
         """
+        if not isinstance(key, str) or not key.isascii():
+            _check_key(key, by)
         if not isinstance(by, (int, float)) or isinstance(by, bool):
             raise SerializationError(key, by, "increment() takes an int or a float")
         current = self.get(key, 0)
         if not isinstance(current, (int, float)) or isinstance(current, bool):
             current = 0
-        value: int | float = current + by
         try:
-            self._ctx.serializer.dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise SerializationError(key, value, str(exc)) from exc
+            value: int | float = current + by
+            size = utf8_size(self._ctx.serializer.dumps(value))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise SerializationError(key, current, _reason(exc)) from exc
         self._writable()
+        limit = self._ctx.config.max_size
+        if limit is not None:
+            added = size + _key_size(key)
+            self._size += added
+            if self._size > limit:
+                self._measure(key, value, added, limit)
+        if not self._needs_create and key not in self._originals:
+            self._remember(key)
         self._data[key] = value
         self._snapshots.pop(key, None)
         if self._needs_create or key in self._updates or key in self._removals:
@@ -429,6 +491,43 @@ class Session(MutableMapping[str, Any]):
         else:
             self._increments[key] = self._increments.get(key, 0) + by
         return value
+
+    def changed(self, key: str | None = None) -> None:
+        """Say that the value under *key* (every value read, when None) was changed in place.
+
+        Not needed for the change to be saved: the end of the request finds it. It checks the
+        change now, where the view can handle a failure: a value the serializer cannot hold
+        raises :class:`~wsgisession.errors.SerializationError`, and a session grown past
+        ``max_session_size`` :class:`~wsgisession.errors.SessionTooLargeError`, naming the key.
+        """
+        self._ensure()
+        for name in list(self._snapshots) if key is None else [key]:
+            value = self._data[name]
+            if value is None or value.__class__ in _IMMUTABLE:
+                continue  # it cannot have changed in place
+            try:
+                text = self._ctx.serializer.dumps(value)
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise SerializationError(name, value, _reason(exc)) from exc
+            before = self._snapshots.get(name)
+            if text == before:
+                continue
+            limit = self._ctx.config.max_size
+            size = self._size
+            if before is None:
+                size = (limit or 0) + 1  # how it was is unknown: measure, if there is a limit
+            else:
+                size += utf8_size(text) - utf8_size(before)
+            if limit is not None and size > limit:
+                size = self._exact_size()
+                if size > limit:
+                    where = f"the session with session[{name!r}] changed in place"
+                    raise SessionTooLargeError(size, limit, where)
+            if not self._needs_create and name not in self._originals:
+                self._remember(name)
+            self._size = size
+            self._updates.add(name)
+            self._snapshots[name] = text
 
     def __repr__(self) -> str:
         if not self._loaded:
@@ -473,6 +572,7 @@ class Session(MutableMapping[str, Any]):
         self._removals.clear()
         self._increments.clear()
         self._snapshots.clear()
+        self._originals.clear()
 
     def set_expiry(self, seconds: int | None) -> None:
         """Give this session its own idle timeout; None makes the cookie end with the browser.
@@ -638,25 +738,73 @@ class Session(MutableMapping[str, Any]):
 
     # What to write -----------------------------------------------------------------------
 
-    def _changed_nested(self) -> None:
-        """Mark keys whose mutable values were changed in place since they were read."""
+    def _changed_nested(self) -> dict[str, str]:
+        """Mark keys whose mutable values were changed in place since they were read or set.
+
+        Measures what they add: past ``max_session_size`` it raises SessionTooLargeError naming
+        them, and nothing is written. Returns each such value's text, for the no-op check.
+        """
         dumps = self._ctx.serializer.dumps
+        data = self._data
+        texts: dict[str, str] = {}
+        grown: list[str] = []
+        size = self._size
         for key, before in self._snapshots.items():
-            if key in self._data:
+            if key in data:
+                value = data[key]
                 try:
-                    after = dumps(self._data[key])
-                except (TypeError, ValueError) as exc:
-                    raise SerializationError(key, self._data[key], str(exc)) from exc
+                    after = dumps(value)
+                except (TypeError, ValueError, RecursionError) as exc:
+                    raise SerializationError(key, value, _reason(exc)) from exc
+                texts[key] = after
                 if after != before:
-                    self._updates.add(key)
+                    grown.append(key)
+                    size += utf8_size(after) - utf8_size(before)
+        limit = self._ctx.config.max_size
+        if grown and limit is not None and size > limit:
+            size = self._exact_size()
+            if size > limit:
+                names = ", ".join(f"session[{key!r}]" for key in grown)
+                raise SessionTooLargeError(
+                    size, limit, f"the session with {names} changed in place"
+                )
+        self._size = size
+        for key in grown:
+            if not self._needs_create and key not in self._originals:
+                self._remember(key)  # the snapshot is how it was read
+            self._updates.add(key)
         self._snapshots.clear()
+        return texts
+
+    def _drop_no_ops(self, texts: dict[str, str]) -> None:
+        """Forget the changes that leave a key as it was loaded (set, then set back)."""
+        data = self._data
+        dumps = self._ctx.serializer.dumps
+        for key, original in self._originals.items():
+            if original is _UNKNOWN:
+                continue
+            current = data.get(key, _MISSING)
+            if original.__class__ is _Text:
+                if current is _MISSING or current is None or current.__class__ in _IMMUTABLE:
+                    continue
+                text = texts.get(key)
+                if text is None:
+                    text = dumps(current)
+                if text != original:
+                    continue
+            elif current.__class__ is not original.__class__ or current != original:
+                continue  # atoms are the same by type and value: 1, 1.0 and True differ
+            elif current.__class__ is float and repr(current) != repr(original):
+                continue  # 0.0 and -0.0
+            self._updates.discard(key)
+            self._removals.discard(key)
+            self._increments.pop(key, None)
 
     def plan(self) -> Plan | None:
         """Say what the end of this request must write, or None when nothing must change."""
         if not self._loaded or self._error is not None:
             return None
-        if self._snapshots:
-            self._changed_nested()
+        texts = self._changed_nested() if self._snapshots else None
         if self._needs_create:
             if self._id is None or not (self._data or USER in self._meta):
                 if self._replaces is None:
@@ -686,6 +834,8 @@ class Session(MutableMapping[str, Any]):
         meta = self._meta
         target = target_expiry(meta, now, config.max_age, config.absolute_timeout)
         refresh = self._meta_dirty or refresh_due(target, record.expires, config.touch_interval)
+        if self._originals:
+            self._drop_no_ops(texts or {})
         updates = self._updates
         if not (updates or self._removals or self._increments or refresh):
             return None
@@ -709,8 +859,68 @@ class Session(MutableMapping[str, Any]):
         )
 
 
+class _Text(str):
+    """A value as it was loaded, kept as its serialized text (not to be taken for a str value)."""
+
+    __slots__ = ()
+
+
+def _check_key(key: Any, value: Any) -> None:
+    """Refuse a key that is not a str, or that UTF-8 cannot write (a lone surrogate)."""
+    if not isinstance(key, str):
+        raise SerializationError(
+            repr(key),
+            value,
+            message=(
+                f"session keys must be str, not {type(key).__name__}: the key {key!r} was "
+                f"refused (the value is fine); use a str key, e.g. session[{str(key)!r}]"
+            ),
+        )
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SerializationError(
+            key,
+            value,
+            message=(
+                f"the session key {key!r} was refused: it holds a lone surrogate "
+                f"({exc.object[exc.start : exc.end]!r}), which UTF-8 cannot write, so no store "
+                "or cookie could hold it; use text that UTF-8 can encode (decode input with "
+                "errors='replace')"
+            ),
+        ) from exc
+
+
+def _key_size(key: str) -> int:
+    """The bytes a key adds to the session's JSON: its quoted text, a colon and a comma."""
+    return utf8_size(encode_basestring(key)) + 2
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a value cannot be serialized, in words a view's author can act on."""
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply to be serialized (keep it to a few dozen levels)"
+    if isinstance(exc, UnicodeEncodeError):
+        return (
+            f"its text holds a lone surrogate ({exc.object[exc.start : exc.end]!r}), which "
+            "UTF-8 cannot write (decode input with errors='replace')"
+        )
+    if isinstance(exc, OverflowError):
+        return "the sum is too large for a float"
+    if isinstance(exc, ValueError) and "integer string conversion" in str(exc):
+        return (
+            f"it holds an int of more than {MAX_INT_DIGITS} digits, which Python will not "
+            "turn into text or read back"
+        )
+    return str(exc)
+
+
 _JSON = JSONSerializer()
 _DETACHED = SessionContext()
 _MISSING: Final = object()
+#: The original of a key changed in place into something the serializer cannot hold.
+_UNKNOWN: Final = object()
 _MUTABLE = (dict, list)
 _ATOMS = frozenset((int, bool))
+#: Values that cannot change in place: kept as they are to tell a no-op write.
+_IMMUTABLE = frozenset((str, int, float, bool))

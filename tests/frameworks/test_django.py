@@ -544,3 +544,31 @@ def test_a_cookie_store_is_refused(tmp_path: Path) -> None:
         pytest.raises(ImproperlyConfigured, match="signed_cookies"),
     ):
         SessionStore()
+
+
+def _deep(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("\ud800", 1), ("bad", "\udfff"), ("bad", 10**5000), ("bad", _deep(10_000))],
+    ids=["surrogate key", "surrogate value", "huge int", "deep list"],
+)
+def test_unwritable_values_fail_when_set_with_serialization_error(
+    memory: CountingStore, key: str, value: Any
+) -> None:
+    """Issue 13.4: request.session[key] = value with what no store can write raises
+    SerializationError naming the key when set; the session saves what it held."""
+    from wsgisession import SerializationError
+
+    session = SessionStore()
+    session["kept"] = 1
+    with pytest.raises(SerializationError, match=r"ud800|'bad'"):
+        session[key] = value
+    session.save()
+    assert memory.writes == ["create"]
+    assert dict(SessionStore(session.session_key).items()) == {"kept": 1}

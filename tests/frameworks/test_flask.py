@@ -786,3 +786,42 @@ def test_flask_example_under_gunicorn_shares_sessions_across_workers(tmp_path: P
         stranger = requests.Session()
         stranger.cookies.set("session", old)
         assert "Who are you?" in stranger.get(server.url + "/", timeout=10).text
+
+
+#: Issue 13.4: what no store can write, each refused when the view sets it.
+UNWRITABLE = {
+    "surrogate key": lambda s: s.__setitem__("\ud800", 1),
+    "surrogate value": lambda s: s.__setitem__("bad", "\udfff"),
+    "huge int": lambda s: s.__setitem__("bad", 10**5000),
+    "deep list": lambda s: s.__setitem__("bad", _deep(10_000)),
+    "increment": lambda s: s.increment("bad", 10**5000),
+}
+
+
+def _deep(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("spoil", UNWRITABLE.values(), ids=UNWRITABLE.keys())
+def test_unwritable_values_fail_in_the_view_with_serialization_error(spoil: Any) -> None:
+    """Issue 13.4: through Flask, an unwritable key or value raises SerializationError in the
+    view, naming the key; the response and the stored session are fine."""
+    app = make_app(MemoryStore())
+
+    @app.get("/spoil")
+    def spoil_view() -> str:
+        flask.session["kept"] = 1
+        try:
+            spoil(flask.session)
+        except wsgisession.SerializationError as exc:
+            return str(exc)
+        return "accepted"
+
+    browser = app.test_client()
+    response = browser.get("/spoil")
+    assert response.status_code == 200
+    assert "\\ud800" in response.text or "'bad'" in response.text
+    assert browser.get("/get?kept=").status_code == 200

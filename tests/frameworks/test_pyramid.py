@@ -506,3 +506,46 @@ def test_session_factory_takes_a_store_url(tmp_path: Path) -> None:
     """session_factory("sqlite:///...") builds the store from its URL."""
     factory = session_factory(f"sqlite:///{tmp_path / 'url.db'}")
     assert isinstance(factory.store, SqliteStore)
+
+
+def _deep(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda s: s.__setitem__("\ud800", 1),
+        lambda s: s.__setitem__("bad", "\udfff"),
+        lambda s: s.__setitem__("bad", 10**5000),
+        lambda s: s.__setitem__("bad", _deep(10_000)),
+        lambda s: s.flash("\udfff", queue="bad"),
+    ],
+    ids=["surrogate key", "surrogate value", "huge int", "deep list", "flash"],
+)
+def test_unwritable_values_fail_in_the_view_with_serialization_error(spoil: Any) -> None:
+    """Issue 13.4: through Pyramid, an unwritable key or value raises SerializationError in the
+    view, naming the key, never a 500 from the response callback."""
+    from pyramid.response import Response
+
+    from wsgisession import SerializationError
+
+    def view(request: Any) -> Any:
+        request.session["kept"] = 1
+        try:
+            spoil(request.session)
+        except SerializationError as exc:
+            return Response(str(exc))
+        return Response("accepted")
+
+    with Configurator() as config:
+        config.set_session_factory(session_factory(MemoryStore()))
+        config.add_route("spoil", "/spoil")
+        config.add_view(view, route_name="spoil")
+        app = config.make_wsgi_app()
+    response = client(app).get("/spoil")
+    assert "\\ud800" in response.text or "bad" in response.text
+    assert session_cookie(response) is not None  # the rest of the session was saved

@@ -451,3 +451,115 @@ class TestCookieStoreContract(ClientSideStoreContract):
     @pytest.fixture
     def new_store(self) -> Callable[[], ClientSideStore]:
         return CookieStore
+
+
+# Issue 13.5: the cookie's budget holds on every path, exactly ---------------------------------
+
+
+def _cookie_run(
+    view: Any, cookie: str | None = None, **options: Any
+) -> tuple[dict[str, Any], webtest.TestResponse, SessionMiddleware]:
+    """Run *view(session, box)* in one request over a CookieStore; return the box and response."""
+    box: dict[str, Any] = {}
+
+    def wsgi(environ: Any, start_response: Any) -> Any:
+        view(environ["wsgisession"], box)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    middleware = SessionMiddleware(wsgi, store=CookieStore(), secret_keys=KEY, **options)
+    client = webtest.TestApp(middleware)
+    if cookie is not None:
+        client.set_cookie("wsgisession", cookie)
+    return box, client.get("/"), middleware
+
+
+def _budget() -> int:
+    return SessionMiddleware(app, store=CookieStore(), secret_keys=KEY).config.max_size or 0
+
+
+def _text_of(size: int, char: str = "é") -> str:
+    """A str value that makes {"k": value} exactly *size* bytes of JSON, mostly *char*."""
+    room = size - len('{"k":""}')
+    wide = len(char.encode("utf-8"))
+    return char * (room // wide) + "x" * (room % wide)
+
+
+@pytest.mark.parametrize("char", ["x", "é", "😀"])
+def test_a_session_of_exactly_the_budget_fits_and_one_byte_more_is_refused(char: str) -> None:
+    """Issue 13.5: the budget is exact in UTF-8 bytes: a session of exactly that many bytes is
+    sealed into a Set-Cookie of at most 4096 bytes; one byte more is refused when set."""
+    budget = _budget()
+
+    def view(session: Any, box: dict[str, Any]) -> None:
+        session["k"] = _text_of(budget, char)
+        try:
+            session["k"] = _text_of(budget + 1, char)
+        except SessionTooLargeError as exc:
+            box["error"] = exc
+
+    box, response, _ = _cookie_run(view)
+    assert "'k'" in str(box["error"]) and box["error"].limit == budget
+    (header,) = set_cookies(response)
+    assert len(header) <= 4096
+    assert _dump(_client(), session_cookie(response))["data"] == {"k": _text_of(budget, char)}
+
+
+def test_non_ascii_past_the_budget_is_refused_when_set_not_at_start_response() -> None:
+    """Issue 13.5: text under the budget in characters but over it in bytes fails at set time,
+    where the view can catch it, not with an error from start_response."""
+
+    def view(session: Any, box: dict[str, Any]) -> None:
+        session["small"] = "kept"
+        try:
+            session["big"] = "€" * (_budget() // 2)  # 1.5 times the budget in bytes
+        except SessionTooLargeError as exc:
+            box["error"] = exc
+
+    box, response, _ = _cookie_run(view)
+    assert "'big'" in str(box["error"])
+    assert _dump(_client(), session_cookie(response))["data"] == {"small": "kept"}
+
+
+def test_increment_and_flash_honour_the_cookie_budget() -> None:
+    """Issue 13.5: increment() of new keys and flash() are refused at the call past the budget."""
+
+    def view(session: Any, box: dict[str, Any]) -> None:
+        try:
+            for count in range(1000):
+                session.increment(f"c{count:04}")
+        except SessionTooLargeError as exc:
+            box["increment"] = exc
+        session.clear()
+        try:
+            for _ in range(1000):
+                session.flash("a message of some length " * 4)
+        except SessionTooLargeError as exc:
+            box["flash"] = exc
+
+    box, response, _ = _cookie_run(view)
+    assert "'c0" in str(box["increment"]) and "'_flash:'" in str(box["flash"])
+    (header,) = set_cookies(response)
+    assert len(header) <= 4096
+    assert len(_dump(_client(), session_cookie(response))["data"]["_flash:"]) > 10
+
+
+def test_nested_change_past_the_budget_is_named_and_the_cookie_kept() -> None:
+    """Issue 13.5: an in-place change past the budget raises SessionTooLargeError naming the key
+    (at the end of the request, or at session.changed()), and the old cookie stays."""
+    _, first, _ = _cookie_run(lambda session, box: session.set("cart", ["a"]))
+    cookie = session_cookie(first)
+    with pytest.raises(SessionTooLargeError, match=r"session\['cart'\] changed in place"):
+        _cookie_run(lambda session, box: session["cart"].extend(["é" * 100] * 20), cookie)
+
+    def checked(session: Any, box: dict[str, Any]) -> None:
+        session["cart"].extend(["é" * 100] * 20)
+        try:
+            session.changed("cart")
+        except SessionTooLargeError as exc:
+            box["error"] = exc
+            del session["cart"][1:]
+
+    box, response, _ = _cookie_run(checked, cookie)
+    assert "'cart'" in str(box["error"])
+    assert "Set-Cookie" not in response.headers  # undone: the cart is as it was, nothing to send

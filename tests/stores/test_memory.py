@@ -60,7 +60,7 @@ def test_loaded_values_are_private_and_json_shaped() -> None:
 
 
 def test_record_size_follows_every_change() -> None:
-    """Record.size is the length of the session's JSON text after creates, sets and removals."""
+    """Record.size is the UTF-8 length of the session's JSON after creates, sets and removals."""
     from wsgisession.records import Changes
     from wsgisession.serializers import JSONSerializer
 
@@ -80,5 +80,5 @@ def test_record_size_follows_every_change() -> None:
         assert store.save(key, changes, NOW)
         record = store.load(key, NOW)
         assert record is not None
-        assert record.size == len(dumps(record.data)), changes
+        assert record.size == len(dumps(record.data).encode("utf-8")), changes
     assert record.data == {} and record.size == 2

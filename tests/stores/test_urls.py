@@ -88,3 +88,56 @@ def test_missing_driver_names_the_extra(
     ) as info:
         store_from_url(url)
     assert isinstance(info.value, ImportError) and isinstance(info.value, SessionError)
+
+
+#: A password no message may ever show, in every URL below.
+SECRET = "s3cr3t-Pa55"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis://:{SECRET}@host:port/0",  # a port that is no number
+        f"redis://user:{SECRET}@host:99999/0",  # a port out of range
+        f"redis://:{SECRET}@host:6379/zero",  # a database that is no number
+        f"redis://:{SECRET}@host:6379/0?socket_timeout=soon",  # a bad query value
+        f"redis://:{SECRET}@host:6379/0?replicas=-1",  # a bad store parameter
+        f"rediss://:{SECRET}@host:port/0",
+        f"rediss://:{SECRET}@host:6379/db1",
+        f"redis+cluster://:{SECRET}@h1:7000,h2:port/",
+        f"redis+cluster://:{SECRET}@h1:7000/3",  # a cluster has database 0 only
+        f"redis+cluster://:{SECRET}@h1:7000/?db=1",  # an unknown parameter
+        f"redis+sentinel://:{SECRET}@h1:26379/",  # no service
+        f"redis+sentinel://:{SECRET}@h1:26379/svc?db=x",  # a bad db number
+        f"redis+sentinel://:{SECRET}@h1:port/svc",
+        f"redis+sentinel://:{SECRET}@h1:26379/svc?bogus=1",
+        f"redis+sentinel://h1:26379/svc?sentinel_password={SECRET}&db=x",  # in the query
+        f"redis+sentinel://u:{SECRET}@h1:26379/svc?sentinel_password={SECRET}&bogus=1",
+        f"redis://:{SECRET}@",  # names no server
+        f"postgresql://user:{SECRET}@",
+        f"postgresql://user:{SECRET}@host:port/db",
+        f"postgresql://user:{SECRET}@host:5432/db?bogus=1",
+        f"postgres://user:{SECRET}@host:5432/db?sslmode=sometimes",
+        f"mysql://user:{SECRET}@host/db",  # an unknown scheme
+        f"mysql://host/db?password={SECRET}",
+        f"redis://user:{SECRET}@/0",  # names no server
+        f"redis:/user:{SECRET}@host/0",  # no "://"
+        f"sqlite://user:{SECRET}@host",  # names no file
+    ],
+)
+def test_malformed_url_never_shows_its_password(url: str) -> None:
+    """A malformed store URL is refused with a message that never shows its password."""
+    with pytest.raises(ConfigurationError) as info:
+        store = store_from_url(url)
+        store.close()
+    for text in (str(info.value), repr(info.value), *map(str, _causes(info.value))):
+        assert SECRET not in text, text
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The chain of exceptions behind *error* (an error tracker shows them all)."""
+    found = []
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+        found.append(error)
+    return found

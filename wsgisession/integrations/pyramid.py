@@ -86,7 +86,7 @@ class PyramidSession(Session):
         return int(created if isinstance(created, (int, float)) else self._ctx.clock())
 
     def changed(self, key: str | None = None) -> None:
-        """Accepted for Pyramid's API; not needed: nested changes are found at the save."""
+        """Check values changed in place now (they are saved without it, found at the save)."""
         check = getattr(super(), "changed", None)
         if check is not None:
             check(key)  # the session checks values changed in place now

@@ -67,11 +67,13 @@ def store_from_url(url: str, **options: Any) -> Store:
     keyword *options* go to the store's constructor.
     """
     from ..errors import ConfigurationError
+    from ._support import redact_url
 
+    shown = redact_url(url) if isinstance(url, str) else url  # messages never show a password
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise ConfigurationError(
-            f"{url!r} is not a store URL; use memory://, sqlite:///path.db, redis://host:6379/0 "
+            f"{shown!r} is not a store URL; use memory://, sqlite:///path.db, redis://host:6379/0 "
             "or postgresql://user@host/db"
         )
     scheme = scheme.lower()
@@ -80,13 +82,15 @@ def store_from_url(url: str, **options: Any) -> Store:
     if scheme == "sqlite":
         if not rest.startswith("/") or rest == "/":
             raise ConfigurationError(
-                f"{url!r} names no file; use sqlite:///relative.db or sqlite:////absolute/path.db"
+                f"{shown!r} names no file; use sqlite:///relative.db or sqlite:////absolute/path.db"
             )
         return SqliteStore(rest[1:], **options)
+    # The server part, past any user:password@ (redis://:password@ alone names no server).
+    server = rest.rpartition("@")[2].split("/", 1)[0].split("?", 1)[0]
     if scheme in REDIS_SCHEMES:
-        if not rest.strip("/"):
+        if not server and not (scheme == "unix" and rest.strip("/")):
             raise ConfigurationError(
-                f"{url!r} names no server; use redis://host:6379/0, unix:///path/redis.sock, "
+                f"{shown!r} names no server; use redis://host:6379/0, unix:///path/redis.sock, "
                 "redis+cluster://host:port,host:port/ or redis+sentinel://host:26379/service"
             )
         from .redis import RedisStore
@@ -95,12 +99,12 @@ def store_from_url(url: str, **options: Any) -> Store:
     if scheme in ("postgresql", "postgres"):
         if not rest.strip("/"):
             raise ConfigurationError(
-                f"{url!r} names no server; use postgresql://user@host:5432/dbname"
+                f"{shown!r} names no server; use postgresql://user@host:5432/dbname"
             )
         from .postgres import PostgresStore
 
         return PostgresStore(url, **options)
     raise ConfigurationError(
-        f"{url!r} has an unknown scheme {scheme!r}; use memory://, sqlite://, redis://, "
+        f"{shown!r} has an unknown scheme {scheme!r}; use memory://, sqlite://, redis://, "
         "rediss://, unix://, redis+cluster://, redis+sentinel:// or postgresql://"
     )

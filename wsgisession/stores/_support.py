@@ -40,6 +40,25 @@ def import_driver(store: str, driver: str, extra: str, *modules: str) -> list[Mo
         ) from exc
 
 
+_PASSWORD_PARAMETER = re.compile(r"(?i)((?:^|[?&;])[^=&;?#]*password=)[^&;#]*")
+
+
+def redact_url(url: str) -> str:
+    """*url* with its userinfo's password and any ``password`` parameter shown as ``***``.
+
+    For error messages about a store URL: they must say which URL is wrong without handing its
+    password to a log or an error tracker. Works on malformed URLs too (that is when it is used).
+    """
+    head, sep, rest = url.partition("://")
+    if not sep:
+        head, rest = "", url
+    userinfo, at, tail = rest.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user}:***@{tail}" if colon else f"***@{tail}"
+    return head + sep + _PASSWORD_PARAMETER.sub(r"\1***", rest)
+
+
 def check_sql_name(table: str, *, schema: bool = False) -> str:
     """Return *table* when it is a plain SQL name (``schema.table`` too with *schema*).
 

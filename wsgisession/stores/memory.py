@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ..records import user_of
-from ..serializers import Serializer
+from ..serializers import Serializer, utf8_size
 from .base import Changes, Record, Store, StoreStats
 
 __all__ = ["MemoryStore"]
@@ -31,7 +31,8 @@ _SHARED = frozenset((str, int, float, bool, type(None)))
 
 class _Entry:
     # data is never changed in place: a save builds a new dict and swaps it in, so a load can
-    # copy it outside the lock. ``pairs`` is the length of the record's JSON text less one.
+    # copy it outside the lock. ``pairs`` is the length of the record's JSON text less one, in
+    # UTF-8 bytes.
     __slots__ = ("data", "meta", "expires", "pairs", "plain", "user")
 
     def __init__(
@@ -130,12 +131,14 @@ class MemoryStore(Store):
         JSON, so what works here works there (a tuple comes back a list, say).
         """
         text = self.serializer.dumps(value)
+        size = len(text) if text.isascii() else utf8_size(text)
         if value.__class__ in _SHARED:
-            return value, len(text)
-        return _Json(text), len(text)
+            return value, size
+        return _Json(text), size
 
     def _length(self, held: Any) -> int:
-        return len(held) if held.__class__ is _Json else len(self.serializer.dumps(held))
+        text = held if held.__class__ is _Json else self.serializer.dumps(held)
+        return len(text) if text.isascii() else utf8_size(text)
 
     def create(
         self,
@@ -156,7 +159,7 @@ class MemoryStore(Store):
         for name, value in data.items():
             held[name], length = self._hold(value)
             plain = plain and held[name].__class__ is not _Json
-            pairs += len(dumps(name)) + length + 2
+            pairs += utf8_size(dumps(name)) + length + 2
         entry = _Entry(held, dict(meta), expires, pairs, plain)
         with self._lock:
             if replaces is not None:
@@ -202,16 +205,16 @@ class MemoryStore(Store):
                 value = data.get(name, _ABSENT)
                 if value is _ABSENT:
                     if old is not _ABSENT:
-                        pairs -= len(dumps(name)) + 2 + length(old)
+                        pairs -= utf8_size(dumps(name)) + 2 + length(old)
                     continue
                 if name in held and value is updates[name]:
                     value, size = held[name]  # as set: a container as its JSON text
                     data[name] = value
                     plain = plain and value.__class__ is not _Json
                 else:
-                    size = len(dumps(value))  # a number an increment made
+                    size = utf8_size(dumps(value))  # a number an increment made
                 if old is _ABSENT:
-                    pairs += len(dumps(name)) + 2 + size
+                    pairs += utf8_size(dumps(name)) + 2 + size
                 else:
                     pairs += size - length(old)
             entry.data = data

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailableError
 from ..records import user_of
-from ..serializers import JSONSerializer, Serializer
+from ..serializers import JSONSerializer, Serializer, utf8_size
 from ._support import (
     check_sql_name,
     import_driver,
@@ -516,7 +516,7 @@ class PostgresStore(Store):
         if not isinstance(data, dict) or not isinstance(meta, dict):
             warn_corrupt(key, "is not a JSON object")
             return None
-        return Record(data, meta, float(row[2]), size=len(row[0]))
+        return Record(data, meta, float(row[2]), size=_size(row[0]))
 
     def create(
         self,
@@ -1052,3 +1052,8 @@ class _NulSafe:
         value = self.inner.loads(data)
         text = data if isinstance(data, str) else bytes(data).decode("utf-8", "replace")
         return _from_jsonb(value) if _ESC in text else value
+
+
+def _size(text: str | bytes) -> int:
+    """The size of a stored text in UTF-8 bytes, as Record.size wants it."""
+    return utf8_size(text) if isinstance(text, str) else len(text)

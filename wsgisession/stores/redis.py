@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailableError
-from ..serializers import JSONSerializer, Serializer
+from ..serializers import JSONSerializer, Serializer, utf8_size
 from ._redis_lean import LeanClient, lean_client_for
 from ._support import import_driver, logger, read_text, warn_corrupt
 from .base import Changes, Record, Store, StoreStats
@@ -224,7 +224,11 @@ class RedisStore(Store):
         for raw_name, raw_value in fields.items():
             if raw_name[:cut] != prefix:
                 continue
-            size += len(raw_name) + len(raw_value) + 2
+            size += (
+                len(raw_name) + len(raw_value) + 2
+                if binary
+                else utf8_size(raw_name) + utf8_size(raw_value) + 2
+            )
             text = raw_value.decode() if binary else raw_value
             name = raw_name[cut:].decode() if binary else raw_name[cut:]
             if raw_decode is None:
@@ -680,6 +684,12 @@ def _client_from_url(url: str, options: dict[str, Any]) -> tuple[Any, str | None
             return _cluster_client(redis, scheme, base, dict(theirs), options)
         if scheme in ("redis+sentinel", "rediss+sentinel"):
             return _sentinel_client(redis, scheme, base, dict(theirs), options)
+        if scheme in ("redis", "rediss"):
+            db = base.rpartition("@")[2].partition("/")[2].strip("/")
+            if db and not db.isdigit():  # redis-py would quietly use database 0
+                raise ConfigurationError(
+                    f"the database {db!r} in the Redis URL is not a number; {_URL_HELP}"
+                )
         plain = f"{scheme}://{base}" + (f"?{urlencode(theirs)}" if theirs else "")
         return redis.Redis.from_url(plain, **options), None
     except ValueError as exc:

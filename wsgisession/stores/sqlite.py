@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigurationError, StoreUnavailableError
 from ..records import user_of
-from ..serializers import Serializer
+from ..serializers import Serializer, utf8_size
 from ._support import check_sql_name, logger, reset_after_fork
 from .base import Changes, Record, Store, StoreStats
 
@@ -373,7 +373,7 @@ class SqliteStore(Store):
         meta = self.decode(key, row[1])
         if not isinstance(data, dict) or not isinstance(meta, dict):
             return None
-        return Record(data, meta, row[2], row[3], len(row[0]))
+        return Record(data, meta, row[2], row[3], _size(row[0]))
 
     def create(
         self,
@@ -587,3 +587,8 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
         return (code & 0xFF) in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED and their extended codes
     message = str(exc)
     return "locked" in message or "busy" in message
+
+
+def _size(text: str | bytes) -> int:
+    """The size of a stored text in UTF-8 bytes, as Record.size wants it."""
+    return utf8_size(text) if isinstance(text, str) else len(text)
