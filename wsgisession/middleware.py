@@ -9,9 +9,9 @@ touches the session costs two small objects.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .cookies import CookieSettings, SameSite
 from .core import Exchange, SessionCore
@@ -90,6 +90,10 @@ class SessionMiddleware:
     :param trust_forwarded_proto: treat ``X-Forwarded-Proto: https`` as HTTPS. Only turn it
         on behind a proxy that sets (and overwrites) that header.
     :param retry_after: the ``Retry-After`` seconds of the 503.
+    :param describe: ``describe(environ) -> dict``, called when a request binds its session to
+        a user (``session.set_user()``); the dict (JSON values) is kept with that session as
+        its ``info`` and shown by ``user_sessions()``, e.g. the user agent for a "your
+        sessions" page. None (the default) keeps nothing about the client.
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class SessionMiddleware:
         clock: Callable[[], float] | None = None,
         trust_forwarded_proto: bool = False,
         retry_after: int = 5,
+        describe: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
     ) -> None:
         #: The sans-I/O core that does the work; every option but the WSGI ones is its.
         self.core = SessionCore(
@@ -131,6 +136,7 @@ class SessionMiddleware:
             on_store_error=on_store_error,
             clock=clock,
             retry_after=retry_after,
+            describe=describe,
         )
         #: The wrapped application.
         self.app = app
@@ -174,6 +180,7 @@ class SessionMiddleware:
         else:
             exchange = _WSGIExchange(self.core, environ.get("HTTP_COOKIE"), https)
         exchange.start_response = start_response
+        exchange.client = environ  # for the describe hook, when a request binds a user
         exchange.started = False
         exchange.failed = None
         environ[self.environ_key] = exchange.session
