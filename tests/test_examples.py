@@ -310,7 +310,7 @@ def test_sessions_page_lists_each_login_and_marks_this_one(load_example: Example
 
 
 def test_revoking_the_other_session_logs_it_out(load_example: ExampleLoader) -> None:
-    """"Log out this session" ends the other login: its cookie is anonymous on the next request."""
+    """ "Log out this session" ends the other login: its cookie is anonymous on the next request."""
     example = load_example("login")
     laptop, phone = browser_named(example, "Laptop"), browser_named(example, "Phone")
     login(laptop, "alice", "wonderland")
@@ -329,7 +329,7 @@ def test_revoking_the_other_session_logs_it_out(load_example: ExampleLoader) -> 
 
 
 def test_log_out_all_other_sessions(load_example: ExampleLoader) -> None:
-    """"Log out all other sessions" ends every other login of the user, not other users'."""
+    """ "Log out all other sessions" ends every other login of the user, not other users'."""
     example = load_example("login")
     browsers = [browser_named(example, f"browser {n}") for n in range(3)]
     for browser in browsers:
@@ -346,7 +346,7 @@ def test_log_out_all_other_sessions(load_example: ExampleLoader) -> None:
 
 
 def test_sessions_forms_need_the_sessions_csrf_token(load_example: ExampleLoader) -> None:
-    """A revoke without this session's token (forged, another's, none) is a 403 that ends nothing."""
+    """A revoke without this session's token (forged, another's, none): a 403, nothing ended."""
     example = load_example("login")
     victim, other, attacker = client(example), client(example), client(example)
     login(victim, "alice", "wonderland")

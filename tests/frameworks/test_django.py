@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.frameworks.conftest import need
+from tests.frameworks.conftest import need, need_user_index
 
 django = need("django")
 
@@ -27,8 +27,8 @@ from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import AsyncClient, Client, override_settings  # noqa: E402
 
-from tests.conftest import Clock  # noqa: E402
 import wsgisession  # noqa: E402
+from tests.conftest import Clock  # noqa: E402
 from tests.frameworks import django_project  # noqa: E402
 from wsgisession import CookieStore, MemoryStore, SessionMiddleware, Store, get_session  # noqa: E402
 from wsgisession.signing import hash_id, new_id  # noqa: E402
@@ -271,6 +271,7 @@ def test_login_moves_the_session_and_logout_leaves_no_way_back(engine: Store, us
 
 def test_login_binds_the_session_and_logout_unbinds_it(engine: Store, user: Any) -> None:
     """auth's login() binds the session to str(user.pk); logout() takes it off the list."""
+    need_user_index(engine)
     laptop, phone = Client(), Client()
     log_in(laptop, user)
     assert len(wsgisession.user_sessions(engine, str(user.pk))) == 1
@@ -285,6 +286,7 @@ def test_login_binds_the_session_and_logout_unbinds_it(engine: Store, user: Any)
 
 def test_revoke_user_ends_a_django_login(engine: Store, user: Any) -> None:
     """wsgisession.revoke_user() ends every session of the user: the next request is anonymous."""
+    need_user_index(engine)
     client, other = Client(), Client()
     client.get("/set?cart=apple")
     log_in(client, user)

@@ -689,33 +689,33 @@ def test_remember_me_survives_the_browser_session_and_logout_forgets_it() -> Non
     assert client.get("/me").status_code == 401
 
 
-def test_flask_login_binds_the_session_and_logout_unbinds_it(store: Store) -> None:
+def test_flask_login_binds_the_session_and_logout_unbinds_it(indexed: Store) -> None:
     """login_user binds the session to user.get_id(); logout_user takes it off the list."""
-    app = make_app(store)
+    app = make_app(indexed)
     laptop, phone = app.test_client(), app.test_client()
     laptop.get("/login?u=alice")
-    assert len(wsgisession.user_sessions(store, "alice")) == 1
+    assert len(wsgisession.user_sessions(indexed, "alice")) == 1
     phone.get("/login?u=alice")
-    assert len(wsgisession.user_sessions(store, "alice")) == 2
+    assert len(wsgisession.user_sessions(indexed, "alice")) == 2
     laptop.get("/logout")
-    assert len(wsgisession.user_sessions(store, "alice")) == 1
+    assert len(wsgisession.user_sessions(indexed, "alice")) == 1
     phone.get("/logout")
-    assert wsgisession.user_sessions(store, "alice") == []
+    assert wsgisession.user_sessions(indexed, "alice") == []
     assert phone.get("/me").status_code == 401
 
 
-def test_revoke_user_ends_a_flask_login(store: Store) -> None:
+def test_revoke_user_ends_a_flask_login(indexed: Store) -> None:
     """wsgisession.revoke_user() (a password reset, say): the next request is anonymous."""
-    app = make_app(store)
+    app = make_app(indexed)
     client, other = app.test_client(), app.test_client()
     client.get("/set?cart=book")
     client.get("/login?u=alice")
     other.get("/login?u=bob")
     assert client.get("/me").text == "alice"
-    assert wsgisession.revoke_user(store, "alice") == 1
+    assert wsgisession.revoke_user(indexed, "alice") == 1
     assert client.get("/me").status_code == 401
     assert client.get("/get?cart").json == {"cart": None}
-    assert wsgisession.user_sessions(store, "alice") == []
+    assert wsgisession.user_sessions(indexed, "alice") == []
     assert other.get("/me").text == "bob"
 
 

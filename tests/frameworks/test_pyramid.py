@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import webtest
 
+import wsgisession
 from tests.apps import OutageStore
 from tests.conftest import Clock
 from tests.frameworks.conftest import need
-import wsgisession
 from wsgisession import ConfigurationError, MemoryStore, Session, SqliteStore, Store
 from wsgisession.signing import hash_id
 from wsgisession.testing import CountingStore
@@ -360,28 +360,28 @@ def test_wsgisession_helper_moves_the_session_at_login_and_logout(store: Store) 
         assert replay.get("/get?cart").json == {"cart": None}
 
 
-def test_wsgisession_helper_binds_at_remember_and_unbinds_at_forget(store: Store) -> None:
+def test_wsgisession_helper_binds_at_remember_and_unbinds_at_forget(indexed: Store) -> None:
     """remember() binds the session to str(userid), so it is listed; forget() takes it off."""
-    app = make_app(store, helper=integration.SessionAuthenticationHelper())
+    app = make_app(indexed, helper=integration.SessionAuthenticationHelper())
     laptop, phone = client(app), client(app)
     laptop.get("/login?u=alice&keep_id=1")
     phone.get("/login?u=alice&keep_id=1")
-    assert len(wsgisession.user_sessions(store, "alice")) == 2
+    assert len(wsgisession.user_sessions(indexed, "alice")) == 2
     laptop.get("/logout")
-    assert len(wsgisession.user_sessions(store, "alice")) == 1
+    assert len(wsgisession.user_sessions(indexed, "alice")) == 1
     assert laptop.get("/private", expect_errors=True).status_int == 403
     assert phone.get("/private").json == "alice"
 
 
-def test_revoke_user_ends_a_pyramid_login(store: Store) -> None:
+def test_revoke_user_ends_a_pyramid_login(indexed: Store) -> None:
     """wsgisession.revoke_user() ends the remembered login: the next request is anonymous."""
-    app = make_app(store, helper=integration.SessionAuthenticationHelper())
+    app = make_app(indexed, helper=integration.SessionAuthenticationHelper())
     browser, other = client(app), client(app)
     browser.get("/set?cart=book")
     browser.get("/login?u=alice&keep_id=1")
     other.get("/login?u=bob&keep_id=1")
     assert browser.get("/private").json == "alice"
-    assert wsgisession.revoke_user(store, "alice") == 1
+    assert wsgisession.revoke_user(indexed, "alice") == 1
     assert browser.get("/private", expect_errors=True).status_int == 403
     assert browser.get("/get?cart").json == {"cart": None}
     assert other.get("/private").json == "bob"
@@ -413,7 +413,7 @@ def test_includeme_resolves_a_dotted_describe() -> None:
         config.include("wsgisession.integrations.pyramid")
     factory = config.registry.queryUtility(ISessionFactory)
     assert factory.core.describe is describe_agent
-    with pytest.raises(ConfigurationError, match="wsgisession.describe = 'nowhere:nothing'"):
+    with pytest.raises(ConfigurationError, match=r"wsgisession\.describe = 'nowhere:nothing'"):
         included({"wsgisession.describe": "nowhere:nothing"})
 
 

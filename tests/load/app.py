@@ -12,9 +12,10 @@ test can kill -9 the worker in the middle of the transaction.
 
 Routes (JSON answers): /noop · /dump · /rmw?k=&d=&last= (read-modify-write of a counter, plus a
 distinct key and a shared "last" key) · /incr?k= · /own?me= · /write?v=&stall= · /set?k=v ·
-/del?k · /login?user= · /logout · /slow?gate= · /peek?gate= · /bind?user= (log in, bound to the user)
-· /as-user?op=read|write|relogin (answers with the session's user id) · /revoke-others. Paths under
-/open/ are served by a second middleware on the same store with ``on_store_error="continue"``.
+/del?k · /login?user= · /logout · /slow?gate= · /peek?gate= · /bind?user= (log in, bound to the
+user) · /as-user?op=read|write|relogin (answers with the session's user id) · /revoke-others.
+Paths under /open/ are served by a second middleware on the same store with
+``on_store_error="continue"``.
 """
 
 from __future__ import annotations
