@@ -118,7 +118,7 @@ def test_describe_returning_none_stores_nothing() -> None:
 
 def test_describe_must_be_callable_at_construction() -> None:
     """A describe that is not callable fails when the middleware is built, saying what it takes."""
-    with pytest.raises(ConfigurationTypeError, match="callable taking the request's WSGI environ"):
+    with pytest.raises(ConfigurationTypeError, match="callable taking the request's WSGI"):
         SessionMiddleware(view, describe={"agent": "x"})  # type: ignore[arg-type]
     assert issubclass(ConfigurationTypeError, ConfigurationError)
 

@@ -374,7 +374,7 @@ class Exchange:
     )
 
     #: What the core's ``describe`` hook is given when this request binds its session to a
-    #: user: the front end sets the request's WSGI environ here (Django: ``request.META``).
+    #: user: the front end sets its request's variables here (Django's ``request.META``).
     #: Opaque to the core; left unset, nothing about the client is described.
     client: Mapping[str, Any]
     _loaded: tuple[str, str]  # the loaded id and its store key, once an id was loaded
@@ -402,7 +402,7 @@ class Exchange:
 
         Stored as the session's ``info`` and shown in its user's session list. The core
         knows nothing of the client: it hands the :attr:`client` its front end set (the
-        request's environ) to the core's ``describe`` option. Without that option, or
+        request's variables) to the core's ``describe`` option. Without that option, or
         without a client, it is None and nothing is stored.
         """
         hook = self.core.describe
@@ -415,7 +415,7 @@ class Exchange:
         if info is not None and not isinstance(info, Mapping):
             raise ConfigurationTypeError(
                 f"describe={hook!r} returned {a_type(info)}; it must return a dict of JSON "
-                "values (e.g. {'user_agent': environ.get('HTTP_USER_AGENT', '')}) or None"
+                "values (e.g. {'user_agent': request.get('HTTP_USER_AGENT', '')}) or None"
             )
         return info
 
@@ -585,9 +585,10 @@ class SessionCore:
             )
         if describe is not None and not callable(describe):
             raise ConfigurationTypeError(
-                f"describe={describe!r} must be a callable taking the request's WSGI environ "
-                "and returning a dict of JSON values to keep with a user's session (e.g. "
-                "lambda environ: {'user_agent': environ.get('HTTP_USER_AGENT', '')}), or None"
+                f"describe={describe!r} must be a callable taking the request's WSGI variables "
+                "(HTTP_USER_AGENT, REMOTE_ADDR, ...) and returning a dict of JSON values to keep "
+                "with a user's session (e.g. lambda request: {'user_agent': "
+                "request.get('HTTP_USER_AGENT', '')}), or None"
             )
         if not isinstance(retry_after, int) or isinstance(retry_after, bool) or retry_after < 0:
             raise ConfigurationError(
@@ -611,7 +612,7 @@ class SessionCore:
         self.session_class = session_class
         #: The seconds of the 503's ``Retry-After``.
         self.retry_after = retry_after
-        #: Describes the client (from the request's environ) when a session is bound to a
+        #: Describes the client (from the request's variables) when a session is bound to a
         #: user; the answer is kept as the session's ``info``. None keeps nothing.
         self.describe = describe
         #: How sessions persist: :class:`ServerSide` or :class:`ClientSide`.
