@@ -376,7 +376,7 @@ class Exchange:
     #: What the core's ``describe`` hook is given when this request binds its session to a
     #: user: the front end sets its request's variables here (Django's ``request.META``).
     #: Opaque to the core; left unset, nothing about the client is described.
-    client: Mapping[str, Any]
+    client: Mapping[str, Any] | None
     _loaded: tuple[str, str]  # the loaded id and its store key, once an id was loaded
     _stale_signature: bool  # the loaded id's cookie was signed with an older key
     _logged: bool  # a store failure of this request was logged

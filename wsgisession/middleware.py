@@ -147,6 +147,10 @@ class SessionMiddleware:
         self._now = self.core.clock
         # Under cookie_path="/" every request path is inside it: no need to read the path.
         self._path_matters = self.core.cookie.path != "/"
+        # Only an application that asks for describe hands its environ to the exchange.
+        self._exchange_class: type[_WSGIExchange] = (
+            _WSGIExchange if describe is None else _DescribingExchange
+        )
 
     @property
     def store(self) -> Store | ClientSideStore:
@@ -174,13 +178,15 @@ class SessionMiddleware:
         else:
             https = False
         # core.begin(), as the WSGI exchange that also carries this request's WSGI side.
+        kind = self._exchange_class
         if self._path_matters:
             path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-            exchange = _WSGIExchange(self.core, environ.get("HTTP_COOKIE"), https, path or "/")
+            exchange = kind(self.core, environ.get("HTTP_COOKIE"), https, path or "/")
         else:
-            exchange = _WSGIExchange(self.core, environ.get("HTTP_COOKIE"), https)
+            exchange = kind(self.core, environ.get("HTTP_COOKIE"), https)
+        if kind is _DescribingExchange:
+            exchange.client = environ  # for the describe hook, until the response starts
         exchange.start_response = start_response
-        exchange.client = environ  # for the describe hook, when a request binds a user
         exchange.started = False
         exchange.failed = None
         environ[self.environ_key] = exchange.session
@@ -227,6 +233,26 @@ class _WSGIExchange(Exchange):
                 return self.start_response(_STATUS_LINES[code], headers, exc_info)
             headers = outcome.headers
         return self.start_response(status, headers, exc_info)
+
+
+class _DescribingExchange(_WSGIExchange):
+    """The exchange of a middleware with ``describe``: it holds the environ for the hook.
+
+    Only until the response starts, when nothing can bind the session any more: the environ
+    holds the session, which holds this exchange, and a cycle left in place would be
+    collected by the garbage collector instead of freed when the request ends.
+    """
+
+    __slots__ = ()
+
+    def start(
+        self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
+    ) -> Callable[[bytes], object]:
+        """Start the response (see :meth:`_WSGIExchange.start`), then let go of the environ."""
+        try:
+            return super().start(status, headers, exc_info)
+        finally:
+            self.client = None
 
 
 def _late_start(result: Iterable[bytes], exchange: _WSGIExchange) -> Iterator[bytes]:

@@ -220,7 +220,8 @@ class SessionInterface(_FlaskSessionInterface):
             request.is_secure,
             request.script_root + request.path,  # the URL path the browser matches cookies on
         )
-        exchange.client = request.environ  # for the describe hook, when a login binds a user
+        if core.describe is not None:
+            exchange.client = request.environ  # for the describe hook, when a login binds
         session: FlaskSession = exchange.session  # type: ignore[assignment]
         session._exchange = exchange
         session._core = core

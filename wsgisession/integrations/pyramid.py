@@ -155,11 +155,15 @@ class SessionFactory:
         exchange = core.begin(
             request.environ.get("HTTP_COOKIE"), request.scheme == "https", request.path
         )
-        exchange.client = request.environ  # for the describe hook, when remember() binds
+        if core.describe is not None:
+            # For the describe hook, when remember() binds; dropped at the end (the environ
+            # holds the session, which holds the exchange: no cycle is left behind).
+            exchange.client = request.environ
         session: PyramidSession = exchange.session  # type: ignore[assignment]
         session._core = core
 
         def finish(request: Request, response: Response) -> None:
+            exchange.client = None
             _finish(core, exchange, response)
 
         request.add_response_callback(finish)
