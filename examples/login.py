@@ -12,7 +12,13 @@ and open http://127.0.0.1:8000. The demo users are ``alice`` / ``wonderland`` an
 - logout calls ``session.destroy()``, then flashes "logged out": setting a key after destroy()
   starts a brand-new session, so the message survives the logout;
 - flash messages are shown exactly once (``pop_flash()`` removes them as it reads them);
-- every POST is refused with a 403 unless it carries its form's CSRF token.
+- every POST is refused with a 403 unless it carries its form's CSRF token;
+- login binds the session to its user (``session.set_user()``), so the "your sessions" page,
+  ``/sessions``, lists every session of that user, the current one marked, with the browser
+  each one was opened in (the middleware's ``describe`` hook keeps the user agent, and only
+  for sessions bound to a login), and ends any one of them, or all the others ("log out
+  everywhere else", after a password change say). An ended session is dead on its next
+  request, whichever worker or host serves it.
 
 **No session for an anonymous GET or HEAD.** Each stored session costs a record for as long as
 it lives, so a page that made one for every cookie-less visitor would let crawlers, monitors and
@@ -46,9 +52,10 @@ import hmac
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from webob import Request, Response
 from webob.exc import HTTPForbidden, HTTPMethodNotAllowed, HTTPNotFound, HTTPSeeOther
@@ -69,6 +76,9 @@ NOTE_LIMIT = 200
 MAX_AGE = 14 * 24 * 3600
 #: Idle lifetime of a session bound to no login (a failed login's message, "logged out").
 ANONYMOUS_MAX_AGE = 15 * 60
+
+#: The longest user agent kept with a session (they are only shown, never trusted).
+AGENT_LIMIT = 200
 
 #: The cookie that carries the login form's pre-session token, and the path it is sent to.
 LOGIN_COOKIE = "login_csrf"
@@ -138,6 +148,7 @@ def page(request: Request, session: Session) -> Response:
         hidden = f'<input type="hidden" name="csrf_token" value="{escape(session.csrf_token)}">'
         note = session.get("note")
         parts.append(f'<p id="user">Logged in as {escape(str(user))}.</p>')
+        parts.append('<p><a id="sessions-link" href="/sessions">Your sessions</a></p>')
         if note:
             parts.append(f'<p id="note">Your note: {escape(str(note))}</p>')
         parts.append(
@@ -171,6 +182,7 @@ def login(request: Request, session: Session) -> Response:
     session.regenerate()  # a new id at the moment the session gains privileges
     session.set_expiry(MAX_AGE)
     session["user"] = username
+    session.set_user(username)  # listed among the user's sessions, revocable from any of them
     session.flash(f"Welcome, {username}.")
     response = HTTPSeeOther(location="/")
     response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)  # the pre-session token is done
@@ -195,21 +207,95 @@ def save_note(request: Request, session: Session) -> Response:
     return HTTPSeeOther(location="/")
 
 
+def _when(moment: datetime) -> str:
+    """A moment as the sessions page shows it (UTC, to the minute)."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def sessions_page(request: Request, session: Session) -> Response:
+    """The user's sessions, this one marked, each other one with a button that ends it.
+
+    Like the main page it never creates a session: a visitor who is not logged in (or whose
+    session was just ended from another browser) is sent to the login form.
+    """
+    if session.id is None or session.user_id is None:
+        return HTTPSeeOther(location="/")
+    token = escape(session.csrf_token)
+    hidden = f'<input type="hidden" name="csrf_token" value="{token}">'
+    parts = ["<!doctype html>", "<title>Your sessions</title>"]
+    messages = session.pop_flash() if request.method == "GET" else []  # HEAD keeps them
+    if messages:
+        items = "".join(f'<li class="flash">{escape(str(m))}</li>' for m in messages)
+        parts.append(f'<ul id="flashes">{items}</ul>')
+    listed = sorted(session.user_sessions(), key=lambda s: not s.current)  # then oldest first
+    rows = []
+    for info in listed:
+        agent = escape(str(info.info.get("user_agent") or "an unknown browser"))
+        seen = f"signed in {_when(info.created)}, last seen {_when(info.last_seen)}"
+        if info.current:
+            rows.append(f'<li class="session current">{agent}: {seen} (this browser)</li>')
+        else:
+            rows.append(
+                f'<li class="session">{agent}: {seen} '
+                f'<form class="revoke" method="post" action="/sessions/revoke">{hidden}'
+                f'<input type="hidden" name="handle" value="{escape(info.handle)}">'
+                '<button type="submit">Log out this session</button></form></li>'
+            )
+    parts.append(f'<ul id="sessions">{"".join(rows)}</ul>')
+    if len(listed) > 1:
+        parts.append(
+            f'<form id="revoke-others" method="post" action="/sessions/revoke-others">{hidden}'
+            '<button type="submit">Log out all other sessions</button></form>'
+        )
+    parts.append('<p><a href="/">Back</a></p>')
+    response = Response("\n".join(parts), content_type="text/html", charset="utf-8")
+    response.cache_control.no_store = True
+    return response
+
+
+def revoke(request: Request, session: Session) -> Response:
+    """End one of the user's other sessions, named by the handle the sessions page showed."""
+    if session.user_id is None:
+        return HTTPSeeOther(location="/")
+    # A handle names a session only to its user's own sessions: it opens nothing by itself.
+    ended = session.revoke_session(field(request, "handle"))
+    session.flash("That session is logged out." if ended else "That session had already ended.")
+    return HTTPSeeOther(location="/sessions")
+
+
+def revoke_others(request: Request, session: Session) -> Response:
+    """End every session of the user but this one ("log out everywhere else")."""
+    if session.user_id is None:
+        return HTTPSeeOther(location="/")
+    count = session.revoke_other_sessions()
+    session.flash(f"Logged out {count} other session{'' if count == 1 else 's'}.")
+    return HTTPSeeOther(location="/sessions")
+
+
+#: GET pages; they never create a session.
+PAGES: dict[str, Callable[[Request, Session], Response]] = {
+    "/": page,
+    "/sessions": sessions_page,
+}
+
 #: POST routes; every one of them checks a CSRF token first.
 ACTIONS: dict[str, Callable[[Request, Session], Response]] = {
     LOGIN_PATH: login,
     "/logout": logout,
     "/note": save_note,
+    "/sessions/revoke": revoke,
+    "/sessions/revoke-others": revoke_others,
 }
 
 
 def respond(request: Request) -> Response:
     """Route a request to the page or to a form's action."""
     session = get_session(request.environ)
-    if request.path_info == "/":
+    show = PAGES.get(request.path_info)
+    if show is not None:
         if request.method not in ("GET", "HEAD"):
             return HTTPMethodNotAllowed(headers={"Allow": "GET, HEAD"})
-        return page(request, session)
+        return show(request, session)
     action = ACTIONS.get(request.path_info)
     if action is None:
         return HTTPNotFound()
@@ -239,9 +325,20 @@ def secret_keys_from_env() -> list[str] | None:
     return [key for key in keys if key] or None
 
 
+def describe(environ: Mapping[str, Any]) -> dict[str, str]:
+    """What the sessions page shows of the browser a login came from: its user agent, cut short.
+
+    The middleware calls it when a session is bound to a user, and keeps the answer with that
+    session; sessions bound to no login keep nothing about their browser.
+    """
+    agent = environ.get("HTTP_USER_AGENT")
+    return {"user_agent": str(agent)[:AGENT_LIMIT]} if agent else {}
+
+
 app = SessionMiddleware(
     application,
     store=store_from_url(os.environ.get("WSGISESSION_STORE", "sqlite:///login-sessions.db")),
     secret_keys=secret_keys_from_env(),
     max_age=MAX_AGE,
+    describe=describe,
 )

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 from .cookies import COOKIE_SIZE_LIMIT, CookieSettings, ParsedCookie, SameSite, path_matches
-from .errors import ConfigurationError, StoreError
+from .errors import ConfigurationError, ConfigurationTypeError, StoreError, a_type
 from .policy import Plan
 from .records import Record
 from .session import Session, SessionConfig, SessionContext, _time_now
@@ -366,12 +366,17 @@ class Exchange:
         "session",
         "https",
         "path",
+        "client",
         "_cookie",
         "_loaded",
         "_stale_signature",
         "_logged",
     )
 
+    #: What the core's ``describe`` hook is given when this request binds its session to a
+    #: user: the front end sets its request's variables here (Django's ``request.META``).
+    #: Opaque to the core; left unset, nothing about the client is described.
+    client: Mapping[str, Any] | None
     _loaded: tuple[str, str]  # the loaded id and its store key, once an id was loaded
     _stale_signature: bool  # the loaded id's cookie was signed with an older key
     _logged: bool  # a store failure of this request was logged
@@ -396,10 +401,23 @@ class Exchange:
         """Describe the client for a session bound to a user in this request, or None.
 
         Stored as the session's ``info`` and shown in its user's session list. The core
-        knows nothing of the client: front ends override this (the WSGI middleware asks its
-        ``describe`` hook), and None stores nothing.
+        knows nothing of the client: it hands the :attr:`client` its front end set (the
+        request's variables) to the core's ``describe`` option. Without that option, or
+        without a client, it is None and nothing is stored.
         """
-        return None
+        hook = self.core.describe
+        if hook is None:
+            return None
+        client = getattr(self, "client", None)
+        if client is None:
+            return None
+        info = hook(client)
+        if info is not None and not isinstance(info, Mapping):
+            raise ConfigurationTypeError(
+                f"describe={hook!r} returned {a_type(info)}; it must return a dict of JSON "
+                "values (e.g. {'user_agent': request.get('HTTP_USER_AGENT', '')}) or None"
+            )
+        return info
 
     # What the persistence strategies ask -----------------------------------------------
 
@@ -550,6 +568,7 @@ class SessionCore:
         on_store_error: Literal["error", "continue"] = "error",
         clock: Callable[[], float] | None = None,
         retry_after: int = 5,
+        describe: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
     ) -> None:
         if store is not None and not isinstance(store, (Store, ClientSideStore)):
             raise ConfigurationError(
@@ -563,6 +582,13 @@ class SessionCore:
         if clock is not None and not callable(clock):
             raise ConfigurationError(
                 f"clock={clock!r} must be a callable returning seconds since the epoch"
+            )
+        if describe is not None and not callable(describe):
+            raise ConfigurationTypeError(
+                f"describe={describe!r} must be a callable taking the request's WSGI variables "
+                "(HTTP_USER_AGENT, REMOTE_ADDR, ...) and returning a dict of JSON values to keep "
+                "with a user's session (e.g. lambda request: {'user_agent': "
+                "request.get('HTTP_USER_AGENT', '')}), or None"
             )
         if not isinstance(retry_after, int) or isinstance(retry_after, bool) or retry_after < 0:
             raise ConfigurationError(
@@ -586,6 +612,9 @@ class SessionCore:
         self.session_class = session_class
         #: The seconds of the 503's ``Retry-After``.
         self.retry_after = retry_after
+        #: Describes the client (from the request's variables) when a session is bound to a
+        #: user; the answer is kept as the session's ``info``. None keeps nothing.
+        self.describe = describe
         #: How sessions persist: :class:`ServerSide` or :class:`ClientSide`.
         self.persistence: ServerSide | ClientSide
         tossing = _Throttled()

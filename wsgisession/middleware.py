@@ -9,9 +9,9 @@ touches the session costs two small objects.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .cookies import CookieSettings, SameSite
 from .core import Exchange, SessionCore
@@ -90,6 +90,10 @@ class SessionMiddleware:
     :param trust_forwarded_proto: treat ``X-Forwarded-Proto: https`` as HTTPS. Only turn it
         on behind a proxy that sets (and overwrites) that header.
     :param retry_after: the ``Retry-After`` seconds of the 503.
+    :param describe: ``describe(environ) -> dict``, called when a request binds its session to
+        a user (``session.set_user()``); the dict (JSON values) is kept with that session as
+        its ``info`` and shown by ``user_sessions()``, e.g. the user agent for a "your
+        sessions" page. None (the default) keeps nothing about the client.
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class SessionMiddleware:
         clock: Callable[[], float] | None = None,
         trust_forwarded_proto: bool = False,
         retry_after: int = 5,
+        describe: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
     ) -> None:
         #: The sans-I/O core that does the work; every option but the WSGI ones is its.
         self.core = SessionCore(
@@ -131,6 +136,7 @@ class SessionMiddleware:
             on_store_error=on_store_error,
             clock=clock,
             retry_after=retry_after,
+            describe=describe,
         )
         #: The wrapped application.
         self.app = app
@@ -141,6 +147,10 @@ class SessionMiddleware:
         self._now = self.core.clock
         # Under cookie_path="/" every request path is inside it: no need to read the path.
         self._path_matters = self.core.cookie.path != "/"
+        # Only an application that asks for describe hands its environ to the exchange.
+        self._exchange_class: type[_WSGIExchange] = (
+            _WSGIExchange if describe is None else _DescribingExchange
+        )
 
     @property
     def store(self) -> Store | ClientSideStore:
@@ -168,11 +178,14 @@ class SessionMiddleware:
         else:
             https = False
         # core.begin(), as the WSGI exchange that also carries this request's WSGI side.
+        kind = self._exchange_class
         if self._path_matters:
             path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-            exchange = _WSGIExchange(self.core, environ.get("HTTP_COOKIE"), https, path or "/")
+            exchange = kind(self.core, environ.get("HTTP_COOKIE"), https, path or "/")
         else:
-            exchange = _WSGIExchange(self.core, environ.get("HTTP_COOKIE"), https)
+            exchange = kind(self.core, environ.get("HTTP_COOKIE"), https)
+        if kind is _DescribingExchange:
+            exchange.client = environ  # for the describe hook, until the response starts
         exchange.start_response = start_response
         exchange.started = False
         exchange.failed = None
@@ -220,6 +233,26 @@ class _WSGIExchange(Exchange):
                 return self.start_response(_STATUS_LINES[code], headers, exc_info)
             headers = outcome.headers
         return self.start_response(status, headers, exc_info)
+
+
+class _DescribingExchange(_WSGIExchange):
+    """The exchange of a middleware with ``describe``: it holds the environ for the hook.
+
+    Only until the response starts, when nothing can bind the session any more: the environ
+    holds the session, which holds this exchange, and a cycle left in place would be
+    collected by the garbage collector instead of freed when the request ends.
+    """
+
+    __slots__ = ()
+
+    def start(
+        self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
+    ) -> Callable[[bytes], object]:
+        """Start the response (see :meth:`_WSGIExchange.start`), then let go of the environ."""
+        try:
+            return super().start(status, headers, exc_info)
+        finally:
+            self.client = None
 
 
 def _late_start(result: Iterable[bytes], exchange: _WSGIExchange) -> Iterator[bytes]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.frameworks.conftest import need
+from tests.frameworks.conftest import need, need_user_index
 
 django = need("django")
 
@@ -27,6 +27,7 @@ from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import AsyncClient, Client, override_settings  # noqa: E402
 
+import wsgisession  # noqa: E402
 from tests.conftest import Clock  # noqa: E402
 from tests.frameworks import django_project  # noqa: E402
 from wsgisession import CookieStore, MemoryStore, SessionMiddleware, Store, get_session  # noqa: E402
@@ -266,6 +267,68 @@ def test_login_moves_the_session_and_logout_leaves_no_way_back(engine: Store, us
         assert replay.get("/whoami").content == b"anonymous"
         assert replay.get("/get").json() == {"data": {}}
         assert record_of(engine, old) is None
+
+
+def test_login_binds_the_session_and_logout_unbinds_it(engine: Store, user: Any) -> None:
+    """auth's login() binds the session to str(user.pk); logout() takes it off the list."""
+    need_user_index(engine)
+    laptop, phone = Client(), Client()
+    log_in(laptop, user)
+    assert len(wsgisession.user_sessions(engine, str(user.pk))) == 1
+    phone.force_login(user)  # the test Client's login sends user_logged_in too
+    listed = wsgisession.user_sessions(engine, str(user.pk))
+    assert len(listed) == 2
+    laptop.post("/logout")
+    assert len(wsgisession.user_sessions(engine, str(user.pk))) == 1
+    phone.logout()
+    assert wsgisession.user_sessions(engine, str(user.pk)) == []
+
+
+def test_revoke_user_ends_a_django_login(engine: Store, user: Any) -> None:
+    """wsgisession.revoke_user() ends every session of the user: the next request is anonymous."""
+    need_user_index(engine)
+    client, other = Client(), Client()
+    client.get("/set?cart=apple")
+    log_in(client, user)
+    other.get("/set?cart=pear")  # a session bound to no one: untouched
+    assert client.get("/whoami").content == user.get_username().encode()
+    assert wsgisession.revoke_user(engine, str(user.pk)) == 1
+    assert client.get("/whoami").content == b"anonymous"
+    assert client.get("/get").json() == {"data": {}}
+    assert other.get("/get").json()["data"] == {"cart": "pear"}
+    assert wsgisession.user_sessions(engine, str(user.pk)) == []
+
+
+def describe_agent(meta: Any) -> dict[str, str]:
+    """A describe hook for the engine: the user agent in request.META."""
+    return {"agent": meta.get("HTTP_USER_AGENT", "")}
+
+
+@pytest.mark.parametrize("hook", [describe_agent, f"{__name__}.describe_agent"])
+def test_describe_in_the_options_is_kept_with_a_login(user: Any, hook: Any) -> None:
+    """WSGISESSION_OPTIONS["describe"] (a function or its dotted path) describes each login."""
+    store = MemoryStore()
+    with override_settings(WSGISESSION_STORE=store, WSGISESSION_OPTIONS={"describe": hook}):
+        client = Client(HTTP_USER_AGENT="DjangoBrowser/1")
+        client.get("/set?k=v")  # bound to no one: nothing described
+        log_in(client, user)
+        (info,) = wsgisession.user_sessions(store, str(user.pk))
+    assert info.info == {"agent": "DjangoBrowser/1"}
+    with override_settings(WSGISESSION_STORE=store):
+        Client(HTTP_USER_AGENT="DjangoBrowser/1").force_login(user)
+        assert sorted(len(i.info) for i in wsgisession.user_sessions(store, str(user.pk))) == [
+            0,
+            1,
+        ]
+
+
+def test_describe_naming_nothing_is_improperly_configured() -> None:
+    """A dotted describe path that imports nothing fails at start, naming the option."""
+    with (
+        override_settings(WSGISESSION_OPTIONS={"describe": "no.such.module.describe"}),
+        pytest.raises(ImproperlyConfigured, match=r"WSGISESSION_OPTIONS\['describe'\]"),
+    ):
+        Client().get("/count")
 
 
 def test_session_fixation_fails(memory: CountingStore, user: Any) -> None:

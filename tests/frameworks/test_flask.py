@@ -689,6 +689,80 @@ def test_remember_me_survives_the_browser_session_and_logout_forgets_it() -> Non
     assert client.get("/me").status_code == 401
 
 
+def test_flask_login_binds_the_session_and_logout_unbinds_it(indexed: Store) -> None:
+    """login_user binds the session to user.get_id(); logout_user takes it off the list."""
+    app = make_app(indexed)
+    laptop, phone = app.test_client(), app.test_client()
+    laptop.get("/login?u=alice")
+    assert len(wsgisession.user_sessions(indexed, "alice")) == 1
+    phone.get("/login?u=alice")
+    assert len(wsgisession.user_sessions(indexed, "alice")) == 2
+    laptop.get("/logout")
+    assert len(wsgisession.user_sessions(indexed, "alice")) == 1
+    phone.get("/logout")
+    assert wsgisession.user_sessions(indexed, "alice") == []
+    assert phone.get("/me").status_code == 401
+
+
+def test_revoke_user_ends_a_flask_login(indexed: Store) -> None:
+    """wsgisession.revoke_user() (a password reset, say): the next request is anonymous."""
+    app = make_app(indexed)
+    client, other = app.test_client(), app.test_client()
+    client.get("/set?cart=book")
+    client.get("/login?u=alice")
+    other.get("/login?u=bob")
+    assert client.get("/me").text == "alice"
+    assert wsgisession.revoke_user(indexed, "alice") == 1
+    assert client.get("/me").status_code == 401
+    assert client.get("/get?cart").json == {"cart": None}
+    assert wsgisession.user_sessions(indexed, "alice") == []
+    assert other.get("/me").text == "bob"
+
+
+def test_remember_me_restore_binds_the_new_session() -> None:
+    """A login restored from the remember-me cookie is bound too: it can be revoked."""
+    store = MemoryStore()
+    client = make_app(store).test_client()
+    client.get("/login?u=alice&remember=1")
+    client.delete_cookie("session")  # the browser was closed
+    assert client.get("/me").text == "alice"
+    assert len(wsgisession.user_sessions(store, "alice")) == 2  # the closed one lives on
+    assert wsgisession.revoke_user(store, "alice") == 2
+    client.delete_cookie("remember_token")
+    assert client.get("/me").status_code == 401
+
+
+def _agent(environ: Any) -> dict[str, str]:
+    return {"agent": environ.get("HTTP_USER_AGENT", "")}
+
+
+def _browser(app: Flask, agent: str) -> Any:
+    """A test client whose requests carry the User-Agent *agent*."""
+    client = app.test_client()
+    client.environ_base["HTTP_USER_AGENT"] = agent
+    return client
+
+
+def test_describe_from_the_config_is_kept_with_a_login() -> None:
+    """WSGISESSION_DESCRIBE (or SessionInterface(describe=...)) describes each login's client."""
+    store = MemoryStore()
+    app = Flask("wsgisession_flask_describe")
+    app.config.update(SECRET_KEY=SECRET, WSGISESSION_DESCRIBE=_agent)
+    init_app(app, store)
+    add_routes(app)
+    client = _browser(app, "FlaskBrowser/1")
+    client.get("/set?k=v")  # bound to no one: nothing described
+    client.get("/login?u=alice")
+    (info,) = wsgisession.user_sessions(store, "alice")
+    assert info.info == {"agent": "FlaskBrowser/1"}
+    plain = _browser(make_app(store), "FlaskBrowser/1")
+    plain.get("/login?u=bob")
+    assert [i.info for i in wsgisession.user_sessions(store, "bob")] == [{}]
+    direct = _browser(make_app(store, describe=_agent), "Direct/2")
+    direct.get("/login?u=carol")
+    assert [i.info for i in wsgisession.user_sessions(store, "carol")] == [{"agent": "Direct/2"}]
+
+
 # The outage policy -----------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import webtest
 
+import wsgisession
 from tests.conftest import Clock
 from tests.frameworks.conftest import need
 from tests.support.app import OutageStore
@@ -357,6 +358,63 @@ def test_wsgisession_helper_moves_the_session_at_login_and_logout(store: Store) 
         replay.set_cookie("wsgisession", old)
         assert replay.get("/private", expect_errors=True).status_int == 403
         assert replay.get("/get?cart").json == {"cart": None}
+
+
+def test_wsgisession_helper_binds_at_remember_and_unbinds_at_forget(indexed: Store) -> None:
+    """remember() binds the session to str(userid), so it is listed; forget() takes it off."""
+    app = make_app(indexed, helper=integration.SessionAuthenticationHelper())
+    laptop, phone = client(app), client(app)
+    laptop.get("/login?u=alice&keep_id=1")
+    phone.get("/login?u=alice&keep_id=1")
+    assert len(wsgisession.user_sessions(indexed, "alice")) == 2
+    laptop.get("/logout")
+    assert len(wsgisession.user_sessions(indexed, "alice")) == 1
+    assert laptop.get("/private", expect_errors=True).status_int == 403
+    assert phone.get("/private").json == "alice"
+
+
+def test_revoke_user_ends_a_pyramid_login(indexed: Store) -> None:
+    """wsgisession.revoke_user() ends the remembered login: the next request is anonymous."""
+    app = make_app(indexed, helper=integration.SessionAuthenticationHelper())
+    browser, other = client(app), client(app)
+    browser.get("/set?cart=book")
+    browser.get("/login?u=alice&keep_id=1")
+    other.get("/login?u=bob&keep_id=1")
+    assert browser.get("/private").json == "alice"
+    assert wsgisession.revoke_user(indexed, "alice") == 1
+    assert browser.get("/private", expect_errors=True).status_int == 403
+    assert browser.get("/get?cart").json == {"cart": None}
+    assert other.get("/private").json == "bob"
+
+
+def describe_agent(environ: Any) -> dict[str, str]:
+    """A describe hook: the user agent."""
+    return {"agent": environ.get("HTTP_USER_AGENT", "")}
+
+
+def test_describe_is_kept_with_a_remembered_login() -> None:
+    """session_factory(describe=...) describes the client of each remember(), and only then."""
+    store = MemoryStore()
+    app = make_app(store, helper=integration.SessionAuthenticationHelper(), describe=describe_agent)
+    browser = webtest.TestApp(
+        app, extra_environ={"HTTP_HOST": "localhost", "HTTP_USER_AGENT": "PyramidBrowser/1"}
+    )
+    browser.get("/set?k=v")
+    browser.get("/login?u=alice&keep_id=1")
+    (info,) = wsgisession.user_sessions(store, "alice")
+    assert info.info == {"agent": "PyramidBrowser/1"}
+
+
+def test_includeme_resolves_a_dotted_describe() -> None:
+    """wsgisession.describe in the .ini settings is the dotted name of the hook."""
+    from pyramid.interfaces import ISessionFactory
+
+    with Configurator(settings={"wsgisession.describe": f"{__name__}:describe_agent"}) as config:
+        config.include("wsgisession.integrations.pyramid")
+    factory = config.registry.queryUtility(ISessionFactory)
+    assert factory.core.describe is describe_agent
+    with pytest.raises(ConfigurationError, match=r"wsgisession\.describe = 'nowhere:nothing'"):
+        included({"wsgisession.describe": "nowhere:nothing"})
 
 
 def test_session_csrf_storage_policy() -> None:

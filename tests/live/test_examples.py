@@ -15,6 +15,7 @@ import pytest
 import requests
 import webtest
 
+import wsgisession
 from tests.support.clients import cookie_attributes, session_cookie
 from tests.support.servers import EXAMPLES, gunicorn_command, serve
 from wsgisession import SqliteStore
@@ -273,6 +274,139 @@ def test_login_example_refuses_forms_in_another_charset(
     browser.request(
         "/note", method="POST", body=body, content_type=content_type, headers=headers, status=303
     )
+
+
+def browser_named(module: ModuleType, agent: str) -> webtest.TestApp:
+    """A client of the example that says it is the browser *agent* (its User-Agent)."""
+    return webtest.TestApp(module.app, extra_environ={"HTTP_USER_AGENT": agent})
+
+
+def listed_sessions(browser: webtest.TestApp) -> list[tuple[str, bool]]:
+    """The sessions page as (text, is this browser) for each session it lists."""
+    page = browser.get("/sessions")
+    assert page.status_int == 200, page.status
+    return [
+        (item.get_text(" ", strip=True), "current" in item["class"])
+        for item in page.html.select("#sessions li.session")
+    ]
+
+
+def test_sessions_page_lists_each_login_and_marks_this_one(load_example: ExampleLoader) -> None:
+    """Two logins of one user: both listed with their browsers, this browser's one marked."""
+    example = load_example("login")
+    laptop = browser_named(example, "Laptop Firefox")
+    phone = browser_named(example, "Phone <Safari>")
+    login(laptop, "alice", "wonderland")
+    login(phone, "alice", "wonderland")
+    login(browser_named(example, "Bob's PC"), "bob", "builder")  # another user: not listed
+    shown = listed_sessions(laptop)
+    assert len(shown) == 2
+    assert [current for _, current in shown] == [True, False]  # this browser first
+    assert shown[0][0].startswith("Laptop Firefox") and "(this browser)" in shown[0][0]
+    assert shown[1][0].startswith("Phone <Safari>")  # the agent shown as text
+    phone_view = listed_sessions(phone)
+    assert phone_view[0][0].startswith("Phone <Safari>") and phone_view[0][1]
+
+
+def test_revoking_the_other_session_logs_it_out(load_example: ExampleLoader) -> None:
+    """ "Log out this session" ends the other login: its cookie is anonymous on the next request."""
+    example = load_example("login")
+    laptop, phone = browser_named(example, "Laptop"), browser_named(example, "Phone")
+    login(laptop, "alice", "wonderland")
+    login(phone, "alice", "wonderland")
+    phone_cookie = phone.cookies["wsgisession"]
+    page = laptop.get("/sessions")
+    page = page.forms[0].submit().follow()  # the one revoke form: the phone's session
+    assert flashes(page) == ["That session is logged out."]
+    assert [current for _, current in listed_sessions(laptop)] == [True]
+    assert phone.get("/").html.find(id="user") is None  # the login form again
+    assert phone.get("/sessions").status_int == 303
+    thief = client(example)
+    thief.set_cookie("wsgisession", phone_cookie)
+    assert thief.get("/").html.find(id="user") is None
+    assert laptop.get("/").html.find(id="user").get_text() == "Logged in as alice."
+
+
+def test_log_out_all_other_sessions(load_example: ExampleLoader) -> None:
+    """ "Log out all other sessions" ends every other login of the user, not other users'."""
+    example = load_example("login")
+    browsers = [browser_named(example, f"browser {n}") for n in range(3)]
+    for browser in browsers:
+        login(browser, "alice", "wonderland")
+    bob = browser_named(example, "bob's")
+    login(bob, "bob", "builder")
+    page = browsers[0].get("/sessions").forms["revoke-others"].submit().follow()
+    assert flashes(page) == ["Logged out 2 other sessions."]
+    assert [current for _, current in listed_sessions(browsers[0])] == [True]
+    assert page.html.find(id="revoke-others") is None
+    for browser in browsers[1:]:
+        assert browser.get("/").html.find(id="user") is None
+    assert bob.get("/").html.find(id="user") is not None
+
+
+def test_sessions_forms_need_the_sessions_csrf_token(load_example: ExampleLoader) -> None:
+    """A revoke without this session's token (forged, another's, none): a 403, nothing ended."""
+    example = load_example("login")
+    victim, other, attacker = client(example), client(example), client(example)
+    login(victim, "alice", "wonderland")
+    login(other, "alice", "wonderland")
+    handle = victim.get("/sessions").forms[0]["handle"].value
+    login(attacker, "bob", "builder")
+    foreign = csrf(attacker.get("/"))
+    for token in (None, foreign, "", "x" * 43):
+        fields = {"handle": handle} if token is None else {"handle": handle, "csrf_token": token}
+        refused = victim.post("/sessions/revoke", fields, status=403)
+        assert "another site" in refused.text
+        extra = {} if token is None else {"csrf_token": token}
+        victim.post("/sessions/revoke-others", extra, status=403)
+    assert other.get("/").html.find(id="user") is not None
+    assert len(listed_sessions(victim)) == 2
+
+
+def test_a_handle_is_not_a_cookie_and_ends_only_its_users_sessions(
+    load_example: ExampleLoader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handle on the page opens no session as a cookie, and another user cannot revoke it."""
+    monkeypatch.delenv("WSGISESSION_SECRET")  # unsigned cookies: a bare id is a valid cookie
+    example = load_example("login")
+    alice, alice_phone, bob = client(example), client(example), client(example)
+    login(alice, "alice", "wonderland")
+    login(alice_phone, "alice", "wonderland")
+    handle = alice.get("/sessions").forms[0]["handle"].value
+    thief = client(example)
+    thief.set_cookie("wsgisession", handle)
+    assert thief.get("/").html.find(id="user") is None
+    login(bob, "bob", "builder")
+    token = csrf(bob.get("/"))
+    page = bob.post("/sessions/revoke", {"handle": handle, "csrf_token": token}).follow()
+    assert flashes(page) == ["That session had already ended."]
+    assert alice_phone.get("/").html.find(id="user") is not None
+
+
+def test_sessions_page_for_a_visitor_without_a_login_stores_nothing(
+    load_example: ExampleLoader, tmp_path: Path
+) -> None:
+    """GET and HEAD of /sessions without a login redirect to the login form, creating nothing."""
+    example = load_example("login")
+    for method in ("get", "head"):
+        response = getattr(client(example), method)("/sessions", status=303)
+        assert session_cookie(response) is None
+    assert _stored_sessions(tmp_path) == 0
+
+
+def test_login_example_keeps_the_user_agent_of_logins_only(
+    load_example: ExampleLoader, tmp_path: Path
+) -> None:
+    """The describe hook's user agent is kept for a logged-in session, not for anonymous ones."""
+    example = load_example("login")
+    failed = browser_named(example, "Tester/1.0 " + "x" * 500)
+    login(failed, "alice", "guess")  # an anonymous session: nothing about the browser
+    with SqliteStore(tmp_path / "sessions.db") as store:
+        assert wsgisession.user_sessions(store, "alice") == []
+    login(failed, "alice", "wonderland")
+    with SqliteStore(tmp_path / "sessions.db") as store:
+        (info,) = wsgisession.user_sessions(store, "alice")
+    assert info.info == {"user_agent": ("Tester/1.0 " + "x" * 500)[: example.AGENT_LIMIT]}
 
 
 # flask_app.py --------------------------------------------------------------------------------

@@ -12,8 +12,10 @@ test can kill -9 the worker in the middle of the transaction.
 
 Routes (JSON answers): /noop · /dump · /rmw?k=&d=&last= (read-modify-write of a counter, plus a
 distinct key and a shared "last" key) · /incr?k= · /own?me= · /write?v=&stall= · /set?k=v ·
-/del?k · /login?user= · /logout · /slow?gate= · /peek?gate=. Paths under /open/ are served by a
-second middleware on the same store with ``on_store_error="continue"``.
+/del?k · /login?user= · /logout · /slow?gate= · /peek?gate= · /bind?user= (log in, bound to the
+user) · /as-user?op=read|write|relogin (answers with the session's user id) · /revoke-others.
+Paths under /open/ are served by a second middleware on the same store with
+``on_store_error="continue"``.
 """
 
 from __future__ import annotations
@@ -146,6 +148,25 @@ def view(request: Request, session: Session) -> Response:
     if path == "/logout":
         session.destroy()
         return Response("bye")
+    if path == "/bind":
+        session.regenerate()
+        session.set_user(params["user"])
+        session["user"] = params["user"]
+        return _json({"user_id": session.user_id})
+    if path == "/as-user":
+        # What a logged-in browser does: read, write, or log in again (a new id, same user). A
+        # session that is no longer bound (revoked, say) is never bound again here: only /bind
+        # binds, so a bound session that shows up later was brought back, not logged in anew.
+        op = params.get("op", "read")
+        user_id = session.user_id
+        if user_id is not None and op == "write":
+            session["n"] = session.get("n", 0) + 1
+        elif user_id is not None and op == "relogin":
+            session.regenerate()
+            session.set_user(user_id)
+        return _json({"user_id": user_id, "n": session.get("n")})
+    if path == "/revoke-others":
+        return _json({"revoked": session.revoke_other_sessions(), "user_id": session.user_id})
     if path == "/slow":
         session.get("user")
         _wait_for(params["gate"])

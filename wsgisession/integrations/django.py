@@ -34,13 +34,14 @@ from typing import Any, Final
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
+from django.utils.module_loading import import_string
 
 from ..core import Exchange, SessionCore
 from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
@@ -229,6 +230,15 @@ def _options_from_settings() -> dict[str, Any]:
                 )
             )
     options = dict(given)
+    if isinstance(options.get("describe"), str):
+        try:
+            options["describe"] = import_string(options["describe"])
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"WSGISESSION_OPTIONS['describe'] = {given['describe']!r} names nothing "
+                f"importable ({exc}); give a function of request.META, or its dotted path such "
+                "as 'myapp.sessions.describe'"
+            ) from exc
     if "secret_keys" not in options:
         # Signed cookies by default, with Django's keys (newest first, as Django orders them):
         # a forged cookie then never costs a store query. Other front ends that share these
@@ -567,12 +577,19 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django ships no type i
 
     # Users ------------------------------------------------------------------------------------
 
-    def bind_user(self, user_id: Any) -> None:
-        """Called at every login with the user's primary key, after the key was cycled.
+    def bind_user(self, user_id: Any, client: Mapping[str, Any] | None = None) -> None:
+        """Bind the session to *user_id* (``str(user.pk)``), or unbind it with None.
 
-        The one place where the session will be tied to its user, so that a user's sessions
-        can be listed and revoked; it records nothing yet.
+        Called at every login (``user_logged_in``, after ``login()`` cycled the key) and
+        logout (``user_logged_out``, before ``logout()`` flushes the session): a bound session
+        is listed by ``session.user_sessions()`` and ended by ``wsgisession.revoke_user()``.
+        *client* is the request's ``META``, for the ``describe`` option.
         """
+        session = self._session
+        if client is not None and self._exchange is not None:
+            self._exchange.client = client
+        session.set_user(None if user_id is None else str(user_id))
+        self.modified = True
 
     # For the policy middleware ---------------------------------------------------------------
 
@@ -586,13 +603,21 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django ships no type i
 
 
 def _logged_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
-    """django.contrib.auth's user_logged_in: hand the user to the session (bind_user)."""
+    """django.contrib.auth's user_logged_in: bind the session to the user (bind_user)."""
     session = getattr(request, "session", None)
     if isinstance(session, SessionStore):
-        session.bind_user(user.pk)
+        session.bind_user(user.pk, request.META)
+
+
+def _logged_out(sender: Any, request: HttpRequest, user: Any = None, **kwargs: Any) -> None:
+    """django.contrib.auth's user_logged_out: the session is bound to no one any more."""
+    session = getattr(request, "session", None)
+    if isinstance(session, SessionStore) and session.session_key is not None:
+        session.bind_user(None)
 
 
 user_logged_in.connect(_logged_in, dispatch_uid="wsgisession.integrations.django.bind_user")
+user_logged_out.connect(_logged_out, dispatch_uid="wsgisession.integrations.django.unbind_user")
 
 
 # The policy middleware -----------------------------------------------------------------------

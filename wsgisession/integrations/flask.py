@@ -220,6 +220,8 @@ class SessionInterface(_FlaskSessionInterface):
             request.is_secure,
             request.script_root + request.path,  # the URL path the browser matches cookies on
         )
+        if core.describe is not None:
+            exchange.client = request.environ  # for the describe hook, when a login binds
         session: FlaskSession = exchange.session  # type: ignore[assignment]
         session._exchange = exchange
         session._core = core
@@ -369,21 +371,22 @@ def _current() -> FlaskSession | None:
 
 
 def _on_login(sender: object, user: object = None, **extra: object) -> None:
-    """A user logged in (or came back through the remember-me cookie): new session id.
+    """A user logged in (or came back through the remember-me cookie): new id, bound to them.
 
-    This is the hook where the session is bound to its user (to list and revoke a user's
-    sessions): ``session.set_user(user.get_id())`` goes here once sessions know their user.
+    The session moves to a new id (no fixation) and is bound to ``user.get_id()``, so it is
+    listed by ``session.user_sessions()`` and ended by ``wsgisession.revoke_user()``.
     """
     session = _current()
     if session is not None:
         session.regenerate()
+        get_id = getattr(user, "get_id", None)
+        user_id = get_id() if callable(get_id) else None
+        session.set_user(None if user_id is None else str(user_id))
 
 
 def _on_logout(sender: object, user: object = None, **extra: object) -> None:
-    """A user logged out: what is left of the session moves to a new id, the old one dies.
-
-    The hook where the session is unbound from its user.
-    """
+    """A user logged out: what is left of the session moves to a new id, bound to no one."""
     session = _current()
     if session is not None:
         session.regenerate()
+        session.set_user(None)

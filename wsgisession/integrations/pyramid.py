@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pyramid.authentication import SessionAuthenticationHelper as _PyramidHelper
 from pyramid.httpexceptions import HTTPServiceUnavailable
 from pyramid.interfaces import ISession
+from pyramid.path import DottedNameResolver
 from zope.interface import implementer
 
 from ..core import Exchange, SessionCore
@@ -114,9 +115,11 @@ class SessionAuthenticationHelper(_PyramidHelper):  # type: ignore[misc]
     """Pyramid's ``SessionAuthenticationHelper``, with a new session id at login and logout.
 
     ``remember()`` moves the session to a new id before it stores the user id (a planted
-    cookie is never authenticated); ``forget()`` removes it and moves what is left of the
-    session to a new id, so the logged-in cookie opens nothing afterwards. A drop-in for
-    Pyramid's own helper in a security policy.
+    cookie is never authenticated) and binds the session to ``str(userid)``, so
+    ``session.user_sessions()`` lists it and ``wsgisession.revoke_user()`` ends it;
+    ``forget()`` removes the user id, moves what is left of the session to a new id and
+    unbinds it, so the logged-in cookie opens nothing afterwards. A drop-in for Pyramid's own
+    helper in a security policy.
     """
 
     def remember(self, request: Request, userid: Any, **kw: Any) -> list[tuple[str, str]]:
@@ -124,7 +127,7 @@ class SessionAuthenticationHelper(_PyramidHelper):  # type: ignore[misc]
         session = request.session
         if isinstance(session, PyramidSession):
             session.regenerate()
-            # Binding the session to its user (to list and revoke a user's sessions) goes here.
+            session.set_user(str(userid))  # listed by user_sessions(), ended by revoke_user()
         return super().remember(request, userid, **kw)  # type: ignore[no-any-return]
 
     def forget(self, request: Request, **kw: Any) -> list[tuple[str, str]]:
@@ -133,7 +136,7 @@ class SessionAuthenticationHelper(_PyramidHelper):  # type: ignore[misc]
         session = request.session
         if isinstance(session, PyramidSession):
             session.regenerate()
-            # Unbinding the session from its user goes here.
+            session.set_user(None)
         return headers
 
 
@@ -152,10 +155,15 @@ class SessionFactory:
         exchange = core.begin(
             request.environ.get("HTTP_COOKIE"), request.scheme == "https", request.path
         )
+        if core.describe is not None:
+            # For the describe hook, when remember() binds; dropped at the end (the environ
+            # holds the session, which holds the exchange: no cycle is left behind).
+            exchange.client = request.environ
         session: PyramidSession = exchange.session  # type: ignore[assignment]
         session._core = core
 
         def finish(request: Request, response: Response) -> None:
+            exchange.client = None
             _finish(core, exchange, response)
 
         request.add_response_callback(finish)
@@ -244,6 +252,16 @@ def _convert(option: str, value: Any, key: str) -> Any:
         )
     if option == "secret_keys":
         return text.split()  # one key per line (or space), newest first
+    if option == "describe":
+        if text.lower() in ("", "none"):
+            return None
+        try:
+            return DottedNameResolver().resolve(text)
+        except (ImportError, ValueError) as exc:
+            raise ConfigurationError(
+                f"{key} = {value!r} names no importable callable ({exc}); write the dotted "
+                f"name of a function of the environ, e.g. {key} = myapp.sessions:describe"
+            ) from exc
     if option == "cookie_samesite" and not text:
         return None
     return text
@@ -281,7 +299,8 @@ def includeme(config: Configurator) -> None:
 
     ``wsgisession.store`` is a store URL (a per-process memory store when unset); any
     ``wsgisession.<option>`` sets that option (ints and booleans converted, ``secret_keys``
-    one per line, newest first). A bad setting fails here, naming the setting.
+    one per line, newest first, ``describe`` a dotted name such as
+    ``myapp.sessions:describe``). A bad setting fails here, naming the setting.
     """
     store, options, sources = settings_options(config.get_settings())
     config.set_session_factory(SessionFactory(_core(store, options, sources)))
