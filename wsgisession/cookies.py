@@ -94,6 +94,7 @@ def cookie_attributes(
     max_age: int | None,
     secure: bool,
     second: int,
+    partitioned: bool = False,
 ) -> str:
     """The ``; Max-Age=…; Path=/; …`` part of a Set-Cookie, exactly as WebOb writes it.
 
@@ -101,17 +102,29 @@ def cookie_attributes(
     its clock), cached: WebOb's ``make_cookie`` costs microseconds, and a busy server asks for
     the same few attribute sets every second.
     """
-    built = make_cookie(
-        name,
-        _PLACEHOLDER,
-        max_age=max_age,
-        path=path,
-        domain=domain,
-        secure=secure,
-        httponly=httponly,
-        samesite=samesite,
+    built = _with_partitioned(
+        make_cookie(
+            name,
+            _PLACEHOLDER,
+            max_age=max_age,
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        ),
+        partitioned,
     )
     return built[len(name) + 1 + len(_PLACEHOLDER) :]
+
+
+def _with_partitioned(header: str, partitioned: bool) -> str:
+    """*header* (WebOb's Set-Cookie value) with CHIPS' ``Partitioned`` attribute when asked.
+
+    WebOb's ``make_cookie`` has no parameter for it; the attribute takes no value, so it is
+    added after WebOb's own.
+    """
+    return f"{header}; Partitioned" if partitioned else header
 
 
 @dataclass(slots=True)  # not frozen: built on every request with a cookie
@@ -135,6 +148,8 @@ class CookieSettings:
     httponly: bool = True
     #: "Strict", "Lax", "None" (matched in any case), or None for no attribute.
     samesite: SameSite | None = "Lax"
+    #: True adds ``Partitioned`` (CHIPS): a third-party cookie kept per top-level site.
+    partitioned: bool = False
     #: Kept out of repr(): error trackers and logs capture reprs and frame locals.
     secret_keys: str | bytes | Sequence[str | bytes] | None = field(default=None, repr=False)
     signer: Signer | None = field(init=False, repr=False, compare=False)
@@ -181,6 +196,12 @@ class CookieSettings:
         if prefix == "__secure-" and self.secure is not True:
             raise ConfigurationError(
                 f"cookie_name={self.name!r} (a __Secure- cookie) needs cookie_secure=True"
+            )
+        if self.partitioned and self.secure is not True:
+            raise ConfigurationError(
+                f"cookie_partitioned=True needs cookie_secure=True, not "
+                f"cookie_secure={self.secure!r}: browsers drop a Partitioned cookie that is not "
+                "Secure (set cookie_secure=True and serve over HTTPS, or drop cookie_partitioned)"
             )
         if not self.path.startswith("/"):
             raise ConfigurationError(f"cookie_path={self.path!r} must start with '/'")
@@ -296,15 +317,18 @@ class CookieSettings:
         """
         if value and _TOKEN_RE.fullmatch(value) is None:
             # WebOb quotes it
-            return make_cookie(
-                self.name,
-                value,
-                max_age=max_age,
-                path=self.path,
-                domain=self.domain,
-                secure=secure,
-                httponly=self.httponly,
-                samesite=self.samesite,
+            return _with_partitioned(
+                make_cookie(
+                    self.name,
+                    value,
+                    max_age=max_age,
+                    path=self.path,
+                    domain=self.domain,
+                    secure=secure,
+                    httponly=self.httponly,
+                    samesite=self.samesite,
+                ),
+                self.partitioned,
             )
         attributes = cookie_attributes(
             self.name,
@@ -315,5 +339,6 @@ class CookieSettings:
             max_age,
             secure,
             int(time.time()),
+            self.partitioned,
         )
         return f"{self.name}={value}{attributes}"

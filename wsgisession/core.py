@@ -533,6 +533,7 @@ class SessionCore:
         cookie_secure: bool | None = None,
         cookie_httponly: bool = True,
         cookie_samesite: SameSite | None = "Lax",
+        cookie_partitioned: bool = False,
         max_age: int = 1209600,
         touch_interval: int | None = None,
         absolute_timeout: int | None = None,
@@ -568,6 +569,7 @@ class SessionCore:
             secure=cookie_secure,
             httponly=cookie_httponly,
             samesite=cookie_samesite,
+            partitioned=cookie_partitioned,
             secret_keys=secret_keys,
         )
         #: Seconds since the epoch: the one clock every expiry is decided with.

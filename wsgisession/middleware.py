@@ -75,6 +75,9 @@ class SessionMiddleware:
         (then no cookie is sent over plain HTTP); False never.
     :param cookie_httponly: hide the cookie from JavaScript (default True).
     :param cookie_samesite: ``"Strict"``, ``"Lax"`` (default) or ``"None"`` (needs Secure).
+    :param cookie_partitioned: add the ``Partitioned`` attribute (CHIPS), for an app embedded
+        in other sites: browsers then keep its cookie apart for each top-level site. Needs
+        ``cookie_secure=True``.
     :param max_age: idle timeout in seconds (14 days). Every use keeps the session alive.
     :param touch_interval: the refreshed expiry is written at most once per this many seconds;
         ``max_age // 10`` by default.
@@ -104,6 +107,7 @@ class SessionMiddleware:
         cookie_secure: bool | None = None,
         cookie_httponly: bool = True,
         cookie_samesite: SameSite | None = "Lax",
+        cookie_partitioned: bool = False,
         max_age: int = 1209600,
         touch_interval: int | None = None,
         absolute_timeout: int | None = None,
@@ -124,6 +128,7 @@ class SessionMiddleware:
             cookie_secure=cookie_secure,
             cookie_httponly=cookie_httponly,
             cookie_samesite=cookie_samesite,
+            cookie_partitioned=cookie_partitioned,
             max_age=max_age,
             touch_interval=touch_interval,
             absolute_timeout=absolute_timeout,

@@ -10,21 +10,32 @@ It knows nothing of WSGI, cookies or stores: :meth:`Session.plan` says what must
 from __future__ import annotations
 
 import hmac
+import math
 import operator
 import secrets
 import time
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any, Final, Literal
 
-from .errors import ConfigurationError, SerializationError, SessionTooLargeError, StoreError
+from .errors import (
+    ConfigurationError,
+    ConfigurationTypeError,
+    SerializationError,
+    SessionTooLargeError,
+    StoreError,
+    a_type,
+)
 from .policy import (
     BROWSER,
     CREATED,
+    ENDS,
     LIFETIME,
     Plan,
     cookie_max_age,
     past_deadline,
+    read_meta,
     refresh_due,
     target_expiry,
 )
@@ -190,14 +201,15 @@ class Session(MutableMapping[str, Any]):
         if found is None:
             return
         session_id, record = found
+        meta = record.meta = read_meta(record.meta)  # a 0.1.0 record's names read as today's
         limit = self._ctx.config.absolute_timeout
-        if limit is not None and past_deadline(record.meta, self._ctx.clock(), limit):
+        if limit is not None and past_deadline(meta, self._ctx.clock(), limit):
             self._replaces = session_id  # dead by absolute_timeout: delete it at the end
             return
         self._data = record.data
         self._size = record.size
         self._record = record
-        self._meta = record.meta
+        self._meta = meta
         self._id = self._origin = session_id
         self._fresh = False
         self._needs_create = False
@@ -235,6 +247,52 @@ class Session(MutableMapping[str, Any]):
         """True when this request started the session (no live session came with it)."""
         self._ensure()
         return self._fresh
+
+    @property
+    def created_at(self) -> datetime | None:
+        """When the session was created, as an aware UTC datetime; None while it has no id.
+
+        A session started by this request is created now (the moment is fixed on the first
+        ask and stored with it). :meth:`regenerate` keeps it, as it keeps the absolute
+        deadline; a session begun after :meth:`destroy` gets a new one.
+        """
+        self._ensure()
+        if self._id is None:
+            return None
+        created = self._meta.get(CREATED)
+        if not _is_number(created):
+            created = self._ctx.clock()
+            self._meta = {**self._meta, CREATED: created}  # stored with the new record
+        return datetime.fromtimestamp(created, timezone.utc)
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When the server ends the session if no further request uses it; None while it has no id.
+
+        An aware UTC datetime: the idle timeout from the last write of the expiry (throttled by
+        ``touch_interval``, so it may lag the last request by up to that long), or the fixed end
+        of ``set_expiry(datetime)``, and never past the ``absolute_timeout`` deadline. For a
+        browser-session cookie (``set_expiry(None)``) it is the same server-side end; the
+        browser may drop the cookie sooner, when it closes.
+        """
+        self._ensure()
+        if self._id is None:
+            return None
+        config = self._ctx.config
+        now = self._ctx.clock()
+        meta = self._meta
+        if not _is_number(meta.get(CREATED)):
+            meta = {**meta, CREATED: now}
+        target = target_expiry(meta, now, config.max_age, config.absolute_timeout)
+        record = self._record
+        if (
+            record is not None
+            and not self._needs_create
+            and not self._meta_dirty
+            and not refresh_due(target, record.expires, config.touch_interval)
+        ):
+            target = record.expires  # this request's refresh is not due: the stored end holds
+        return datetime.fromtimestamp(target, timezone.utc)
 
     # Mapping -------------------------------------------------------------------------------
 
@@ -412,28 +470,52 @@ class Session(MutableMapping[str, Any]):
         self._increments.clear()
         self._snapshots.clear()
 
-    def set_expiry(self, seconds: int | None) -> None:
-        """Give this session its own idle timeout; None makes the cookie end with the browser.
+    def set_expiry(self, expiry: int | timedelta | datetime | None) -> None:
+        """Give this session its own expiry; None makes the cookie end with the browser.
 
-        Use it for "remember me": ``set_expiry(30 * 86400)`` keeps the session for 30 idle days.
+        * seconds (an int) or a ``timedelta``: this session's own idle timeout in place of
+          ``max_age``; ``set_expiry(timedelta(days=30))`` keeps it for 30 idle days ("remember
+          me"). Whole seconds count.
+        * an aware ``datetime``: a fixed end. The session ends then however active it is, and
+          the cookie's Max-Age counts down to it. A naive datetime is refused: Python makes
+          both local (``datetime.now()``) and UTC (``datetime.utcnow()``) naive times, and a
+          guess would be hours off for one of them.
+        * None: the cookie ends with the browser session; on the server the idle timeout
+          (``max_age``) still applies.
+
+        Each call replaces the previous choice. ``absolute_timeout`` caps every one of them.
+        Raises ConfigurationError for a timeout that is not positive or a moment not in the
+        future (by the middleware's clock).
         """
-        if seconds is not None and (
-            not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0
-        ):
-            raise ConfigurationError(
-                f"set_expiry({seconds!r}): give a positive number of seconds, or None for a "
-                "cookie that ends with the browser session"
-            )
-        self._writable()
-        meta = dict(self._meta)
-        meta.pop(LIFETIME, None)
-        meta.pop(BROWSER, None)
-        if seconds is None:
-            meta[BROWSER] = 1
+        choice: dict[str, Any]
+        if expiry is None:
+            choice = {BROWSER: 1}
+        elif isinstance(expiry, datetime):
+            choice = {ENDS: self._fixed_end(expiry)}
         else:
-            meta[LIFETIME] = seconds
+            choice = {LIFETIME: _idle_seconds(expiry)}
+        self._writable()
+        meta = {k: v for k, v in self._meta.items() if k not in _EXPIRY_CHOICES}
+        meta.update(choice)
         self._meta = meta
         self._meta_dirty = True
+
+    def _fixed_end(self, moment: datetime) -> float:
+        """*moment* (aware) as seconds since the epoch; refused unless it is in the future."""
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ConfigurationError(
+                f"set_expiry({moment!r}) got a naive datetime, which could be local time or UTC; "
+                "give an aware one, e.g. datetime.now(timezone.utc) + timedelta(days=30)"
+            )
+        ends = moment.timestamp()
+        now = self._ctx.clock()
+        if ends <= now:
+            raise ConfigurationError(
+                f"set_expiry({moment.isoformat()}) is not in the future (now is "
+                f"{datetime.fromtimestamp(now, timezone.utc).isoformat()}); give a later moment, "
+                "or call destroy() to end the session now"
+            )
+        return ends
 
     # Flash messages and CSRF ------------------------------------------------------------------
 
@@ -545,6 +627,35 @@ class Session(MutableMapping[str, Any]):
         )
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _idle_seconds(expiry: Any) -> int:
+    """An idle timeout given as an int or a timedelta, in whole seconds; refused unless positive."""
+    if isinstance(expiry, timedelta):
+        seconds = math.floor(expiry.total_seconds())
+        if seconds <= 0:
+            raise ConfigurationError(
+                f"set_expiry({expiry!r}) is not a positive idle timeout; give at least one "
+                "second, e.g. timedelta(days=30), or None for a cookie that ends with the browser"
+            )
+        return seconds
+    if not isinstance(expiry, int) or isinstance(expiry, bool):
+        raise ConfigurationTypeError(
+            f"set_expiry({expiry!r}) got {a_type(expiry)}; give seconds (an int) or a timedelta "
+            "for an idle timeout, an aware datetime for a fixed end, or None for a cookie that "
+            "ends with the browser session"
+        )
+    if expiry <= 0:
+        raise ConfigurationError(
+            f"set_expiry({expiry!r}) is not a positive idle timeout; give at least one second, "
+            "or None for a cookie that ends with the browser session"
+        )
+    return expiry
+
+
+_EXPIRY_CHOICES: Final = frozenset((LIFETIME, BROWSER, ENDS))
 _JSON = JSONSerializer()
 _DETACHED = SessionContext()
 _MISSING: Final = object()

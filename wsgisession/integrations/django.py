@@ -39,12 +39,11 @@ from django.contrib.sessions.backends.base import CreateError, SessionBase, Upda
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.utils.cache import patch_cache_control
 
 from ..core import Exchange, SessionCore
 from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
-from ..policy import CREATED, Plan, cookie_max_age, target_expiry
+from ..policy import Plan, cookie_max_age, target_expiry
 from ..session import Session
 from ..stores import Store, store_from_url
 from ..stores.base import ClientSideStore
@@ -110,9 +109,9 @@ class _DjangoSession(Session):
         assert session_id is not None
         config = self._ctx.config
         now = self._ctx.clock()
-        meta = dict(self._meta)
-        meta.setdefault(CREATED, now)
-        self._meta = meta
+        if self.created_at is None:  # fixes the creation moment, stored with the record
+            return None
+        meta = self._meta
         expires = target_expiry(meta, now, config.max_age, config.absolute_timeout)
         return Plan(
             write_id=session_id,
@@ -215,6 +214,14 @@ def _options_from_settings() -> dict[str, Any]:
             raise ImproperlyConfigured(
                 f"WSGISESSION_OPTIONS[{name!r}]: Django's own setting gives this one; set "
                 f"{_FROM_DJANGO[name]} instead"
+            )
+        if name == "cookie_partitioned":
+            raise ImproperlyConfigured(
+                "WSGISESSION_OPTIONS['cookie_partitioned']: Django's SessionMiddleware writes "
+                "the session cookie from the SESSION_COOKIE_* settings, and Django has no setting "
+                "for the Partitioned attribute; remove the option (or serve the embedded part "
+                "of the site through SessionMiddleware or the Flask or Pyramid integration, "
+                "which take cookie_partitioned=True)"
             )
         if name.startswith("cookie_"):
             raise ImproperlyConfigured(
@@ -524,7 +531,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django ships no type i
             moment = datetime.fromisoformat(expiry)
             if moment.tzinfo is None:
                 moment = moment.astimezone()  # Django's naive datetimes are local time
-            if moment <= timezone.now():
+            if moment.timestamp() <= self._core.clock():  # the core's clock decides expiry
                 self._expire_now = True
             else:
                 session.set_expiry(moment)
