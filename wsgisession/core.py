@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal
 
 from .cookies import COOKIE_SIZE_LIMIT, CookieSettings, ParsedCookie, SameSite, path_matches
-from .errors import ConfigurationError, StoreError
+from .errors import ConfigurationError, ConfigurationTypeError, StoreError, a_type, check_type
 from .policy import Plan
 from .records import Record
 from .session import Session, SessionConfig, SessionContext, _time_now
@@ -543,19 +543,22 @@ class SessionCore:
         retry_after: int = 5,
     ) -> None:
         if store is not None and not isinstance(store, (Store, ClientSideStore)):
-            raise ConfigurationError(
-                f"store={store!r} is not a wsgisession Store; pass MemoryStore(), "
-                "SqliteStore(path), RedisStore(url), PostgresStore(dsn) or CookieStore()"
+            raise ConfigurationTypeError(
+                f"store={store!r} is {a_type(store)}, not a wsgisession Store; pass "
+                "MemoryStore(), SqliteStore(path), RedisStore(url), PostgresStore(dsn) or "
+                "CookieStore() (or store_from_url(url) for a URL)"
             )
         if not (isinstance(session_class, type) and issubclass(session_class, Session)):
-            raise ConfigurationError(
+            raise ConfigurationTypeError(
                 f"session_class={session_class!r} must be wsgisession.Session or a subclass"
             )
         if clock is not None and not callable(clock):
-            raise ConfigurationError(
-                f"clock={clock!r} must be a callable returning seconds since the epoch"
+            raise ConfigurationTypeError(
+                f"clock={clock!r} is {a_type(clock)}; give a callable returning seconds since "
+                "the epoch (e.g. time.time), or None for time.time"
             )
-        if not isinstance(retry_after, int) or isinstance(retry_after, bool) or retry_after < 0:
+        check_type("retry_after", retry_after, (int,), "a whole number of seconds (an int)")
+        if retry_after < 0:
             raise ConfigurationError(
                 f"retry_after={retry_after!r} must be 0 or more seconds (default 5)"
             )

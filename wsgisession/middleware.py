@@ -9,13 +9,14 @@ touches the session costs two small objects.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Literal
 
 from .cookies import CookieSettings, SameSite
 from .core import Exchange, SessionCore
-from .errors import SessionNotInstalledError, StoreError
+from .errors import ConfigurationError, SessionNotInstalledError, StoreError, check_type
 from .session import Session, SessionConfig
 from .stores.base import ClientSideStore, Store
 
@@ -118,6 +119,7 @@ class SessionMiddleware:
         trust_forwarded_proto: bool = False,
         retry_after: int = 5,
     ) -> None:
+        _check_wsgi_options(environ_key, trust_forwarded_proto)
         #: The sans-I/O core that does the work; every option but the WSGI ones is its.
         self.core = SessionCore(
             store,
@@ -197,6 +199,29 @@ class SessionMiddleware:
         if exchange.started:
             return result
         return _late_start(result, exchange)
+
+
+#: CGI variables (REQUEST_METHOD, HTTP_COOKIE, ...): the server's names in the environ.
+_CGI_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+def _check_wsgi_options(environ_key: object, trust_forwarded_proto: object) -> None:
+    """Refuse WSGI options that cannot work, saying what to give instead."""
+    check_type("environ_key", environ_key, (str,), "a str, e.g. environ_key='wsgisession'")
+    assert isinstance(environ_key, str)
+    if not environ_key or environ_key.startswith("wsgi.") or _CGI_NAME.fullmatch(environ_key):
+        raise ConfigurationError(
+            f"environ_key={environ_key!r} is "
+            + ("empty" if not environ_key else "a name the WSGI server owns (PEP 3333)")
+            + "; use a lowercase name of your own, e.g. environ_key='wsgisession' (the default) "
+            "or 'myapp.session', and pass the same one to get_session()"
+        )
+    check_type(
+        "trust_forwarded_proto",
+        trust_forwarded_proto,
+        (bool,),
+        "True (only behind a proxy that sets X-Forwarded-Proto) or False (the default)",
+    )
 
 
 class _WSGIExchange(Exchange):

@@ -26,6 +26,7 @@ from .errors import (
     SessionTooLargeError,
     StoreError,
     a_type,
+    check_type,
 )
 from .policy import (
     BROWSER,
@@ -70,30 +71,52 @@ class SessionConfig:
     on_store_error: Literal["error", "continue"] = "error"
 
     def __post_init__(self) -> None:
-        if self.on_store_error not in ("error", "continue"):
-            raise ConfigurationError(
-                f"on_store_error={self.on_store_error!r} is unknown; use 'error' (a 503) or "
-                "'continue' (an empty session that is not saved)"
-            )
-        if not isinstance(self.max_age, int) or isinstance(self.max_age, bool) or self.max_age <= 0:
+        seconds = "a whole number of seconds (an int)"
+        check_type(
+            "max_age", self.max_age, (int,), f"{seconds}, e.g. max_age=3600 (default 14 days)"
+        )
+        if self.max_age <= 0:
             raise ConfigurationError(
                 f"max_age={self.max_age!r} must be a positive number of seconds (default 1209600)"
             )
-        if not isinstance(self.touch_interval, int) or self.touch_interval < 0:
+        check_type(
+            "touch_interval", self.touch_interval, (int,), f"{seconds}, or None for max_age // 10"
+        )
+        if self.touch_interval < 0:
             raise ConfigurationError(
                 f"touch_interval={self.touch_interval!r} must be 0 or more seconds "
                 "(default max_age // 10)"
             )
-        if self.max_size is not None and (not isinstance(self.max_size, int) or self.max_size <= 0):
+        if self.touch_interval > self.max_age:
             raise ConfigurationError(
-                f"max_session_size={self.max_size!r} must be a positive number of bytes or None"
+                f"touch_interval={self.touch_interval!r} is longer than max_age={self.max_age!r}: "
+                "a session used only by reads would expire before its refresh is ever written; "
+                f"set touch_interval to at most max_age (e.g. {self.max_age // 10}, the default "
+                "max_age // 10), or leave it out"
             )
-        if self.absolute_timeout is not None and (
-            not isinstance(self.absolute_timeout, int) or self.absolute_timeout <= 0
-        ):
+        check_type(
+            "absolute_timeout", self.absolute_timeout, (int, type(None)), f"{seconds}, or None"
+        )
+        if self.absolute_timeout is not None and self.absolute_timeout <= 0:
             raise ConfigurationError(
                 f"absolute_timeout={self.absolute_timeout!r} must be a positive number of seconds "
                 "or None"
+            )
+        check_type(
+            "max_session_size",
+            self.max_size,
+            (int, type(None)),
+            "a whole number of bytes (an int), or None for no limit",
+        )
+        if self.max_size is not None and self.max_size <= 0:
+            raise ConfigurationError(
+                f"max_session_size={self.max_size!r} must be a positive number of bytes or None"
+            )
+        check_type("on_store_error", self.on_store_error, (str,), "'error' or 'continue'")
+        if self.on_store_error not in ("error", "continue"):
+            raise ConfigurationError(
+                f"on_store_error={self.on_store_error!r} is unknown; use 'error' (a 503) or "
+                "'continue' (an empty session that is not saved)"
             )
 
     @property
@@ -259,11 +282,11 @@ class Session(MutableMapping[str, Any]):
         self._ensure()
         if self._id is None:
             return None
-        created = self._meta.get(CREATED)
+        created: Any = self._meta.get(CREATED)
         if not _is_number(created):
             created = self._ctx.clock()
             self._meta = {**self._meta, CREATED: created}  # stored with the new record
-        return datetime.fromtimestamp(created, timezone.utc)
+        return datetime.fromtimestamp(float(created), timezone.utc)
 
     @property
     def expires_at(self) -> datetime | None:

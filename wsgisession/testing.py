@@ -241,7 +241,9 @@ class StoreContract:
         expired = self._create(store, {"user": "ann"}, expires=NOW + 10)
         for old, now in ((deleted, NOW), (expired, NOW + 10), (new_key(), NOW)):
             new = new_key()
-            assert store.create(new, {"user": "ann"}, {"created": NOW}, NOW + DAY, now, old) is False
+            assert (
+                store.create(new, {"user": "ann"}, {"created": NOW}, NOW + DAY, now, old) is False
+            )
             assert store.load(new, now) is None
             assert store.load(old, now) is None
 
@@ -261,7 +263,9 @@ class StoreContract:
         def move(key: str) -> None:
             barrier.wait()
             try:
-                results[key] = store.create(key, {"user": "ann"}, {"created": NOW}, NOW + DAY, NOW, old)
+                results[key] = store.create(
+                    key, {"user": "ann"}, {"created": NOW}, NOW + DAY, NOW, old
+                )
             except BaseException as exc:  # pragma: no cover - reported below
                 results[key] = exc
 

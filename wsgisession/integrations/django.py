@@ -42,11 +42,18 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
 
 from ..core import Exchange, SessionCore
-from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
+from ..errors import (
+    ConfigurationError,
+    MissingDriverError,
+    StoreError,
+    StoreUnavailableError,
+    a_type,
+)
 from ..policy import Plan, cookie_max_age, target_expiry
 from ..session import Session
 from ..stores import Store, store_from_url
 from ..stores.base import ClientSideStore
+from ._options import build_core
 
 __all__ = ["SessionPolicyMiddleware", "SessionStore", "get_core"]
 
@@ -153,9 +160,10 @@ def _build_engine() -> _Engine:
     global _engine
     with _engine_lock:
         if _engine is None:
+            options, sources = _options_from_settings()  # checked first: no store to close
             store, owns_store = _store_from_settings()
             try:
-                core = SessionCore(store, _DjangoSession, **_options_from_settings())
+                core = build_core(store, _DjangoSession, options, sources)
             except ConfigurationError as exc:
                 if owns_store:
                     store.close()
@@ -189,8 +197,9 @@ def _store_from_settings() -> tuple[Store, bool]:
         return value, False
     if not isinstance(value, str):
         raise ImproperlyConfigured(
-            f"WSGISESSION_STORE={value!r} is neither a store URL nor a Store; use e.g. "
-            "'sqlite:///sessions.db' or RedisStore('redis://127.0.0.1:6379/0')"
+            f"WSGISESSION_STORE={value!r} is {a_type(value)}, neither a store URL nor a Store; "
+            "use e.g. WSGISESSION_STORE = 'sqlite:///sessions.db' or "
+            "RedisStore('redis://127.0.0.1:6379/0')"
         )
     try:
         return store_from_url(value), True
@@ -198,15 +207,18 @@ def _store_from_settings() -> tuple[Store, bool]:
         raise ImproperlyConfigured(f"WSGISESSION_STORE: {exc}") from exc
 
 
-def _options_from_settings() -> dict[str, Any]:
-    """The core's keyword options: WSGISESSION_OPTIONS, with what Django's settings give."""
+def _options_from_settings() -> tuple[dict[str, Any], dict[str, str]]:
+    """The core's keyword options: WSGISESSION_OPTIONS, with what Django's settings give.
+
+    Returns the options and, for each, the setting it came from (for error messages).
+    """
     given = getattr(settings, "WSGISESSION_OPTIONS", None)
     if given is None:
         given = {}
     if not isinstance(given, Mapping):
         raise ImproperlyConfigured(
-            f"WSGISESSION_OPTIONS={given!r} must be a dict of wsgisession options, "
-            "e.g. {'absolute_timeout': 28800}"
+            f"WSGISESSION_OPTIONS={given!r} is {a_type(given)}; it must be a dict of wsgisession "
+            "options, e.g. WSGISESSION_OPTIONS = {'absolute_timeout': 28800}, or left out"
         )
     known = set(inspect.signature(SessionCore).parameters) - {"store", "session_class"}
     for name in given:
@@ -230,13 +242,17 @@ def _options_from_settings() -> dict[str, Any]:
             )
         if name not in known:
             raise ImproperlyConfigured(
-                f"WSGISESSION_OPTIONS[{name!r}] is not a wsgisession option; the options are "
+                f"WSGISESSION_OPTIONS[{name!r}] is not a wsgisession option; remove it, or use "
+                "one of "
                 + ", ".join(
                     sorted(n for n in known - set(_FROM_DJANGO) if not n.startswith("cookie_"))
                 )
             )
     options = dict(given)
+    sources = {name: f"WSGISESSION_OPTIONS[{name!r}]" for name in given}
+    sources.update((option, setting) for option, setting in _FROM_DJANGO.items())
     if "secret_keys" not in options:
+        sources["secret_keys"] = "SECRET_KEY"
         # Signed cookies by default, with Django's keys (newest first, as Django orders them):
         # a forged cookie then never costs a store query. Other front ends that share these
         # sessions need the same keys; WSGISESSION_OPTIONS["secret_keys"] = None signs nothing.
@@ -250,7 +266,7 @@ def _options_from_settings() -> dict[str, Any]:
     options["cookie_httponly"] = bool(settings.SESSION_COOKIE_HTTPONLY)
     options["cookie_samesite"] = settings.SESSION_COOKIE_SAMESITE or None
     options["max_age"] = settings.SESSION_COOKIE_AGE
-    return options
+    return options, sources
 
 
 def _reset_engine(*, setting: str, **kwargs: Any) -> None:
