@@ -1,4 +1,4 @@
-"""Session expiry API: ``created_at``, ``expires_at`` and ``set_expiry()`` with every kind of value."""
+"""Session expiry: ``created_at``, ``expires_at`` and ``set_expiry()`` with every kind of value."""
 
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ def test_each_call_replaces_the_previous_choice(store: Store, clock: Clock) -> N
     ],
 )
 def test_bad_expiry_is_refused_and_the_session_left_alone(expiry: object, message: str) -> None:
-    """A naive or past datetime, or a timeout that is not positive: ConfigurationError, no change."""
+    """A naive or past datetime, or a timeout not positive: ConfigurationError, no change."""
     session = _detached()
     session["a"] = 1
     before = dict(session._meta)
