@@ -21,6 +21,7 @@ __all__ = [
     "CREATED",
     "ENDS",
     "LIFETIME",
+    "OLD_META_NAMES",
     "Plan",
     "cookie_max_age",
     "past_deadline",
@@ -41,8 +42,8 @@ BROWSER: Final = "browser_session"
 ENDS: Final = "ends"
 
 #: The spellings of records written by 0.1.0, and the names they stand for.
-_OLD_NAMES: Final = {"c": CREATED, "t": LIFETIME, "b": BROWSER}
-_OLD_KEYS: Final = frozenset(_OLD_NAMES)
+OLD_META_NAMES: Final = {"c": CREATED, "t": LIFETIME, "b": BROWSER}
+_OLD_KEYS: Final = frozenset(OLD_META_NAMES)
 
 
 def read_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def read_meta(meta: dict[str, Any]) -> dict[str, Any]:
         return meta
     renamed: dict[str, Any] = {}
     for name, value in meta.items():
-        new = _OLD_NAMES.get(name)
+        new = OLD_META_NAMES.get(name)
         if new is None:
             renamed[name] = value
         else:

@@ -33,6 +33,7 @@ from .policy import (
     CREATED,
     ENDS,
     LIFETIME,
+    OLD_META_NAMES,
     Plan,
     cookie_max_age,
     past_deadline,
@@ -224,7 +225,9 @@ class Session(MutableMapping[str, Any]):
         if found is None:
             return
         session_id, record = found
-        meta = record.meta = read_meta(record.meta)  # a 0.1.0 record's names read as today's
+        meta = record.meta
+        if not _OLD_META_KEYS.isdisjoint(meta):  # a 0.1.0 record: its names read as today's
+            meta = record.meta = read_meta(meta)
         limit = self._ctx.config.absolute_timeout
         if limit is not None and past_deadline(meta, self._ctx.clock(), limit):
             self._replaces = session_id  # dead by absolute_timeout: delete it at the end
@@ -679,6 +682,7 @@ def _idle_seconds(expiry: Any) -> int:
 
 
 _EXPIRY_CHOICES: Final = frozenset((LIFETIME, BROWSER, ENDS))
+_OLD_META_KEYS: Final = frozenset(OLD_META_NAMES)
 _JSON = JSONSerializer()
 _DETACHED = SessionContext()
 _MISSING: Final = object()
