@@ -112,8 +112,8 @@ def target_expiry(
     A session with a fixed end (``set_expiry(datetime)``) expires then, however it is used.
     """
     ends = meta.get(ENDS)
-    if isinstance(ends, (int, float)) and not isinstance(ends, bool):
-        expires = float(ends)
+    if ends is not None and isinstance(ends, (int, float)) and not isinstance(ends, bool):
+        expires = float(ends)  # the fixed end of set_expiry(datetime); rare, so tested last
     else:
         lifetime = meta.get(LIFETIME)
         if not (isinstance(lifetime, int) and lifetime > 0):
