@@ -44,7 +44,7 @@ def _data() -> dict[str, Any]:
 def _grow_sqlite(store: SqliteStore, count: int, expires: float, now: float) -> None:
     """Add *count* copies of one record the store wrote, each under a fresh random key."""
     template = _key()
-    store.create(template, _data(), {"c": now}, expires, now)
+    store.create(template, _data(), {"created": now}, expires, now)
     conn = sqlite3.connect(store.path, isolation_level=None)
     columns = [row[1] for row in conn.execute(f"PRAGMA table_info({store.table})")]
     chosen = ", ".join(
@@ -67,7 +67,7 @@ def _grow_postgres(store: Any, dsn: str, count: int, expires: float, now: float)
     import psycopg
 
     template = _key()
-    store.create(template, _data(), {"c": now}, expires, now)
+    store.create(template, _data(), {"created": now}, expires, now)
     table = store.table
     with psycopg.connect(dsn, autocommit=True) as conn:
         columns = [
@@ -102,7 +102,7 @@ def _grow_redis(store: Any, url: str, count: int, expires: float, now: float) ->
     import redis
 
     template = _key()
-    store.create(template, _data(), {"c": now}, expires, now)
+    store.create(template, _data(), {"created": now}, expires, now)
     client = redis.Redis.from_url(url)
     payload = client.dump(store.prefix + template)
     ttl = max(int((expires - now) * 1000), 1000) + 600_000
@@ -185,7 +185,7 @@ def flat_latency(ctx: Context, sizes: tuple[int, ...], log: Callable[[str], None
         expires = now + 3600
         keys = [_key() for _ in range(PROBES)]
         for key in keys:
-            store.create(key, _data(), {"c": now}, expires, now)
+            store.create(key, _data(), {"created": now}, expires, now)
         have = PROBES
         try:
             for size in sizes:
@@ -210,7 +210,7 @@ def memory_flood(count: int, bound: int, log: Callable[[str], None]) -> str:
     store = MemoryStore(max_entries=bound)
     now = time.time()
     data = _data()
-    meta = {"c": now}
+    meta = {"created": now}
     most = 0
     started = time.perf_counter()
     for index in range(count):
@@ -240,7 +240,7 @@ def purge_pause(ctx: Context, expired: int, log: Callable[[str], None]) -> str:
             continue  # Redis ends expired keys itself (native TTL); nothing to batch
         now = time.time()
         live = _key()
-        store.create(live, _data(), {"c": now}, now + 3600, now)
+        store.create(live, _data(), {"created": now}, now + 3600, now)
         grow(expired, now - 60, now - 120)
         latencies: list[float] = []
         stop = threading.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import webtest
 
 from tests.support.app import app
 from wsgisession import (
@@ -92,3 +93,158 @@ def test_no_repr_shows_a_secret_key() -> None:
             texts += [repr(getattr(thing, f.name)) for f in dataclasses.fields(thing) if f.repr]
         for text in texts:
             assert secret not in text and old not in text, type(thing)
+
+
+# Every option of the wrong type ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "accepts"),
+    [
+        ("cookie_name", 5, "give a str, e.g. cookie_name='wsgisession'"),
+        ("cookie_path", b"/", "give a str starting with '/'"),
+        ("cookie_domain", ["example.com"], "a host name as a str"),
+        ("cookie_secure", "yes", "True (always Secure), False (never) or None"),
+        ("cookie_httponly", 1, "True (the default) or False"),
+        ("cookie_samesite", 1, "'Strict', 'Lax' (the default) or 'None', or None"),
+        ("cookie_partitioned", "true", "True or False"),
+        ("max_age", "3600", "a whole number of seconds (an int), e.g. max_age=3600"),
+        ("max_age", 3600.0, "a whole number of seconds (an int)"),
+        ("max_age", True, "a whole number of seconds (an int)"),
+        ("touch_interval", "60", "a whole number of seconds (an int), or None"),
+        ("absolute_timeout", 1.5, "a whole number of seconds (an int), or None"),
+        ("max_session_size", "64k", "a whole number of bytes (an int), or None for no limit"),
+        ("on_store_error", 503, "'error' or 'continue'"),
+        ("retry_after", "5", "a whole number of seconds (an int)"),
+        ("clock", 1_800_000_000.0, "a callable returning seconds since the epoch"),
+        ("environ_key", None, "a str, e.g. environ_key='wsgisession'"),
+        ("trust_forwarded_proto", "yes", "True (only behind a proxy"),
+        ("store", "sqlite:///sessions.db", "store_from_url(url) for a URL"),
+    ],
+)
+def test_every_option_of_the_wrong_type_names_it_and_what_it_takes(
+    option: str, value: object, accepts: str
+) -> None:
+    """A wrong type: ConfigurationTypeError with the option, the value and type got, what works."""
+    with pytest.raises(ConfigurationTypeError) as info:
+        SessionMiddleware(app, **{option: value})  # type: ignore[arg-type]
+    message = str(info.value)
+    assert message.startswith(f"{option}={value!r} is {_a(value)}"), message
+    assert accepts in message
+    assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)
+
+
+def _a(value: object) -> str:
+    name = type(value).__name__
+    return "None" if value is None else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+# Values that cannot work -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"max_age": 600, "touch_interval": 601},
+            "touch_interval=601 is longer than max_age=600: a session used only by reads would "
+            "expire before its refresh is ever written; set touch_interval to at most max_age "
+            "(e.g. 60, the default max_age // 10), or leave it out",
+        ),
+        (
+            {"cookie_name": "my session"},
+            "cookie_name='my session' is not a valid cookie name: it holds ' '",
+        ),
+        ({"cookie_name": "sid;x"}, "it holds ';'"),
+        ({"cookie_name": "a=b"}, "it holds '='"),
+        ({"cookie_name": "sé"}, "it holds 'é'"),
+        ({"cookie_name": ""}, "it is empty"),
+        (
+            {"cookie_path": "app"},
+            "cookie_path='app' must start with '/' (browsers ignore any "
+            "other Path), e.g. cookie_path='/app'",
+        ),
+        ({"cookie_path": "/a;Domain=evil.example"}, "holds ';', which a Set-Cookie Path"),
+        ({"cookie_path": "/a\nb"}, "holds '\\n'"),
+        ({"cookie_path": "/café"}, "percent-encode it"),
+        (
+            {"cookie_domain": "https://example.com"},
+            "has a scheme; give the host name alone, e.g. cookie_domain='example.com'",
+        ),
+        ({"cookie_domain": "example.com:8080"}, "has a port, which cookies do not have"),
+        ({"cookie_domain": "example.com/app"}, "has a path; give the host name alone"),
+        ({"cookie_domain": ""}, "cookie_domain='' is empty; leave it out (None)"),
+        ({"cookie_domain": "exa mple.com"}, "is not a host name browsers accept"),
+        ({"environ_key": ""}, "environ_key='' is empty; use a lowercase name of your own"),
+        ({"environ_key": "wsgi.session"}, "is a name the WSGI server owns (PEP 3333)"),
+        ({"environ_key": "HTTP_COOKIE"}, "is a name the WSGI server owns (PEP 3333)"),
+        (
+            {"cookie_partitioned": True},
+            "cookie_partitioned=True needs cookie_secure=True, not cookie_secure=None: browsers "
+            "drop a Partitioned cookie that is not Secure",
+        ),
+        ({"cookie_partitioned": True, "cookie_secure": False}, "not cookie_secure=False"),
+    ],
+)
+def test_values_browsers_or_servers_would_not_keep_are_refused(
+    options: dict[str, object], message: str
+) -> None:
+    """Each refused at construction, saying what was wrong and what to write instead."""
+    with pytest.raises(ConfigurationError) as info:
+        SessionMiddleware(app, **options)  # type: ignore[arg-type]
+    assert message in str(info.value)
+    assert not isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_age": 600, "touch_interval": 600},  # Flask's SESSION_REFRESH_EACH_REQUEST=False
+        {"max_age": 600, "touch_interval": 0},
+        {"cookie_domain": ".example.com"},
+        {"cookie_domain": "app.example.com"},
+        {"cookie_domain": "127.0.0.1"},
+        {"cookie_path": "/app/%C3%A9"},
+        {"cookie_name": "__Host-sid", "cookie_secure": True},
+        {"environ_key": "myapp.session"},
+        {"cookie_partitioned": True, "cookie_secure": True, "cookie_samesite": "None"},
+    ],
+)
+def test_values_that_work_are_accepted(options: dict[str, object]) -> None:
+    """The checks refuse nothing a browser keeps (every one of these builds)."""
+    middleware = SessionMiddleware(app, **options)  # type: ignore[arg-type]
+    assert middleware.core.cookie.name
+
+
+def test_a_partitioned_cookie_carries_the_attribute_and_keeps_the_others() -> None:
+    """cookie_partitioned=True: Partitioned is added after WebOb's attributes, on set and expire."""
+    middleware = SessionMiddleware(
+        app, cookie_partitioned=True, cookie_secure=True, cookie_samesite="None"
+    )
+    client = webtest.TestApp(middleware, extra_environ={"wsgi.url_scheme": "https"})
+    (header,) = client.get("/set?a=1").headers.getall("Set-Cookie")
+    attributes = [part.strip().lower() for part in header.split(";")]
+    assert attributes[-1] == "partitioned"
+    assert {"secure", "httponly", "samesite=none", "path=/"} <= set(attributes)
+    assert client.get("/get?a=").json == {"a": "1"}
+    (expired,) = client.get("/logout").headers.getall("Set-Cookie")
+    assert "max-age=0" in expired.lower() and expired.endswith("; Partitioned")
+    plain = SessionMiddleware(app, cookie_secure=True)
+    https = webtest.TestApp(plain, extra_environ={"wsgi.url_scheme": "https"})
+    (header,) = https.get("/set?a=1").headers.getall("Set-Cookie")
+    assert "partitioned" not in header.lower()
+
+
+def test_a_partitioned_cookie_store_cookie_fits_its_budget() -> None:
+    """CookieStore with cookie_partitioned: the size budget counts the attribute, so a session
+    that fits the budget is sent whole."""
+    store = CookieStore()
+    middleware = SessionMiddleware(
+        app, store=store, secret_keys="k" * 32, cookie_partitioned=True, cookie_secure=True
+    )
+    client = webtest.TestApp(middleware, extra_environ={"wsgi.url_scheme": "https"})
+    budget = middleware.core.config.max_size
+    assert budget is not None
+    response = client.get("/set", params={"big": "x" * (budget - 40)})
+    (header,) = response.headers.getall("Set-Cookie")
+    assert len(header) <= 4096 and header.endswith("; Partitioned")

@@ -16,7 +16,7 @@ from typing import Literal
 
 from webob.cookies import make_cookie, parse_cookie  # type: ignore[attr-defined]
 
-from .errors import ConfigurationError, SessionTooLargeError
+from .errors import ConfigurationError, SessionTooLargeError, check_type
 from .signing import Signer, is_valid_id, normalize_keys
 
 __all__ = [
@@ -50,6 +50,14 @@ _NAME_CHARS = r"[A-Za-z0-9~!@#$%^&*()_+`.?|:/{}<>'-]+"
 _PAIR = _NAME_CHARS + "=" + _VALUE_CHARS
 _SIMPLE_HEADER = re.compile(f"{_PAIR}(?:; ?{_PAIR})*")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+#: A cookie name browsers keep: an RFC 6265 token (no spaces, separators or ``=``).
+_NAME_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: A Domain attribute: a host name (or an IPv4 address), with an optional leading dot.
+_DOMAIN_RE = re.compile(
+    r"\.?[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?"
+)
+#: What a Path attribute cannot hold: ``;`` (it would end the attribute), controls, non-ASCII.
+_BAD_PATH_RE = re.compile(r"[;\x00-\x1f\x7f]|[^\x00-\x7f]")
 
 
 def path_matches(request_path: str, cookie_path: str) -> bool:
@@ -94,6 +102,7 @@ def cookie_attributes(
     max_age: int | None,
     secure: bool,
     second: int,
+    partitioned: bool = False,
 ) -> str:
     """The ``; Max-Age=…; Path=/; …`` part of a Set-Cookie, exactly as WebOb writes it.
 
@@ -101,17 +110,29 @@ def cookie_attributes(
     its clock), cached: WebOb's ``make_cookie`` costs microseconds, and a busy server asks for
     the same few attribute sets every second.
     """
-    built = make_cookie(
-        name,
-        _PLACEHOLDER,
-        max_age=max_age,
-        path=path,
-        domain=domain,
-        secure=secure,
-        httponly=httponly,
-        samesite=samesite,
+    built = _with_partitioned(
+        make_cookie(
+            name,
+            _PLACEHOLDER,
+            max_age=max_age,
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        ),
+        partitioned,
     )
     return built[len(name) + 1 + len(_PLACEHOLDER) :]
+
+
+def _with_partitioned(header: str, partitioned: bool) -> str:
+    """*header* (WebOb's Set-Cookie value) with CHIPS' ``Partitioned`` attribute when asked.
+
+    WebOb's ``make_cookie`` has no parameter for it; the attribute takes no value, so it is
+    added after WebOb's own.
+    """
+    return f"{header}; Partitioned" if partitioned else header
 
 
 @dataclass(slots=True)  # not frozen: built on every request with a cookie
@@ -135,6 +156,8 @@ class CookieSettings:
     httponly: bool = True
     #: "Strict", "Lax", "None" (matched in any case), or None for no attribute.
     samesite: SameSite | None = "Lax"
+    #: True adds ``Partitioned`` (CHIPS): a third-party cookie kept per top-level site.
+    partitioned: bool = False
     #: Kept out of repr(): error trackers and logs capture reprs and frame locals.
     secret_keys: str | bytes | Sequence[str | bytes] | None = field(default=None, repr=False)
     signer: Signer | None = field(init=False, repr=False, compare=False)
@@ -144,11 +167,16 @@ class CookieSettings:
     _values_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.name or any(c in self.name for c in ' ;,="\\\t\r\n'):
+        self._check_types()
+        if _NAME_RE.fullmatch(self.name) is None:
+            bad = sorted({c for c in self.name if _NAME_RE.fullmatch(c) is None})
+            why = f"it holds {', '.join(map(repr, bad))}" if bad else "it is empty"
             raise ConfigurationError(
-                f"cookie_name={self.name!r} is not a valid cookie name; "
-                "use letters, digits, - and _"
+                f"cookie_name={self.name!r} is not a valid cookie name: {why}, which browsers "
+                "do not keep in a name (no spaces, separators such as ; , = or quotes); use "
+                "letters, digits, - and _, e.g. cookie_name='wsgisession'"
             )
+        self._check_path_and_domain()
         if self.samesite is not None:
             canonical = _SAMESITE.get(str(self.samesite).lower())
             if canonical is None:
@@ -182,13 +210,83 @@ class CookieSettings:
             raise ConfigurationError(
                 f"cookie_name={self.name!r} (a __Secure- cookie) needs cookie_secure=True"
             )
-        if not self.path.startswith("/"):
-            raise ConfigurationError(f"cookie_path={self.path!r} must start with '/'")
+        if self.partitioned and self.secure is not True:
+            raise ConfigurationError(
+                f"cookie_partitioned=True needs cookie_secure=True, not "
+                f"cookie_secure={self.secure!r}: browsers drop a Partitioned cookie that is not "
+                "Secure (set cookie_secure=True and serve over HTTPS, or drop cookie_partitioned)"
+            )
         keys = normalize_keys(self.secret_keys)
         object.__setattr__(self, "signer", Signer(keys) if keys else None)
         object.__setattr__(self, "_needle", self.name + "=")
         object.__setattr__(self, "_name_bytes", self.name.encode("latin-1"))
         object.__setattr__(self, "_values_re", values_pattern(self.name))
+
+    def _check_types(self) -> None:
+        """Refuse an attribute of the wrong type, naming the option and what it takes."""
+        check_type("cookie_name", self.name, (str,), "a str, e.g. cookie_name='wsgisession'")
+        check_type("cookie_path", self.path, (str,), "a str starting with '/', e.g. '/'")
+        check_type(
+            "cookie_domain",
+            self.domain,
+            (str, type(None)),
+            "a host name as a str, e.g. 'example.com', or None for this host only",
+        )
+        check_type(
+            "cookie_secure",
+            self.secure,
+            (bool, type(None)),
+            "True (always Secure), False (never) or None (Secure exactly on HTTPS requests)",
+        )
+        check_type("cookie_httponly", self.httponly, (bool,), "True (the default) or False")
+        check_type(
+            "cookie_samesite",
+            self.samesite,
+            (str, type(None)),
+            "'Strict', 'Lax' (the default) or 'None', or None for no attribute",
+        )
+        check_type("cookie_partitioned", self.partitioned, (bool,), "True or False (the default)")
+
+    def _check_path_and_domain(self) -> None:
+        """Refuse a Path or Domain a browser would not keep, saying what to write instead."""
+        path = self.path
+        if not path.startswith("/"):
+            raise ConfigurationError(
+                f"cookie_path={path!r} must start with '/' (browsers ignore any other Path), "
+                f"e.g. cookie_path={'/' + path.lstrip('/')!r}"
+            )
+        bad_path = _BAD_PATH_RE.search(path)
+        if bad_path is not None:
+            raise ConfigurationError(
+                f"cookie_path={path!r} holds {bad_path.group()!r}, which a Set-Cookie Path cannot "
+                "carry (no ';', control or non-ASCII characters); percent-encode it as the "
+                "request's URL is, e.g. cookie_path='/caf%C3%A9'"
+            )
+        domain = self.domain
+        if domain is None:
+            return
+        advice = "give the host name alone, e.g. cookie_domain='example.com'"
+        if not domain:
+            raise ConfigurationError(
+                "cookie_domain='' is empty; leave it out (None) to keep the cookie to this host, "
+                f"or {advice}"
+            )
+        if "://" in domain:
+            raise ConfigurationError(f"cookie_domain={domain!r} has a scheme; {advice}")
+        if ":" in domain:
+            raise ConfigurationError(
+                f"cookie_domain={domain!r} has a port, which cookies do not have (a cookie is "
+                f"sent to every port of its host); {advice}"
+            )
+        if "/" in domain:
+            raise ConfigurationError(
+                f"cookie_domain={domain!r} has a path; {advice}, and set cookie_path for the path"
+            )
+        if _DOMAIN_RE.fullmatch(domain) is None:
+            raise ConfigurationError(
+                f"cookie_domain={domain!r} is not a host name browsers accept (letters, digits, "
+                "- and dots; an international name in its xn-- form); " + advice
+            )
 
     # Reading ---------------------------------------------------------------------------
 
@@ -296,15 +394,18 @@ class CookieSettings:
         """
         if value and _TOKEN_RE.fullmatch(value) is None:
             # WebOb quotes it
-            return make_cookie(
-                self.name,
-                value,
-                max_age=max_age,
-                path=self.path,
-                domain=self.domain,
-                secure=secure,
-                httponly=self.httponly,
-                samesite=self.samesite,
+            return _with_partitioned(
+                make_cookie(
+                    self.name,
+                    value,
+                    max_age=max_age,
+                    path=self.path,
+                    domain=self.domain,
+                    secure=secure,
+                    httponly=self.httponly,
+                    samesite=self.samesite,
+                ),
+                self.partitioned,
             )
         attributes = cookie_attributes(
             self.name,
@@ -315,5 +416,6 @@ class CookieSettings:
             max_age,
             secure,
             int(time.time()),
+            self.partitioned,
         )
         return f"{self.name}={value}{attributes}"

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 from .cookies import COOKIE_SIZE_LIMIT, CookieSettings, ParsedCookie, SameSite, path_matches
-from .errors import ConfigurationError, ConfigurationTypeError, StoreError, a_type
+from .errors import ConfigurationError, ConfigurationTypeError, StoreError, a_type, check_type
 from .policy import Plan
 from .records import Record
 from .session import Session, SessionConfig, SessionContext, _time_now
@@ -561,6 +561,7 @@ class SessionCore:
         cookie_secure: bool | None = None,
         cookie_httponly: bool = True,
         cookie_samesite: SameSite | None = "Lax",
+        cookie_partitioned: bool = False,
         max_age: int = 1209600,
         touch_interval: int | None = None,
         absolute_timeout: int | None = None,
@@ -571,17 +572,19 @@ class SessionCore:
         describe: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
     ) -> None:
         if store is not None and not isinstance(store, (Store, ClientSideStore)):
-            raise ConfigurationError(
-                f"store={store!r} is not a wsgisession Store; pass MemoryStore(), "
-                "SqliteStore(path), RedisStore(url), PostgresStore(dsn) or CookieStore()"
+            raise ConfigurationTypeError(
+                f"store={store!r} is {a_type(store)}, not a wsgisession Store; pass "
+                "MemoryStore(), SqliteStore(path), RedisStore(url), PostgresStore(dsn) or "
+                "CookieStore() (or store_from_url(url) for a URL)"
             )
         if not (isinstance(session_class, type) and issubclass(session_class, Session)):
-            raise ConfigurationError(
+            raise ConfigurationTypeError(
                 f"session_class={session_class!r} must be wsgisession.Session or a subclass"
             )
         if clock is not None and not callable(clock):
-            raise ConfigurationError(
-                f"clock={clock!r} must be a callable returning seconds since the epoch"
+            raise ConfigurationTypeError(
+                f"clock={clock!r} is {a_type(clock)}; give a callable returning seconds since "
+                "the epoch (e.g. time.time), or None for time.time"
             )
         if describe is not None and not callable(describe):
             raise ConfigurationTypeError(
@@ -590,7 +593,8 @@ class SessionCore:
                 "with a user's session (e.g. lambda request: {'user_agent': "
                 "request.get('HTTP_USER_AGENT', '')}), or None"
             )
-        if not isinstance(retry_after, int) or isinstance(retry_after, bool) or retry_after < 0:
+        check_type("retry_after", retry_after, (int,), "a whole number of seconds (an int)")
+        if retry_after < 0:
             raise ConfigurationError(
                 f"retry_after={retry_after!r} must be 0 or more seconds (default 5)"
             )
@@ -604,6 +608,7 @@ class SessionCore:
             secure=cookie_secure,
             httponly=cookie_httponly,
             samesite=cookie_samesite,
+            partitioned=cookie_partitioned,
             secret_keys=secret_keys,
         )
         #: Seconds since the epoch: the one clock every expiry is decided with.

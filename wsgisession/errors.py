@@ -56,6 +56,17 @@ def a_type(value: object) -> str:
     return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
 
 
+def check_type(option: str, value: object, kinds: tuple[type, ...], accepts: str) -> None:
+    """Refuse *value* for *option* unless it is one of *kinds*; say what it got and what works.
+
+    A bool is never taken for an int here (``max_age=True`` is a mistake, not one second).
+    Raises :class:`ConfigurationTypeError`, whose message ends with *accepts*.
+    """
+    if isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool)):
+        return
+    raise ConfigurationTypeError(f"{option}={value!r} is {a_type(value)}; give {accepts}")
+
+
 class SerializationError(SessionError, TypeError):
     """A session value cannot be serialized (JSON holds str, int, float, bool, None, list, dict)."""
 

@@ -9,13 +9,14 @@ touches the session costs two small objects.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal
 
 from .cookies import CookieSettings, SameSite
 from .core import Exchange, SessionCore
-from .errors import SessionNotInstalledError, StoreError
+from .errors import ConfigurationError, SessionNotInstalledError, StoreError, check_type
 from .session import Session, SessionConfig
 from .stores.base import ClientSideStore, Store
 
@@ -75,6 +76,9 @@ class SessionMiddleware:
         (then no cookie is sent over plain HTTP); False never.
     :param cookie_httponly: hide the cookie from JavaScript (default True).
     :param cookie_samesite: ``"Strict"``, ``"Lax"`` (default) or ``"None"`` (needs Secure).
+    :param cookie_partitioned: add the ``Partitioned`` attribute (CHIPS), for an app embedded
+        in other sites: browsers then keep its cookie apart for each top-level site. Needs
+        ``cookie_secure=True``.
     :param max_age: idle timeout in seconds (14 days). Every use keeps the session alive.
     :param touch_interval: the refreshed expiry is written at most once per this many seconds;
         ``max_age // 10`` by default.
@@ -108,6 +112,7 @@ class SessionMiddleware:
         cookie_secure: bool | None = None,
         cookie_httponly: bool = True,
         cookie_samesite: SameSite | None = "Lax",
+        cookie_partitioned: bool = False,
         max_age: int = 1209600,
         touch_interval: int | None = None,
         absolute_timeout: int | None = None,
@@ -119,6 +124,7 @@ class SessionMiddleware:
         retry_after: int = 5,
         describe: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
     ) -> None:
+        _check_wsgi_options(environ_key, trust_forwarded_proto)
         #: The sans-I/O core that does the work; every option but the WSGI ones is its.
         self.core = SessionCore(
             store,
@@ -129,6 +135,7 @@ class SessionMiddleware:
             cookie_secure=cookie_secure,
             cookie_httponly=cookie_httponly,
             cookie_samesite=cookie_samesite,
+            cookie_partitioned=cookie_partitioned,
             max_age=max_age,
             touch_interval=touch_interval,
             absolute_timeout=absolute_timeout,
@@ -205,6 +212,29 @@ class SessionMiddleware:
         if exchange.started:
             return result
         return _late_start(result, exchange)
+
+
+#: CGI variables (REQUEST_METHOD, HTTP_COOKIE, ...): the server's names in the environ.
+_CGI_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+def _check_wsgi_options(environ_key: object, trust_forwarded_proto: object) -> None:
+    """Refuse WSGI options that cannot work, saying what to give instead."""
+    check_type("environ_key", environ_key, (str,), "a str, e.g. environ_key='wsgisession'")
+    assert isinstance(environ_key, str)
+    if not environ_key or environ_key.startswith("wsgi.") or _CGI_NAME.fullmatch(environ_key):
+        raise ConfigurationError(
+            f"environ_key={environ_key!r} is "
+            + ("empty" if not environ_key else "a name the WSGI server owns (PEP 3333)")
+            + "; use a lowercase name of your own, e.g. environ_key='wsgisession' (the default) "
+            "or 'myapp.session', and pass the same one to get_session()"
+        )
+    check_type(
+        "trust_forwarded_proto",
+        trust_forwarded_proto,
+        (bool,),
+        "True (only behind a proxy that sets X-Forwarded-Proto) or False (the default)",
+    )
 
 
 class _WSGIExchange(Exchange):

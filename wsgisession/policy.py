@@ -19,22 +19,51 @@ from .records import Changes
 __all__ = [
     "BROWSER",
     "CREATED",
+    "ENDS",
     "LIFETIME",
+    "OLD_META_NAMES",
     "Plan",
     "cookie_max_age",
     "past_deadline",
+    "read_meta",
     "refresh_due",
     "target_expiry",
 ]
 
-# Keys of the session's own bookkeeping in Record.meta (short: they are stored with every
-# session, and in every CookieStore cookie).
-#: Creation time, for absolute_timeout (kept across regenerate).
-CREATED: Final = "c"
-#: The idle timeout that set_expiry(seconds) gave this session.
-LIFETIME: Final = "t"
-#: Present after set_expiry(None): the cookie ends with the browser session.
-BROWSER: Final = "b"
+# Keys of the session's own bookkeeping in Record.meta: stored with every session and in every
+# CookieStore cookie, so someone reading a row or a decrypted cookie sees what each one is.
+#: Creation time in seconds since the epoch, for absolute_timeout (kept across regenerate).
+CREATED: Final = "created"
+#: The idle timeout in seconds that set_expiry(seconds or timedelta) gave this session.
+LIFETIME: Final = "lifetime"
+#: Present (1) after set_expiry(None): the cookie ends with the browser session.
+BROWSER: Final = "browser_session"
+#: The fixed end, in seconds since the epoch, that set_expiry(datetime) gave this session.
+ENDS: Final = "ends"
+
+#: The spellings of records written by 0.1.0, and the names they stand for.
+OLD_META_NAMES: Final = {"c": CREATED, "t": LIFETIME, "b": BROWSER}
+_OLD_KEYS: Final = frozenset(OLD_META_NAMES)
+
+
+def read_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """*meta* as a stored record holds it, with the old one-letter names read as the new ones.
+
+    Records and CookieStore cookies written before the names became readable keep working:
+    their ``"c"``, ``"t"`` and ``"b"`` are read as ``created``, ``lifetime`` and
+    ``browser_session`` (a new name, where both are present, wins). *meta* itself is returned
+    when it holds no old name, which is every record written since.
+    """
+    if _OLD_KEYS.isdisjoint(meta):
+        return meta
+    renamed: dict[str, Any] = {}
+    for name, value in meta.items():
+        new = OLD_META_NAMES.get(name)
+        if new is None:
+            renamed[name] = value
+        else:
+            renamed.setdefault(new, value)
+    return renamed
 
 
 @dataclass(slots=True)  # not frozen: built on every saving request, and frozen costs µs
@@ -78,11 +107,18 @@ def past_deadline(meta: Mapping[str, Any], now: float, absolute_timeout: int | N
 def target_expiry(
     meta: Mapping[str, Any], now: float, max_age: int, absolute_timeout: int | None
 ) -> float:
-    """The expiry a write at *now* gives: the idle timeout from now, capped by the deadline."""
-    lifetime = meta.get(LIFETIME)
-    if not (isinstance(lifetime, int) and lifetime > 0):
-        lifetime = max_age
-    expires = now + lifetime
+    """The expiry a write at *now* gives: the idle timeout from now, capped by the deadline.
+
+    A session with a fixed end (``set_expiry(datetime)``) expires then, however it is used.
+    """
+    ends = meta.get(ENDS)
+    if ends is not None and isinstance(ends, (int, float)) and not isinstance(ends, bool):
+        expires = float(ends)  # the fixed end of set_expiry(datetime); rare, so tested last
+    else:
+        lifetime = meta.get(LIFETIME)
+        if not (isinstance(lifetime, int) and lifetime > 0):
+            lifetime = max_age
+        expires = now + lifetime
     if absolute_timeout is not None:
         created = meta.get(CREATED)
         if isinstance(created, (int, float)):

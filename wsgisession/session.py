@@ -10,30 +10,37 @@ It knows nothing of WSGI, cookies or stores: :meth:`Session.plan` says what must
 from __future__ import annotations
 
 import hmac
+import math
 import operator
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from json.encoder import encode_basestring
 from typing import Any, Final, Literal, Protocol
 
 from .errors import (
     ConfigurationError,
+    ConfigurationTypeError,
     NoUserIndexError,
     SerializationError,
     SessionError,
     SessionTooLargeError,
     StoreError,
+    a_type,
+    check_type,
 )
 from .policy import (
     BROWSER,
     CREATED,
+    ENDS,
     LIFETIME,
+    OLD_META_NAMES,
     Plan,
     cookie_max_age,
     past_deadline,
+    read_meta,
     refresh_due,
     target_expiry,
 )
@@ -68,30 +75,52 @@ class SessionConfig:
     on_store_error: Literal["error", "continue"] = "error"
 
     def __post_init__(self) -> None:
-        if self.on_store_error not in ("error", "continue"):
-            raise ConfigurationError(
-                f"on_store_error={self.on_store_error!r} is unknown; use 'error' (a 503) or "
-                "'continue' (an empty session that is not saved)"
-            )
-        if not isinstance(self.max_age, int) or isinstance(self.max_age, bool) or self.max_age <= 0:
+        seconds = "a whole number of seconds (an int)"
+        check_type(
+            "max_age", self.max_age, (int,), f"{seconds}, e.g. max_age=3600 (default 14 days)"
+        )
+        if self.max_age <= 0:
             raise ConfigurationError(
                 f"max_age={self.max_age!r} must be a positive number of seconds (default 1209600)"
             )
-        if not isinstance(self.touch_interval, int) or self.touch_interval < 0:
+        check_type(
+            "touch_interval", self.touch_interval, (int,), f"{seconds}, or None for max_age // 10"
+        )
+        if self.touch_interval < 0:
             raise ConfigurationError(
                 f"touch_interval={self.touch_interval!r} must be 0 or more seconds "
                 "(default max_age // 10)"
             )
-        if self.max_size is not None and (not isinstance(self.max_size, int) or self.max_size <= 0):
+        if self.touch_interval > self.max_age:
             raise ConfigurationError(
-                f"max_session_size={self.max_size!r} must be a positive number of bytes or None"
+                f"touch_interval={self.touch_interval!r} is longer than max_age={self.max_age!r}: "
+                "a session used only by reads would expire before its refresh is ever written; "
+                f"set touch_interval to at most max_age (e.g. {self.max_age // 10}, the default "
+                "max_age // 10), or leave it out"
             )
-        if self.absolute_timeout is not None and (
-            not isinstance(self.absolute_timeout, int) or self.absolute_timeout <= 0
-        ):
+        check_type(
+            "absolute_timeout", self.absolute_timeout, (int, type(None)), f"{seconds}, or None"
+        )
+        if self.absolute_timeout is not None and self.absolute_timeout <= 0:
             raise ConfigurationError(
                 f"absolute_timeout={self.absolute_timeout!r} must be a positive number of seconds "
                 "or None"
+            )
+        check_type(
+            "max_session_size",
+            self.max_size,
+            (int, type(None)),
+            "a whole number of bytes (an int), or None for no limit",
+        )
+        if self.max_size is not None and self.max_size <= 0:
+            raise ConfigurationError(
+                f"max_session_size={self.max_size!r} must be a positive number of bytes or None"
+            )
+        check_type("on_store_error", self.on_store_error, (str,), "'error' or 'continue'")
+        if self.on_store_error not in ("error", "continue"):
+            raise ConfigurationError(
+                f"on_store_error={self.on_store_error!r} is unknown; use 'error' (a 503) or "
+                "'continue' (an empty session that is not saved)"
             )
 
     @property
@@ -253,8 +282,11 @@ class Session(MutableMapping[str, Any]):
         if found is None:
             return
         session_id, record = found
+        meta = record.meta
+        if not _OLD_META_KEYS.isdisjoint(meta):  # a 0.1.0 record: its names read as today's
+            meta = record.meta = read_meta(meta)
         limit = self._ctx.config.absolute_timeout
-        if limit is not None and past_deadline(record.meta, self._ctx.clock(), limit):
+        if limit is not None and past_deadline(meta, self._ctx.clock(), limit):
             self._replaces = session_id  # dead by absolute_timeout: delete it at the end
             return
         self._data = record.data
@@ -265,7 +297,7 @@ class Session(MutableMapping[str, Any]):
             size = (self._ctx.config.max_size or 0) + 1
         self._size = size
         self._record = record
-        self._meta = record.meta
+        self._meta = meta
         self._id = self._origin = session_id
         self._fresh = False
         self._needs_create = False
@@ -303,6 +335,52 @@ class Session(MutableMapping[str, Any]):
         """True when this request started the session (no live session came with it)."""
         self._ensure()
         return self._fresh
+
+    @property
+    def created_at(self) -> datetime | None:
+        """When the session was created, as an aware UTC datetime; None while it has no id.
+
+        A session started by this request is created now (the moment is fixed on the first
+        ask and stored with it). :meth:`regenerate` keeps it, as it keeps the absolute
+        deadline; a session begun after :meth:`destroy` gets a new one.
+        """
+        self._ensure()
+        if self._id is None:
+            return None
+        created: Any = self._meta.get(CREATED)
+        if not _is_number(created):
+            created = self._ctx.clock()
+            self._meta = {**self._meta, CREATED: created}  # stored with the new record
+        return datetime.fromtimestamp(float(created), timezone.utc)
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When the server ends the session if no further request uses it; None while it has no id.
+
+        An aware UTC datetime: the idle timeout from the last write of the expiry (throttled by
+        ``touch_interval``, so it may lag the last request by up to that long), or the fixed end
+        of ``set_expiry(datetime)``, and never past the ``absolute_timeout`` deadline. For a
+        browser-session cookie (``set_expiry(None)``) it is the same server-side end; the
+        browser may drop the cookie sooner, when it closes.
+        """
+        self._ensure()
+        if self._id is None:
+            return None
+        config = self._ctx.config
+        now = self._ctx.clock()
+        meta = self._meta
+        if not _is_number(meta.get(CREATED)):
+            meta = {**meta, CREATED: now}
+        target = target_expiry(meta, now, config.max_age, config.absolute_timeout)
+        record = self._record
+        if (
+            record is not None
+            and not self._needs_create
+            and not self._meta_dirty
+            and not refresh_due(target, record.expires, config.touch_interval)
+        ):
+            target = record.expires  # this request's refresh is not due: the stored end holds
+        return datetime.fromtimestamp(target, timezone.utc)
 
     # Mapping -------------------------------------------------------------------------------
 
@@ -574,26 +652,33 @@ class Session(MutableMapping[str, Any]):
         self._snapshots.clear()
         self._originals.clear()
 
-    def set_expiry(self, seconds: int | None) -> None:
-        """Give this session its own idle timeout; None makes the cookie end with the browser.
+    def set_expiry(self, expiry: int | timedelta | datetime | None) -> None:
+        """Give this session its own expiry; None makes the cookie end with the browser.
 
-        Use it for "remember me": ``set_expiry(30 * 86400)`` keeps the session for 30 idle days.
+        * seconds (an int) or a ``timedelta``: this session's own idle timeout in place of
+          ``max_age``; ``set_expiry(timedelta(days=30))`` keeps it for 30 idle days ("remember
+          me"). Whole seconds count.
+        * an aware ``datetime``: a fixed end. The session ends then however active it is, and
+          the cookie's Max-Age counts down to it. A naive datetime is refused: Python makes
+          both local (``datetime.now()``) and UTC (``datetime.utcnow()``) naive times, and a
+          guess would be hours off for one of them.
+        * None: the cookie ends with the browser session; on the server the idle timeout
+          (``max_age``) still applies.
+
+        Each call replaces the previous choice. ``absolute_timeout`` caps every one of them.
+        Raises ConfigurationError for a timeout that is not positive or a moment not in the
+        future (by the middleware's clock).
         """
-        if seconds is not None and (
-            not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0
-        ):
-            raise ConfigurationError(
-                f"set_expiry({seconds!r}): give a positive number of seconds, or None for a "
-                "cookie that ends with the browser session"
-            )
-        self._writable()
-        meta = dict(self._meta)
-        meta.pop(LIFETIME, None)
-        meta.pop(BROWSER, None)
-        if seconds is None:
-            meta[BROWSER] = 1
+        choice: dict[str, Any]
+        if expiry is None:
+            choice = {BROWSER: 1}
+        elif isinstance(expiry, datetime):
+            choice = {ENDS: self._fixed_end(expiry)}
         else:
-            meta[LIFETIME] = seconds
+            choice = {LIFETIME: _idle_seconds(expiry)}
+        self._writable()
+        meta = {k: v for k, v in self._meta.items() if k not in _EXPIRY_CHOICES}
+        meta.update(choice)
         self._meta = meta
         self._meta_dirty = True
 
@@ -698,6 +783,23 @@ class Session(MutableMapping[str, Any]):
             self.destroy()
             return True
         return users.revoke(user, handle)
+
+    def _fixed_end(self, moment: datetime) -> float:
+        """*moment* (aware) as seconds since the epoch; refused unless it is in the future."""
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ConfigurationError(
+                f"set_expiry({moment!r}) got a naive datetime, which could be local time or UTC; "
+                "give an aware one, e.g. datetime.now(timezone.utc) + timedelta(days=30)"
+            )
+        ends = moment.timestamp()
+        now = self._ctx.clock()
+        if ends <= now:
+            raise ConfigurationError(
+                f"set_expiry({moment.isoformat()}) is not in the future (now is "
+                f"{datetime.fromtimestamp(now, timezone.utc).isoformat()}); give a later moment, "
+                "or call destroy() to end the session now"
+            )
+        return ends
 
     # Flash messages and CSRF ------------------------------------------------------------------
 
@@ -915,6 +1017,36 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _idle_seconds(expiry: Any) -> int:
+    """An idle timeout given as an int or a timedelta, in whole seconds; refused unless positive."""
+    if isinstance(expiry, timedelta):
+        seconds = math.floor(expiry.total_seconds())
+        if seconds <= 0:
+            raise ConfigurationError(
+                f"set_expiry({expiry!r}) is not a positive idle timeout; give at least one "
+                "second, e.g. timedelta(days=30), or None for a cookie that ends with the browser"
+            )
+        return seconds
+    if not isinstance(expiry, int) or isinstance(expiry, bool):
+        raise ConfigurationTypeError(
+            f"set_expiry({expiry!r}) got {a_type(expiry)}; give seconds (an int) or a timedelta "
+            "for an idle timeout, an aware datetime for a fixed end, or None for a cookie that "
+            "ends with the browser session"
+        )
+    if expiry <= 0:
+        raise ConfigurationError(
+            f"set_expiry({expiry!r}) is not a positive idle timeout; give at least one second, "
+            "or None for a cookie that ends with the browser session"
+        )
+    return expiry
+
+
+_EXPIRY_CHOICES: Final = frozenset((LIFETIME, BROWSER, ENDS))
+_OLD_META_KEYS: Final = frozenset(OLD_META_NAMES)
 _JSON = JSONSerializer()
 _DETACHED = SessionContext()
 _MISSING: Final = object()

@@ -189,7 +189,7 @@ class StoreContract:
 
     def _create(self, store: Store, data: dict[str, Any], expires: float = NOW + DAY) -> str:
         key = new_key()
-        store.create(key, data, {"c": NOW}, expires, NOW)
+        store.create(key, data, {"created": NOW}, expires, NOW)
         return key
 
     def _load(self, store: Store, key: str, now: float = NOW) -> Record:
@@ -219,7 +219,7 @@ class StoreContract:
         key = self._create(store, data)
         record = self._load(store, key)
         assert record.data == data
-        assert record.meta == {"c": NOW}
+        assert record.meta == {"created": NOW}
         assert record.expires == pytest.approx(NOW + DAY)
 
     def test_expired_record_loads_none(self, store: Store) -> None:
@@ -234,7 +234,7 @@ class StoreContract:
         old = self._create(store, {"user": "ann"})
         new = new_key()
         data = {"user": "ann", "role": "admin"}
-        store.create(new, data, {"c": NOW}, NOW + DAY, NOW, replaces=old)
+        store.create(new, data, {"created": NOW}, NOW + DAY, NOW, replaces=old)
         assert store.load(old, NOW) is None
         assert self._load(store, new).data == {"user": "ann", "role": "admin"}
 
@@ -249,14 +249,16 @@ class StoreContract:
         expired = self._create(store, {"user": "ann"}, expires=NOW + 10)
         for old, now in ((deleted, NOW), (expired, NOW + 10), (new_key(), NOW)):
             new = new_key()
-            assert store.create(new, {"user": "ann"}, {"c": NOW}, NOW + DAY, now, old) is False
+            assert (
+                store.create(new, {"user": "ann"}, {"created": NOW}, NOW + DAY, now, old) is False
+            )
             assert store.load(new, now) is None
             assert store.load(old, now) is None
 
     def test_create_without_replaces_reports_success(self, store: Store) -> None:
         """create() returns True when it wrote the record (None, from older stores, counts too)."""
         key = new_key()
-        assert store.create(key, {"a": 1}, {"c": NOW}, NOW + DAY, NOW) is not False
+        assert store.create(key, {"a": 1}, {"created": NOW}, NOW + DAY, NOW) is not False
         assert self._load(store, key).data == {"a": 1}
 
     def test_concurrent_moves_of_one_session_leave_one_live(self, store: Store) -> None:
@@ -269,7 +271,9 @@ class StoreContract:
         def move(key: str) -> None:
             barrier.wait()
             try:
-                results[key] = store.create(key, {"user": "ann"}, {"c": NOW}, NOW + DAY, NOW, old)
+                results[key] = store.create(
+                    key, {"user": "ann"}, {"created": NOW}, NOW + DAY, NOW, old
+                )
             except BaseException as exc:  # pragma: no cover - reported below
                 results[key] = exc
 
@@ -342,7 +346,7 @@ class StoreContract:
         @given(data=records, changes=changes)
         def check(data: dict[str, Any], changes: Changes) -> None:
             key = new_key()
-            assert store.create(key, data, {"c": NOW}, NOW + DAY, NOW) is not False
+            assert store.create(key, data, {"created": NOW}, NOW + DAY, NOW) is not False
             assert store.save(key, changes, NOW) is True
             expected = changes.apply_to(copy.deepcopy(data))
             assert exact(self._load(store, key).data) == exact(expected)
@@ -441,7 +445,7 @@ class StoreContract:
         """Session metadata is replaced when a save carries it and kept otherwise."""
         key = self._create(store, {"a": 1})
         loaded = self._load(store, key)
-        meta = {"c": NOW, "t": 60}
+        meta = {"created": NOW, "lifetime": 60}
         assert store.save(
             key, Changes(meta=meta, expires=NOW + 60, loaded=loaded, result={"a": 1}), NOW
         )
@@ -726,7 +730,7 @@ class StoreContract:
         """Stores only ever see hashed keys: a raw id is nowhere in what they report."""
         session_id = new_id()
         key = hash_id(session_id)
-        store.create(key, {"marker": secrets.token_hex(4)}, {"c": NOW}, NOW + DAY, NOW)
+        store.create(key, {"marker": secrets.token_hex(4)}, {"created": NOW}, NOW + DAY, NOW)
         assert session_id not in repr(self._load(store, key))
         assert store.load(hash_id(session_id + "x"), NOW) is None
 
@@ -765,11 +769,11 @@ class ClientSideStoreContract:
         store = self._keyed(new_store)
         session_id = new_id()
         data = {"user": "zoë ✓", "n": 42, "pi": 3.5, "ok": True, "none": None, "cart": [1, {}]}
-        opened = store.unseal(store.seal(session_id, data, {"c": NOW}, NOW + DAY), NOW)
+        opened = store.unseal(store.seal(session_id, data, {"created": NOW}, NOW + DAY), NOW)
         assert opened is not None
         assert opened[0] == session_id
         assert opened[1].data == data
-        assert opened[1].meta == {"c": NOW}
+        assert opened[1].meta == {"created": NOW}
         assert opened[1].expires == pytest.approx(NOW + DAY)
 
     def test_sealed_text_is_a_plain_cookie_value(
@@ -873,5 +877,5 @@ class ClientSideStoreContract:
                 pytest.skip(f"{type(store).__name__} does not report max_data_size")
             data = {"k": "é" * ((budget - len('{"k":""}')) // 2)}
             assert len(store.serializer.dumps(data).encode("utf-8")) <= budget
-            meta = {"c": NOW + 0.123456789, "t": 1209600, "b": 1}
+            meta = {"created": NOW + 0.123456789, "ends": NOW + 10 * DAY + 0.987654321}
             assert len(store.seal(new_id(), data, meta, NOW + 0.987654321)) <= max_chars

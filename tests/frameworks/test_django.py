@@ -568,7 +568,30 @@ def test_the_wsgi_middleware_reads_what_django_wrote(memory: CountingStore) -> N
         ({"WSGISESSION_OPTIONS": ["x"]}, "must be a dict"),
         ({"WSGISESSION_OPTIONS": {"cookie_name": "x"}}, "set SESSION_COOKIE_NAME instead"),
         ({"WSGISESSION_OPTIONS": {"max_age": 5}}, "set SESSION_COOKIE_AGE instead"),
-        ({"WSGISESSION_OPTIONS": {"colour": "red"}}, r"\['colour'\] is not a wsgisession"),
+        ({"WSGISESSION_STORE": 42}, "WSGISESSION_STORE=42 is an int, neither a store URL"),
+        (
+            {"WSGISESSION_OPTIONS": ["x"]},
+            r"WSGISESSION_OPTIONS=\['x'\] is a list; it must be a dict",
+        ),
+        (
+            {"WSGISESSION_OPTIONS": {"colour": "red"}},
+            r"\['colour'\] is not a wsgisession option; remove it, or use one of",
+        ),
+        (
+            {"WSGISESSION_OPTIONS": {"absolute_timeout": "8h"}},
+            r"WSGISESSION_OPTIONS\['absolute_timeout'\]: absolute_timeout='8h' is a str; give a "
+            "whole number of seconds",
+        ),
+        (
+            {"WSGISESSION_OPTIONS": {"touch_interval": 10**7}},
+            r"WSGISESSION_OPTIONS\['touch_interval'\], SESSION_COOKIE_AGE: touch_interval=10000000 "
+            "is longer than max_age=1209600",
+        ),
+        (
+            {"WSGISESSION_OPTIONS": {"cookie_partitioned": True}},
+            "Django has no setting for the Partitioned attribute; remove the option",
+        ),
+        ({"SESSION_COOKIE_DOMAIN": "example.com:8000"}, "SESSION_COOKIE_DOMAIN: cookie_domain="),
         ({"WSGISESSION_OPTIONS": {"cookie_partitioned": True}}, "SESSION_COOKIE_"),
         ({"WSGISESSION_OPTIONS": {"on_store_error": "shrug"}}, "on_store_error='shrug'"),
         ({"SESSION_COOKIE_AGE": 0}, "SESSION_COOKIE_AGE"),

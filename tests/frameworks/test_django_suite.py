@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 import unittest
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -35,24 +34,6 @@ ENGINE = "wsgisession.integrations.django"
 #: Cases of Django's suite that do not pass on the engine, with the reason.
 DIFFERENCES: dict[str, str] = {}
 
-
-def _fixed_expiry_supported() -> bool:
-    """Whether the core's Session.set_expiry takes a datetime (a fixed end), as Django needs."""
-    from wsgisession import ConfigurationError, Session
-
-    try:
-        Session().set_expiry(datetime.now(timezone.utc) + timedelta(hours=1))
-    except ConfigurationError:
-        return False
-    return True
-
-
-if not _fixed_expiry_supported():
-    for _name in ("test_custom_expiry_datetime", "test_custom_expiry_timedelta"):
-        for _suffix in ("", "_async"):
-            DIFFERENCES[_name + _suffix] = (
-                "needs the core's set_expiry(datetime), which this tree does not have yet"
-            )
 
 #: Middleware cases that test something other than an engine.
 NOT_ENGINE: dict[str, str] = {

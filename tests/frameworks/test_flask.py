@@ -48,7 +48,6 @@ from flask_login import (  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
 import wsgisession  # noqa: E402
-from wsgisession.integrations._options import OPTION_NAMES  # noqa: E402
 from wsgisession.integrations.flask import SessionInterface, init_app  # noqa: E402
 
 SECRET = "flask-tests-secret-key"
@@ -424,9 +423,6 @@ def test_flask_defaults_give_safe_cookie_attributes() -> None:
     assert "secure" in attributes(header)
 
 
-@pytest.mark.skipif(
-    "cookie_partitioned" not in OPTION_NAMES, reason="wsgisession has no cookie_partitioned yet"
-)
 def test_partitioned_cookie(tmp_path: Path) -> None:
     """SESSION_COOKIE_PARTITIONED adds the Partitioned attribute."""
     app = Flask("partitioned")
@@ -441,6 +437,16 @@ def test_partitioned_cookie(tmp_path: Path) -> None:
     response = app.test_client().get("/set?a=1", base_url="https://localhost/")
     (header,) = set_cookie_headers(response)
     assert "partitioned" in attributes(header)
+
+
+def test_partitioned_cookie_without_secure_names_both_settings() -> None:
+    """SESSION_COOKIE_PARTITIONED without SESSION_COOKIE_SECURE fails at start, naming both."""
+    app = Flask("partitioned-plain")
+    app.config.update(SECRET_KEY=SECRET, SESSION_COOKIE_PARTITIONED=True)
+    with pytest.raises(ConfigurationError) as info:
+        init_app(app)
+    assert "app.config['SESSION_COOKIE_PARTITIONED']" in str(info.value)
+    assert "cookie_partitioned=True needs cookie_secure=True" in str(info.value)
 
 
 def test_non_permanent_session_has_a_browser_session_cookie() -> None:

@@ -519,6 +519,13 @@ def test_includeme_reads_the_settings(tmp_path: Path) -> None:
     assert (tmp_path / "pyramid.db").exists()
 
 
+def test_includeme_reads_cookie_partitioned() -> None:
+    """wsgisession.cookie_partitioned = true (with cookie_secure = true) adds Partitioned."""
+    app = included({"wsgisession.cookie_partitioned": "true", "wsgisession.cookie_secure": "true"})
+    response = client(app).get("/set?a=1", extra_environ={"wsgi.url_scheme": "https"})
+    assert response.headers["Set-Cookie"].endswith("; Partitioned")
+
+
 def test_includeme_shares_sessions_signed_with_an_older_key(tmp_path: Path) -> None:
     """A cookie signed with an older key listed in wsgisession.secret_keys is still accepted."""
     url = f"sqlite:///{tmp_path / 'keys.db'}"
@@ -540,6 +547,8 @@ def test_includeme_shares_sessions_signed_with_an_older_key(tmp_path: Path) -> N
         ({"wsgisession.store": "ftp://nowhere"}, "wsgisession.store"),
         ({"wsgisession.cookie_nam": "typo"}, "wsgisession.cookie_nam"),
         ({"wsgisession.max_age": "-1"}, "wsgisession.max_age"),
+        ({"wsgisession.cookie_partitioned": "true"}, "wsgisession.cookie_partitioned"),
+        ({"wsgisession.touch_interval": "9999999999"}, "wsgisession.touch_interval"),
     ],
 )
 def test_includeme_rejects_bad_settings_naming_the_key(

@@ -436,13 +436,13 @@ def test_payload_is_json_not_pickle() -> None:
     """What the key opens is JSON: the serializer never runs code on a cookie's content."""
     store = CookieStore()
     SessionMiddleware(app, store=store, secret_keys=KEY)
-    value = store.seal("B" * 43, {"k": [1, "two"]}, {"c": 1.0}, 2e9)
+    value = store.seal("B" * 43, {"k": [1, "two"]}, {"created": 1.0}, 2e9)
     opened = store.unseal(value, 1e9)
     assert opened is not None
     session_id, record = opened
     assert session_id == "B" * 43
     assert record.data == {"k": [1, "two"]}
-    assert json.loads(json.dumps(record.meta)) == {"c": 1.0}
+    assert json.loads(json.dumps(record.meta)) == {"created": 1.0}
 
 
 class TestCookieStoreContract(ClientSideStoreContract):

@@ -66,7 +66,7 @@ def test_one_round_trip_per_load_and_save_from_a_url(url: str, sent: list[int]) 
     prefix = redis_prefix()
     with RedisStore(url, prefix) as store:
         key = new_key()
-        store.create(key, {"a": 1, "n": 1}, {"c": NOW}, NOW + DAY, NOW)
+        store.create(key, {"a": 1, "n": 1}, {"created": NOW}, NOW + DAY, NOW)
         store.save(key, Changes(updates={"warm": 1}), NOW)  # loads the script once if needed
         store.load(key, NOW)
         changes = Changes(
@@ -74,7 +74,7 @@ def test_one_round_trip_per_load_and_save_from_a_url(url: str, sent: list[int]) 
             removals=frozenset({"a"}),
             increments={"n": 2},
             expires=NOW + 2 * DAY,
-            meta={"c": NOW, "t": 1},
+            meta={"created": NOW, "lifetime": 1},
         )
         assert _trips(sent, lambda: store.save(key, changes, NOW)) == 1
         assert _trips(sent, lambda: store.load(new_key(), NOW)) == 1
@@ -87,7 +87,7 @@ def test_one_round_trip_per_load_and_save_from_a_url(url: str, sent: list[int]) 
         assert _trips(sent, load) == 1
         assert record is not None
         assert record.data == {"warm": 1, "b": [1, 2], "n": 3}
-        assert record.meta == {"c": NOW, "t": 1} and record.expires == NOW + 2 * DAY
+        assert record.meta == {"created": NOW, "lifetime": 1} and record.expires == NOW + 2 * DAY
     drop_redis_prefix(url, prefix)
 
 
@@ -96,7 +96,7 @@ def test_an_unknown_script_is_loaded_once_from_a_url(url: str, sent: list[int]) 
     prefix = redis_prefix()
     with RedisStore(url, prefix) as store:
         key = new_key()
-        store.create(key, {"n": 1}, {"c": NOW}, NOW + DAY, NOW)
+        store.create(key, {"n": 1}, {"created": NOW}, NOW + DAY, NOW)
         store.load(key, NOW)  # the connection is made (its handshake is sent) here
         store._save_script.sha = "0" * 40  # a script Redis does not know, as after a restart
         changes = Changes(updates={"a": 1}, increments={"n": 1})
@@ -112,7 +112,7 @@ def test_decoded_responses_from_the_url_load_alike(redis_url: str) -> None:
     prefix = redis_prefix()
     with RedisStore(_with(redis_url, "decode_responses=true&protocol=3"), prefix) as store:
         key = new_key()
-        store.create(key, {"a": "é", "n": 1}, {"c": NOW}, NOW + DAY, NOW)
+        store.create(key, {"a": "é", "n": 1}, {"created": NOW}, NOW + DAY, NOW)
         assert store.save(key, Changes(increments={"n": 1}), NOW)
         record = store.load(key, NOW)
         assert record is not None and record.data == {"a": "é", "n": 2}
@@ -123,7 +123,7 @@ def test_first_request_after_a_server_restart_succeeds(redis_server: RedisServer
     """The connection the restart closed is replaced before use: no request fails for it."""
     with RedisStore(redis_server.url, redis_prefix(), socket_timeout=1.0) as store:
         key = new_key()
-        store.create(key, {"n": 1}, {"c": NOW}, NOW + DAY, NOW)
+        store.create(key, {"n": 1}, {"created": NOW}, NOW + DAY, NOW)
         assert store.load(key, NOW) is not None  # the connection is open and idle now
         redis_server.stop()
         redis_server.start()
@@ -137,7 +137,7 @@ def test_a_forked_child_gets_its_own_connection(url: str) -> None:
     prefix = redis_prefix()
     with RedisStore(url, prefix) as store:
         key = new_key()
-        store.create(key, {"n": 0}, {"c": NOW}, NOW + DAY, NOW)
+        store.create(key, {"n": 0}, {"created": NOW}, NOW + DAY, NOW)
         assert store.load(key, NOW) is not None  # the parent's connection is open
         pid = os.fork()
         if pid == 0:  # the child: a hundred saves, then the parent goes on with its own
@@ -182,11 +182,11 @@ def test_load_leaves_the_clients_reply_intact(redis_url: str) -> None:
     store = RedisStore(client, prefix)
     try:
         key = new_key()
-        store.create(key, {"a": 1}, {"c": NOW}, NOW + DAY, NOW)
+        store.create(key, {"a": 1}, {"created": NOW}, NOW + DAY, NOW)
         first = store.load(key, NOW)
         second = store.load(key, NOW)  # the very same reply object as the first load's
         assert first is not None and second is not None
-        assert second.data == {"a": 1} and second.meta == {"c": NOW}
+        assert second.data == {"a": 1} and second.meta == {"created": NOW}
         assert second.expires == NOW + DAY
         assert len(client.replies[prefix + key]) == 3  # @e, @m and d:a, all still there
     finally:

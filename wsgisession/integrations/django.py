@@ -39,16 +39,22 @@ from django.contrib.sessions.backends.base import CreateError, SessionBase, Upda
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.utils.module_loading import import_string
 
 from ..core import Exchange, SessionCore
-from ..errors import ConfigurationError, MissingDriverError, StoreError, StoreUnavailableError
-from ..policy import CREATED, Plan, cookie_max_age, target_expiry
+from ..errors import (
+    ConfigurationError,
+    MissingDriverError,
+    StoreError,
+    StoreUnavailableError,
+    a_type,
+)
+from ..policy import Plan, cookie_max_age, target_expiry
 from ..session import Session
 from ..stores import Store, store_from_url
 from ..stores.base import ClientSideStore
+from ._options import build_core
 
 __all__ = ["SessionPolicyMiddleware", "SessionStore", "get_core"]
 
@@ -111,9 +117,9 @@ class _DjangoSession(Session):
         assert session_id is not None
         config = self._ctx.config
         now = self._ctx.clock()
-        meta = dict(self._meta)
-        meta.setdefault(CREATED, now)
-        self._meta = meta
+        if self.created_at is None:  # fixes the creation moment, stored with the record
+            return None
+        meta = self._meta
         expires = target_expiry(meta, now, config.max_age, config.absolute_timeout)
         return Plan(
             write_id=session_id,
@@ -155,9 +161,10 @@ def _build_engine() -> _Engine:
     global _engine
     with _engine_lock:
         if _engine is None:
+            options, sources = _options_from_settings()  # checked first: no store to close
             store, owns_store = _store_from_settings()
             try:
-                core = SessionCore(store, _DjangoSession, **_options_from_settings())
+                core = build_core(store, _DjangoSession, options, sources)
             except ConfigurationError as exc:
                 if owns_store:
                     store.close()
@@ -191,8 +198,9 @@ def _store_from_settings() -> tuple[Store, bool]:
         return value, False
     if not isinstance(value, str):
         raise ImproperlyConfigured(
-            f"WSGISESSION_STORE={value!r} is neither a store URL nor a Store; use e.g. "
-            "'sqlite:///sessions.db' or RedisStore('redis://127.0.0.1:6379/0')"
+            f"WSGISESSION_STORE={value!r} is {a_type(value)}, neither a store URL nor a Store; "
+            "use e.g. WSGISESSION_STORE = 'sqlite:///sessions.db' or "
+            "RedisStore('redis://127.0.0.1:6379/0')"
         )
     try:
         return store_from_url(value), True
@@ -200,15 +208,18 @@ def _store_from_settings() -> tuple[Store, bool]:
         raise ImproperlyConfigured(f"WSGISESSION_STORE: {exc}") from exc
 
 
-def _options_from_settings() -> dict[str, Any]:
-    """The core's keyword options: WSGISESSION_OPTIONS, with what Django's settings give."""
+def _options_from_settings() -> tuple[dict[str, Any], dict[str, str]]:
+    """The core's keyword options: WSGISESSION_OPTIONS, with what Django's settings give.
+
+    Returns the options and, for each, the setting it came from (for error messages).
+    """
     given = getattr(settings, "WSGISESSION_OPTIONS", None)
     if given is None:
         given = {}
     if not isinstance(given, Mapping):
         raise ImproperlyConfigured(
-            f"WSGISESSION_OPTIONS={given!r} must be a dict of wsgisession options, "
-            "e.g. {'absolute_timeout': 28800}"
+            f"WSGISESSION_OPTIONS={given!r} is {a_type(given)}; it must be a dict of wsgisession "
+            "options, e.g. WSGISESSION_OPTIONS = {'absolute_timeout': 28800}, or left out"
         )
     known = set(inspect.signature(SessionCore).parameters) - {"store", "session_class"}
     for name in given:
@@ -217,6 +228,14 @@ def _options_from_settings() -> dict[str, Any]:
                 f"WSGISESSION_OPTIONS[{name!r}]: Django's own setting gives this one; set "
                 f"{_FROM_DJANGO[name]} instead"
             )
+        if name == "cookie_partitioned":
+            raise ImproperlyConfigured(
+                "WSGISESSION_OPTIONS['cookie_partitioned']: Django's SessionMiddleware writes "
+                "the session cookie from the SESSION_COOKIE_* settings, and Django has no setting "
+                "for the Partitioned attribute; remove the option (or serve the embedded part "
+                "of the site through SessionMiddleware or the Flask or Pyramid integration, "
+                "which take cookie_partitioned=True)"
+            )
         if name.startswith("cookie_"):
             raise ImproperlyConfigured(
                 f"WSGISESSION_OPTIONS[{name!r}]: Django's SessionMiddleware writes the session "
@@ -224,7 +243,8 @@ def _options_from_settings() -> dict[str, Any]:
             )
         if name not in known:
             raise ImproperlyConfigured(
-                f"WSGISESSION_OPTIONS[{name!r}] is not a wsgisession option; the options are "
+                f"WSGISESSION_OPTIONS[{name!r}] is not a wsgisession option; remove it, or use "
+                "one of "
                 + ", ".join(
                     sorted(n for n in known - set(_FROM_DJANGO) if not n.startswith("cookie_"))
                 )
@@ -239,7 +259,10 @@ def _options_from_settings() -> dict[str, Any]:
                 f"importable ({exc}); give a function of request.META, or its dotted path such "
                 "as 'myapp.sessions.describe'"
             ) from exc
+    sources = {name: f"WSGISESSION_OPTIONS[{name!r}]" for name in given}
+    sources.update((option, setting) for option, setting in _FROM_DJANGO.items())
     if "secret_keys" not in options:
+        sources["secret_keys"] = "SECRET_KEY"
         # Signed cookies by default, with Django's keys (newest first, as Django orders them):
         # a forged cookie then never costs a store query. Other front ends that share these
         # sessions need the same keys; WSGISESSION_OPTIONS["secret_keys"] = None signs nothing.
@@ -253,7 +276,7 @@ def _options_from_settings() -> dict[str, Any]:
     options["cookie_httponly"] = bool(settings.SESSION_COOKIE_HTTPONLY)
     options["cookie_samesite"] = settings.SESSION_COOKIE_SAMESITE or None
     options["max_age"] = settings.SESSION_COOKIE_AGE
-    return options
+    return options, sources
 
 
 def _reset_engine(*, setting: str, **kwargs: Any) -> None:
@@ -534,7 +557,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django ships no type i
             moment = datetime.fromisoformat(expiry)
             if moment.tzinfo is None:
                 moment = moment.astimezone()  # Django's naive datetimes are local time
-            if moment <= timezone.now():
+            if moment.timestamp() <= self._core.clock():  # the core's clock decides expiry
                 self._expire_now = True
             else:
                 session.set_expiry(moment)

@@ -24,7 +24,6 @@ from zope.interface import implementer
 
 from ..core import Exchange, SessionCore
 from ..errors import ConfigurationError, StoreError
-from ..policy import CREATED
 from ..session import _CSRF_KEY, Session
 from ..stores import ClientSideStore, Store
 from ._options import OPTION_NAMES, build_core, check_names, resolve_store
@@ -82,9 +81,8 @@ class PyramidSession(Session):
     @property
     def created(self) -> int:
         """When the session was created, in whole seconds since the epoch (now, for a new one)."""
-        self._ensure()
-        created = self._meta.get(CREATED)
-        return int(created if isinstance(created, (int, float)) else self._ctx.clock())
+        created = self.created_at
+        return int(self._ctx.clock() if created is None else created.timestamp())
 
     def changed(self, key: str | None = None) -> None:
         """Check values changed in place now (they are saved without it, found at the save)."""

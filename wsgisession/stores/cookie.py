@@ -42,9 +42,9 @@ _MIN_CHARS = (1 + _NONCE + _TAG + 2) * 4 // 3
 #: Longer values are refused unread; no browser sends a cookie this long.
 _MAX_CHARS = 8192
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")
-#: Room kept in every payload for the session's own bookkeeping: a creation time, a lifetime
-#: and the browser-session flag take ``{"c":12345678901.234568,"t":1209600,"b":1}``.
-_META_RESERVE = 40
+#: Room kept in every payload for the session's own bookkeeping: at most a creation time and
+#: one expiry choice, the longest ``{"created":12345678901.234568,"ends":12345678901.234568}``.
+_META_RESERVE = 56
 
 
 def _aesgcm_class() -> type[AESGCM]:

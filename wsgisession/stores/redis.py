@@ -149,9 +149,50 @@ class RedisStore(Store):
         self._purge_script = self.client.register_script(read_text("redis_purge.lua"))
         self._where = where or _describe(self.client)
         self._failures = _Failures(redis, self._where, prefix, self._cluster)
+        if self._owns_client:
+            self._check_connection()
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self.prefix!r})"
+
+    def _check_connection(self) -> None:
+        """One read at construction, so a URL the server refuses fails then (as PostgresStore).
+
+        A wrong password, a user whose ACL does not allow the store's commands, or a database
+        the server does not have raises ConfigurationError with the server's message and what
+        to change. A server that cannot be reached now is only logged: it may be starting, and
+        the middleware's ``on_store_error`` policy is there for outages. A client handed in
+        ready-made is the application's to check.
+        """
+        errors = self._redis.exceptions
+        refused = (errors.AuthenticationError, errors.NoPermissionError)
+        try:
+            self.client.hgetall(self._key("connection-check"))  # a key no session id hashes to
+        except refused as exc:
+            self._refused(exc)
+        except errors.ResponseError as exc:
+            if str(exc).startswith(("DB index is out of range", "WRONGPASS", "NOAUTH")):
+                self._refused(exc)
+        except (errors.ConnectionError, errors.TimeoutError) as exc:
+            logger.warning(
+                "Redis at %s cannot be reached now (%s: %s); the store connects on first use, "
+                "and until then requests meet the on_store_error policy: check that the server "
+                "is running and reachable from here, and the store URL",
+                self._where,
+                type(exc).__name__,
+                exc,
+            )
+        except (self._redis.RedisError, errors.RedisClusterException):
+            pass  # anything else (a cluster node, a replica loading) is reported per request
+        finally:
+            pool = getattr(self.client, "connection_pool", None)
+            if pool is not None:
+                pool.disconnect()  # as PostgresStore closes its check: no socket to fork with
+
+    def _refused(self, exc: BaseException) -> None:
+        """Raise the ConfigurationError for a connection the server refused at construction."""
+        reason = _store_error(self._redis.exceptions, exc, self._where, self.prefix, self._cluster)
+        raise ConfigurationError(f"RedisStore could not start: {reason}") from exc
 
     def _key(self, key: str) -> str:
         return self.prefix + key
