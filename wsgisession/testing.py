@@ -526,7 +526,7 @@ class StoreContract:
         self, store: Store, user: str | None, data: Any = None, expires: float = NOW + DAY
     ) -> str:
         key = new_key()
-        meta: dict[str, Any] = {"c": NOW}
+        meta: dict[str, Any] = {"created": NOW}
         if user is not None:
             meta[USER] = user
         assert store.create(key, data or {"n": 1}, meta, expires, NOW) is not False
@@ -559,7 +559,7 @@ class StoreContract:
         ann = self._user(store)
         old = self._bound(store, ann)
         new = new_key()
-        assert store.create(new, {"n": 1}, {"c": NOW, USER: ann}, NOW + DAY, NOW, old)
+        assert store.create(new, {"n": 1}, {"created": NOW, USER: ann}, NOW + DAY, NOW, old)
         assert self._listed(store, ann) == {new}
 
     def test_regenerate_that_binds_indexes_and_drops_the_old_key(self, store: Store) -> None:
@@ -567,7 +567,7 @@ class StoreContract:
         ann, bob = self._user(store), self._user(store)
         old = self._bound(store, bob)
         new = new_key()
-        assert store.create(new, {"n": 1}, {"c": NOW, USER: ann}, NOW + DAY, NOW, old)
+        assert store.create(new, {"n": 1}, {"created": NOW, USER: ann}, NOW + DAY, NOW, old)
         assert self._listed(store, ann) == {new}
         assert self._listed(store, bob) == set()
 
@@ -575,13 +575,13 @@ class StoreContract:
         """A save whose meta binds, changes or removes the user moves the key in the index."""
         ann, bob = self._user(store), self._user(store)
         key = self._bound(store, None)
-        assert store.save(key, Changes(meta={"c": NOW, USER: ann}), NOW)
+        assert store.save(key, Changes(meta={"created": NOW, USER: ann}), NOW)
         assert self._listed(store, ann) == {key}
         assert store.save(key, Changes(updates={"x": 1}), NOW)  # no meta: binding kept
         assert self._listed(store, ann) == {key}
-        assert store.save(key, Changes(meta={"c": NOW, USER: bob}), NOW)
+        assert store.save(key, Changes(meta={"created": NOW, USER: bob}), NOW)
         assert self._listed(store, ann) == set() and self._listed(store, bob) == {key}
-        assert store.save(key, Changes(meta={"c": NOW}), NOW)
+        assert store.save(key, Changes(meta={"created": NOW}), NOW)
         assert self._listed(store, bob) == set()
         assert self._load(store, key).data == {"n": 1, "x": 1}
 
@@ -625,7 +625,7 @@ class StoreContract:
         assert store.revoke_user(ann, NOW) == 2
         assert not store.save(saved, Changes(updates={"x": 1}, expires=NOW + DAY), NOW)
         new = new_key()
-        assert store.create(new, {"n": 1}, {"c": NOW, USER: ann}, NOW + DAY, NOW, moved) is False
+        assert store.create(new, {"n": 1}, {"created": NOW, USER: ann}, NOW + DAY, NOW, moved) is False
         assert store.load(saved, NOW) is None and store.load(new, NOW) is None
         assert self._listed(store, ann) == set()
 
@@ -645,7 +645,7 @@ class StoreContract:
             try:
                 for _ in range(30):
                     new = new_key()
-                    meta = {"c": NOW, USER: ann}
+                    meta = {"created": NOW, USER: ann}
                     if store.create(new, {"n": 1}, meta, NOW + DAY, NOW, chain[-1]) is False:
                         return
                     chain.append(new)
@@ -689,12 +689,12 @@ class StoreContract:
                     elif op < 0.5:  # regenerate
                         new = new_key()
                         user = rng.choice([ann, None])
-                        meta = {"c": NOW, **({USER: user} if user else {})}
+                        meta = {"created": NOW, **({USER: user} if user else {})}
                         if store.create(new, {"n": 2}, meta, NOW + DAY, now, mine.pop()):
                             mine.append(new)
                     elif op < 0.7:  # bind, rebind or unbind on save
                         user = rng.choice([ann, bob, None])
-                        meta = {"c": NOW, **({USER: user} if user else {})}
+                        meta = {"created": NOW, **({USER: user} if user else {})}
                         store.save(rng.choice(mine), Changes(meta=meta), now)
                     elif op < 0.8:  # logout
                         store.delete(mine.pop(rng.randrange(len(mine))))
