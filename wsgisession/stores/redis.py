@@ -369,8 +369,8 @@ class RedisStore(Store):
         In this order: the new key enters its user's index (so a revocation that runs from
         here on finds it); the old record is taken (only one of two overlapping moves gets
         it; a failure after this logs the user out rather than leave two sessions); the new
-        record is written, unless a revocation left its tombstone; the old key leaves its
-        user's index.
+        record is written, unless it is a move and a revocation left its tombstone; the old
+        key leaves its user's index.
         """
         target = self._key(key)
         if user is not None:
@@ -386,7 +386,8 @@ class RedisStore(Store):
             written = True
         else:
             pairs = [item for pair in mapping.items() for item in pair]
-            written = bool(self._evalsha(self._create_script, [target], [*args, "write", *pairs]))
+            mode = "write" if replaces is None else "moved"
+            written = bool(self._evalsha(self._create_script, [target], [*args, mode, *pairs]))
         if old_user is not None and replaces is not None:
             self.client.zrem(self._index(old_user), replaces)
         return written
@@ -471,7 +472,7 @@ class RedisStore(Store):
         """
         pipe = self.client.pipeline(transaction=False)
         for script, name, args in calls:
-            pipe.evalsha(script.sha, 1, name, *args)
+            pipe.execute_command("EVALSHA", script.sha, 1, name, *args)
         replies = list(pipe.execute(raise_on_error=False))
         for index, reply in enumerate(replies):
             if isinstance(reply, self._redis.exceptions.NoScriptError):
@@ -575,7 +576,7 @@ class RedisStore(Store):
                 for key, outcome in zip(fresh, self._cluster_scripts(calls), strict=True):
                     handled.add(key)
                     ended += outcome == 2
-                    if outcome >= 0:
+                    if outcome > 0:  # a tombstoned member stays: a login may still come
                         leaving.append(key)
             if leaving:
                 self._evalsha(self._users_script, index, ["members", now_text, *leaving])

@@ -9,14 +9,16 @@
 --               moves of one session only the first succeeds. Returns 1, or 0 writing nothing.
 -- mode 'take'   KEYS[1] the record replaced (a cluster, whose two keys are in two slots): only
 --               deletes it while alive; returns {1, its user or ''}, or 0. The caller writes
---               the new record next, with 'write'.
--- mode 'write'  KEYS[1] the new record: written unless a revocation left its tombstone
---               ('@x') there (a cluster's revoke_user marks a key it found in the index before
---               the record came); returns 1, or 0 writing nothing.
+--               the new record next, with 'moved'.
+-- mode 'moved'  KEYS[1] the new record of a move on a cluster: written unless a revocation
+--               left its tombstone ('@x') there (a cluster's revoke_user marks a key it found
+--               in the index before the record came); returns 1, or 0 writing nothing.
+-- mode 'write'  KEYS[1] a new bound record: written (over a tombstone too: a login that
+--               overlaps a revocation is not one of the sessions it ends); returns 1.
 
 local now, mode = tonumber(ARGV[1]), ARGV[4]
 local target = KEYS[1]
-if mode ~= 'write' then
+if mode == 'move' or mode == 'take' then
   local old = KEYS[1]
   local stored = tonumber(redis.call('HGET', old, '@e'))
   if stored == nil or stored <= now then return 0 end
@@ -27,7 +29,7 @@ if mode ~= 'write' then
     redis.call('ZREM', index_of(old_user), string.sub(old, #PREFIX + 1))
   end
   target = KEYS[2]
-elseif redis.call('HEXISTS', target, '@x') == 1 then
+elseif mode == 'moved' and redis.call('HEXISTS', target, '@x') == 1 then
   return 0
 end
 redis.call('DEL', target)

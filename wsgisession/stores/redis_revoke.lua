@@ -3,9 +3,10 @@
 -- KEYS[1]  a session's hash, found in the user's index
 -- ARGV     the user, now, tombstone_ms
 -- Returns 2 when the user's live session was deleted, 1 when a dead one was, 0 when there was
--- none (a tombstone is left, so a create of this key still in flight, that put the key in the
--- index first, is refused: redis_create.lua's 'write'), -1 when the hash belongs to no one or
--- to another user (left as it is).
+-- none (a tombstone is left, so a move to this key still in flight, that put the key in the
+-- index first, is refused: redis_create.lua's 'moved'; the member stays in the index, as a
+-- login may still write its record there), -1 when the hash belongs to no one or to another
+-- user (left as it is).
 
 local key = KEYS[1]
 local owner = redis.call('HGET', key, '@u')
