@@ -472,7 +472,9 @@ class RedisStore(Store):
         """
         pipe = self.client.pipeline(transaction=False)
         for script, name, args in calls:
-            pipe.execute_command("EVALSHA", script.sha, 1, name, *args)
+            # Named node: else the pipeline asks a node for the keys (COMMAND GETKEYS) first.
+            node = self.client.get_node_from_key(name)
+            pipe.execute_command("EVALSHA", script.sha, 1, name, *args, target_nodes=node)
         replies = list(pipe.execute(raise_on_error=False))
         for index, reply in enumerate(replies):
             if isinstance(reply, self._redis.exceptions.NoScriptError):
