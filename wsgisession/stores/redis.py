@@ -34,7 +34,7 @@ login, a bind); it leaves only once its record is gone (a logout, a move, a revo
 the trim. The hash is the truth: listing and revoking check each member's ``@u``, so a member
 left behind by a rebind or an unbind is ignored until trimmed. :meth:`RedisStore.revoke_user`
 ends each member in its own slot (``redis_revoke.lua``); a member that has no record yet gets
-a tombstone (``@x``) that refuses the create still in flight, and the index is read again
+a tombstone (``@x``) that refuses a move still in flight, and the index is read again
 until a reading shows no member it has not handled: a session moved to a new key while the
 revocation runs entered the index before its old record was taken, so the next reading finds
 it. A bound write costs one more round trip there (the index first); a save that moves a
