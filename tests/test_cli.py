@@ -318,3 +318,91 @@ def test_purge_is_quiet_when_not_on_a_terminal(
             store.create(new_key(), {"a": 1}, {}, now - 10, now - 20)
     assert main(["purge", f"sqlite:///{path}"]) == 0
     assert capsys.readouterr() == ("deleted 600 expired sessions\n", "")
+
+
+# A user's sessions (issue 16, item 3) --------------------------------------------------------
+
+
+def _fill_users(store: Store) -> None:
+    """Two live sessions of ann (one described), one expired, and one of bob."""
+    now = time.time()
+    described = {"c": now - 60, "user": "ann", "info": {"agent": "Firefox"}}
+    store.create(new_key(), {"a": 1}, described, now + 3600, now)
+    store.create(new_key(), {"a": 2}, {"c": now, "user": "ann"}, now + 3600, now)
+    store.create(new_key(), {"a": 3}, {"c": now - 99, "user": "ann"}, now - 5, now - 99)
+    store.create(new_key(), {"a": 4}, {"c": now, "user": "bob"}, now + 3600, now)
+
+
+def test_sessions_lists_and_revoke_ends_a_users_sessions(
+    target: tuple[Store, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sessions lists ann's live sessions with their handles; revoke ends one, then all."""
+    store, args = target
+    try:
+        store.user_sessions("probe", 0.0)
+    except wsgisession.NoUserIndexError:
+        pytest.skip(f"{type(store).__name__} keeps no user index yet")
+    _fill_users(store)
+    assert main(["sessions", *args, "ann"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "2 live sessions of user 'ann'"
+    assert len(lines) == 3
+    row = r"[0-9a-f]{64}  created \S+ \S+Z  last seen \S+ \S+Z  expires \S+ \S+Z"
+    assert re.fullmatch(row + r'  \{"agent": "Firefox"\}', lines[1]), lines[1]
+    assert re.fullmatch(row, lines[2]), lines[2]
+    handle = lines[1].split()[0]
+    assert main(["revoke", *args, "ann", "--handle", handle]) == 0
+    assert capsys.readouterr().out == "ended 1 session of user 'ann'\n"
+    assert main(["revoke", *args, "ann", "--handle", handle]) == 3
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "nothing was ended" in err
+    assert main(["revoke", *args, "ann"]) == 0
+    assert capsys.readouterr().out == "ended 1 session of user 'ann'\n"
+    assert main(["sessions", *args, "ann"]) == 0
+    assert capsys.readouterr().out == "0 live sessions of user 'ann'\n"
+    assert main(["sessions", *args, "bob"]) == 0
+    assert capsys.readouterr().out.startswith("1 live session of user 'bob'\n")
+
+
+def test_sessions_takes_the_url_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the URL left out, sessions and revoke use WSGISESSION_STORE; USER stays required."""
+    path = tmp_path / "s.db"
+    with SqliteStore(path) as store:
+        _fill_users(store)
+    monkeypatch.setenv("WSGISESSION_STORE", f"sqlite:///{path}")
+    assert main(["sessions", "ann"]) == 0
+    assert capsys.readouterr().out.startswith("2 live sessions of user 'ann'\n")
+    assert main(["revoke", "ann"]) == 0
+    assert capsys.readouterr().out == "ended 2 sessions of user 'ann'\n"
+    with pytest.raises(SystemExit) as exited:
+        main(["revoke"])
+    assert exited.value.code == 2
+    assert "USER" in capsys.readouterr().err
+
+
+def test_an_empty_user_or_a_bad_max_age_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty USER, or --max-age 0, is one line on stderr and exit status 2."""
+    path = tmp_path / "s.db"
+    SqliteStore(path).close()
+    assert main(["revoke", f"sqlite:///{path}", ""]) == 2
+    assert "USER is empty" in capsys.readouterr().err
+    assert main(["sessions", "--max-age", "0", f"sqlite:///{path}", "ann"]) == 2
+    assert "--max-age 0" in capsys.readouterr().err
+
+
+def test_sessions_and_revoke_have_help() -> None:
+    """--help on sessions and revoke prints their usage, with USER, and exits 0."""
+    for command in ("sessions", "revoke"):
+        result = subprocess.run(
+            [sys.executable, "-m", "wsgisession", command, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(f"usage: wsgisession {command}")
+        assert "USER" in result.stdout

@@ -55,6 +55,15 @@ FORBIDDEN = {
         "psycopg",
         "cryptography",
     ],
+    # A user's sessions: over the stores and the session, below the core and every front end.
+    "wsgisession.users": [
+        "wsgisession.cookies",
+        "wsgisession.core",
+        "wsgisession.middleware",
+        "webob",
+        "redis",
+        "psycopg",
+    ],
     "wsgisession.stores.base": [
         "wsgisession.cookies",
         "wsgisession.core",

@@ -1,4 +1,4 @@
-"""The command line: ``wsgisession purge [URL]`` and ``wsgisession stats [URL]``.
+"""The command line: ``wsgisession purge|stats [URL]``, ``wsgisession sessions|revoke [URL] USER``.
 
 Also ``python -m wsgisession``. The URL defaults to ``$WSGISESSION_STORE``, as in the examples'
 gunicorn configuration. Exit status 0 on success, 1 when the store cannot be used (a missing
@@ -9,16 +9,20 @@ option for another store, a missing driver); each error is one line on stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TextIO
 
 from . import __version__
-from .errors import ConfigurationError, MissingDriverError, StoreError
+from .errors import ConfigurationError, MissingDriverError, StoreError, UserIdError
+from .records import check_user_id
 from .stores import REDIS_SCHEMES, Store, store_from_url
+from .users import DEFAULT_MAX_AGE, StoreUsers, revoke_user, user_sessions
 
 __all__ = ["main"]
 
@@ -40,6 +44,7 @@ exit status:
      reached, or a store that cannot run the command
   2  a usage mistake: no URL (and no {STORE_VARIABLE}), a bad URL (or a PostgreSQL URL the
      server refuses), an option for another kind of store, or a missing driver
+  3  revoke --handle: no live session of that user has that handle
 """
 
 
@@ -73,10 +78,38 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    for command in (purge, stats):
+    sessions = commands.add_parser(
+        "sessions",
+        help="list a user's live sessions",
+        description="List the live sessions of USER (bound with session.set_user()), oldest "
+        "first:\nhandle, created, last seen (to within touch_interval), expires, and the "
+        "client's description.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sessions.add_argument(
+        "--max-age",
+        type=int,
+        default=DEFAULT_MAX_AGE,
+        help="the application's max_age in seconds, from which last seen is derived "
+        f"(default: {DEFAULT_MAX_AGE})",
+    )
+    revoke = commands.add_parser(
+        "revoke",
+        help="end a user's sessions and print how many",
+        description="End every live session of USER (after a password reset, say), or with "
+        "--handle\nthe one session of USER that `wsgisession sessions` lists with that handle. "
+        "Each\nbrowser's next request finds no session.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    revoke.add_argument("--handle", help="end only the session with this handle")
+    for command in (purge, stats, sessions, revoke):
         command.add_argument(
             "url", metavar="URL", nargs="?", help=f"the store: {_URLS} (default: ${STORE_VARIABLE})"
         )
+        if command in (sessions, revoke):
+            command.add_argument("user", metavar="USER", help="the user id, as set_user() got it")
         command.add_argument(
             "--prefix", help="the key prefix of a Redis store (default: wsgisession:)"
         )
@@ -193,6 +226,44 @@ def _purge(store: Store, now: float, dry_run: bool) -> None:
     print(f"deleted {_sessions(deleted)}")
 
 
+def _time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _list_sessions(store: Store, user: str, now: float, max_age: int) -> None:
+    if max_age <= 0:
+        raise ConfigurationError(f"--max-age {max_age} must be a positive number of seconds")
+    infos = user_sessions(store, user, max_age=max_age, now=now)
+    count = f"{len(infos)} live session{'' if len(infos) == 1 else 's'}"
+    print(f"{count} of user {user!r}")
+    for info in infos:
+        fields = [
+            info.handle,
+            f"created {_time(info.created)}",
+            f"last seen {_time(info.last_seen)}",
+            f"expires {_time(info.expires)}",
+        ]
+        if info.info:
+            fields.append(json.dumps(info.info, ensure_ascii=False, sort_keys=True))
+        print("  ".join(fields))
+
+
+def _revoke(store: Store, user: str, now: float, handle: str | None) -> int:
+    check_user_id(user, "revoke")
+    if handle is None:
+        ended = revoke_user(store, user, now=now)
+        print(f"ended {ended} session{'' if ended == 1 else 's'} of user {user!r}")
+        return 0
+    if StoreUsers(store, lambda: now, DEFAULT_MAX_AGE).revoke(user, handle):
+        print(f"ended 1 session of user {user!r}")
+        return 0
+    return _fail(
+        f"no live session of user {user!r} has the handle {handle!r}; nothing was ended "
+        "(list them with wsgisession sessions)",
+        3,
+    )
+
+
 def _fail(message: str, status: int) -> int:
     print(f"wsgisession: error: {message}", file=sys.stderr)
     return status
@@ -203,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # The pool's own retries would print a warning each; the one line below says it all.
     logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
+    if getattr(args, "user", None) == "":
+        return _fail("USER is empty; give the user id as the application's set_user() got it", 2)
     try:
         url = _store_url(args.url)
         options = _options(url, args.prefix, args.table)
@@ -227,12 +300,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         with store:
             if args.command == "purge":
                 _purge(store, now, args.dry_run)
+            elif args.command == "sessions":
+                _list_sessions(store, args.user, now, args.max_age)
+            elif args.command == "revoke":
+                return _revoke(store, args.user, now, args.handle)
             else:
                 stats = store.stats(now)
                 print(
                     f"{stats.sessions} live session{'' if stats.sessions == 1 else 's'}, "
                     f"{stats.size_bytes} bytes"
                 )
+    except (UserIdError, ConfigurationError) as exc:
+        return _fail(str(exc), 2)
     except NotImplementedError as exc:
         return _fail(str(exc), 1)
     except StoreError as exc:

@@ -56,16 +56,17 @@ def user_of(meta: Mapping[str, Any] | None) -> str | None:
 
 
 def check_user_id(user_id: Any, where: str = "set_user") -> str:
-    """Return *user_id* when it is a non-empty str; raise :class:`UserIdError` otherwise."""
+    """Return *user_id* when it is a non-empty str, else raise
+    :class:`~wsgisession.errors.UserIdError` naming *where* it was given."""
     if not isinstance(user_id, str):
         raise UserIdError(
             f"{where}() takes the user id as a non-empty str, not {type(user_id).__name__}; "
             f"convert it first, e.g. {where}(str(user.pk))"
         )
     if not user_id:
+        unbind = " (or None to unbind the session)" if where == "set_user" else ""
         raise UserIdError(
-            f"{where}() got an empty user id; give the user's id as a non-empty str "
-            "(or None to unbind a session)"
+            f"{where}() got an empty user id; give the user's id as a non-empty str{unbind}"
         )
     return user_id
 

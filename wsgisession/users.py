@@ -3,7 +3,7 @@
 Stores keep only a hash of each session id, so finding "every session of user 42" needs an
 index that the stores keep themselves (see :class:`~wsgisession.stores.base.Store`). This
 module turns what a store returns into :class:`~wsgisession.session.SessionInfo` and gives
-the core the :class:`~wsgisession.session.UserIndex` a session uses::
+the core the ``UserIndex`` (:mod:`wsgisession.session`) a session uses::
 
     from wsgisession import revoke_user, user_sessions
 

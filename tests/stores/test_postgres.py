@@ -114,7 +114,8 @@ def test_float_increments_merge_in_one_locked_transaction(
 
 
 def test_schema_has_jsonb_columns_and_an_expiry_index(postgres_dsn: str, table: str) -> None:
-    """create_schema() makes key/data/meta/expires with jsonb data and an index on expires."""
+    """create_schema() makes key/data/meta/expires/user_id with jsonb data, an index on
+    expires and a partial index on user_id."""
     with PostgresStore(postgres_dsn, table) as store:
         store.create_schema()
         store.create_schema()  # idempotent
@@ -132,9 +133,65 @@ def test_schema_has_jsonb_columns_and_an_expiry_index(postgres_dsn: str, table: 
                 "SELECT indexdef FROM pg_indexes WHERE tablename = %s", (table,)
             ).fetchall()
         ]
-    expected = {"key": "text", "data": "jsonb", "meta": "jsonb", "expires": "double precision"}
+    expected = {
+        "key": "text",
+        "data": "jsonb",
+        "meta": "jsonb",
+        "expires": "double precision",
+        "user_id": "text",
+    }
     assert columns == expected
     assert any(re.search(r"\(expires\)", index) for index in indexes)
+    assert any(
+        re.search(r"\(user_id\) WHERE \(user_id IS NOT NULL\)", index) for index in indexes
+    ), indexes
+
+
+def test_a_table_from_before_the_user_index_is_migrated(postgres_dsn: str, table: str) -> None:
+    """A table without user_id (made by 0.1) gets the column and its index, rows kept."""
+    old_key = new_key()
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE TABLE {table} (key text PRIMARY KEY, data jsonb NOT NULL,"
+            " meta jsonb NOT NULL, expires double precision NOT NULL)"
+        )
+        conn.execute(
+            f"INSERT INTO {table} VALUES (%s, '{{\"a\": 1}}', '{{}}', %s)", (old_key, NOW + DAY)
+        )
+    with PostgresStore(postgres_dsn, table) as store:
+        record = store.load(old_key, NOW)
+        assert record is not None and record.data == {"a": 1}
+        key = new_key()
+        store.create(key, {"b": 2}, {"c": NOW, "user": "ann"}, NOW + DAY, NOW)
+        assert [k for k, _ in store.user_sessions("ann", NOW)] == [key]
+        assert store.save(old_key, Changes(meta={"user": "ann"}), NOW)
+        assert {k for k, _ in store.user_sessions("ann", NOW)} == {key, old_key}
+    with psycopg.connect(postgres_dsn) as conn:
+        indexes = [
+            row[0]
+            for row in conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = %s", (table,)
+            ).fetchall()
+        ]
+    assert any("(user_id)" in index for index in indexes), indexes
+
+
+def test_user_index_calls_are_one_round_trip(postgres_dsn: str, table: str, tmp_path: Path) -> None:
+    """Listing a user's sessions, revoking them, and a regenerate are one statement each."""
+    trace = Trace(tmp_path / "libpq.trace")
+    with PostgresStore(postgres_dsn, table, pool_size=1, configure=trace.configure) as store:
+        old = new_key()
+        store.create(old, {"a": 1}, {"c": NOW, "user": "ann"}, NOW + DAY, NOW)
+        new = new_key()
+        meta = {"c": NOW, "user": "ann"}
+        assert trace.count(lambda: store.create(new, {"a": 1}, meta, NOW + DAY, NOW, old)) == (
+            1,
+            1,
+        )
+        assert trace.count(lambda: store.user_sessions("ann", NOW)) == (1, 1)
+        assert trace.count(lambda: store.revoke_user("ann", NOW, keep=new)) == (1, 1)
+        assert trace.count(lambda: store.revoke_user("ann", NOW)) == (1, 1)
+        assert store.load(new, NOW) is None
 
 
 def test_corrupt_record_gives_none_and_a_hashed_warning(

@@ -273,3 +273,53 @@ def test_a_checkpoint_leaves_the_connections_own_busy_timeout(tmp_path: Path) ->
     assert store.checkpoint() is True
     assert [conn.execute("PRAGMA busy_timeout").fetchone()[0] for conn in opened] == [250]
     store.close()
+
+
+def test_a_table_from_before_the_user_index_is_migrated(tmp_path: Path) -> None:
+    """A table without user_id (made by 0.1) gets the column and a partial index, rows kept."""
+    from wsgisession.records import Changes
+    from wsgisession.testing import DAY, NOW, new_key
+
+    path = tmp_path / "old.db"
+    old_key = new_key()
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE wsgisession_sessions (key TEXT PRIMARY KEY, data TEXT NOT NULL,"
+            " meta TEXT NOT NULL, expires REAL NOT NULL, version INTEGER NOT NULL DEFAULT 0)"
+            " WITHOUT ROWID"
+        )
+        conn.execute(
+            "INSERT INTO wsgisession_sessions VALUES (?, '{\"a\": 1}', '{}', ?, 0)",
+            (old_key, NOW + DAY),
+        )
+    with SqliteStore(path) as store:
+        record = store.load(old_key, NOW)
+        assert record is not None and record.data == {"a": 1}
+        assert store.save(old_key, Changes(meta={"user": "ann"}), NOW)
+        key = new_key()
+        store.create(key, {"b": 2}, {"user": "ann"}, NOW + DAY, NOW)
+        assert {k for k, _ in store.user_sessions("ann", NOW)} == {old_key, key}
+    with sqlite3.connect(path) as conn:
+        indexes = [row[0] for row in conn.execute("SELECT sql FROM sqlite_master")]
+    assert any(sql and "(user_id) WHERE user_id IS NOT NULL" in sql for sql in indexes), indexes
+
+
+def test_a_users_sessions_are_found_by_the_user_index(tmp_path: Path) -> None:
+    """Listing a user's sessions uses the user_id index; unbound rows hold no user."""
+    from wsgisession.testing import DAY, NOW, new_key
+
+    path = tmp_path / "s.db"
+    with SqliteStore(path) as store:
+        for _ in range(5):
+            store.create(new_key(), {"a": 1}, {}, NOW + DAY, NOW)
+        store.create(new_key(), {"a": 1}, {"user": "ann"}, NOW + DAY, NOW)
+    with sqlite3.connect(path) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT key FROM wsgisession_sessions WHERE user_id = ?",
+            ("ann",),
+        ).fetchall()
+        nulls = conn.execute(
+            "SELECT count(*) FROM wsgisession_sessions WHERE user_id IS NULL"
+        ).fetchone()[0]
+    assert any("wsgisession_sessions_user" in str(row) for row in plan), plan
+    assert nulls == 5

@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailableError
+from ..records import user_of
 from ..serializers import JSONSerializer, Serializer
 from ._support import (
     check_sql_name,
@@ -204,13 +205,21 @@ class PostgresStore(Store):
         self._closed = False
 
         parts = table.split(".")
-        names = {"t": sql.Identifier(*parts), "i": sql.Identifier(parts[-1] + "_expires")}
+        names = {
+            "t": sql.Identifier(*parts),
+            "i": sql.Identifier(parts[-1] + "_expires"),
+            "u": sql.Identifier(parts[-1] + "_user"),
+            "r": sql.Literal(".".join(f'"{part}"' for part in parts)),
+        }
         # The statements, by name, from postgres.sql beside this module.
         statements = {
             name: sql.SQL(text).format(**names)
             for name, text in sql_statements("postgres.sql").items()
         }
         self._sql_schema = [statements["schema_table"], statements["schema_index"]]
+        self._sql_has_user = statements["schema_has_user"]
+        self._sql_add_user = statements["schema_add_user"]
+        self._sql_user_index = statements["schema_user_index"]
         self._sql_lock = statements["schema_lock"]
         self._sql_load = statements["load"]
         self._sql_delete_dead = statements["delete_dead"]
@@ -225,6 +234,8 @@ class PostgresStore(Store):
         self._sql_purge = statements["purge"]
         self._sql_count_expired = statements["count_expired"]
         self._sql_stats = statements["stats"]
+        self._sql_user_sessions = statements["user_sessions"]
+        self._sql_revoke_user = statements["revoke_user"]
 
         self._check_connection()
         reset_after_fork(self)
@@ -472,10 +483,18 @@ class PostgresStore(Store):
             conn.execute(self._sql_lock, (self.table,))
             for statement in self._sql_schema:
                 conn.execute(statement)
+            row = conn.execute(self._sql_has_user).fetchone()
+            if not (row and row[0]):
+                # A table from before the user index; its CREATE TABLE above did nothing.
+                conn.execute(self._sql_add_user)
+            conn.execute(self._sql_user_index)
         self._schema_ready = True
 
     def create_schema(self) -> None:
-        """Create the table and its expiry index now (they are also created on first use)."""
+        """Create the table and its indexes now (they are also created on first use).
+
+        A table made by an older version gets its ``user_id`` column and index here.
+        """
         with self._connection() as conn:
             if self._schema_ready:  # _connection() has just made them
                 return
@@ -518,6 +537,7 @@ class PostgresStore(Store):
             "data": dumps(dict(data)),
             "meta": dumps(dict(meta)),
             "expires": float(expires),
+            "user_id": user_of(meta),
         }
         with self._connection() as conn:
             if replaces is None:
@@ -540,6 +560,7 @@ class PostgresStore(Store):
             "now": float(now),
             "meta": dumps(dict(changes.meta)) if changes.meta is not None else None,
             "expires": float(changes.expires) if changes.expires is not None else None,
+            "user_id": user_of(changes.meta),
         }
         increments = changes.increments
         if not changes.updates and not changes.removals and not increments:
@@ -581,6 +602,28 @@ class PostgresStore(Store):
         """One DELETE."""
         with self._connection() as conn:
             conn.execute(self._sql_delete, (key,))
+
+    def user_sessions(self, user_id: str, now: float) -> list[tuple[str, Record]]:
+        """One SELECT on the user index: the user's live rows."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql_user_sessions, {"user_id": user_id, "now": float(now)}
+            ).fetchall()
+        found = []
+        for key, data_text, meta_text, expires in rows:
+            data = self.decode(key, data_text)
+            meta = self.decode(key, meta_text)
+            if isinstance(data, dict) and isinstance(meta, dict):
+                found.append((key, Record(data, meta, float(expires), size=len(data_text))))
+        return found
+
+    def revoke_user(self, user_id: str, now: float, keep: str | None = None) -> int:
+        """One DELETE of the user's rows but *keep*; a session moving to a new key meanwhile
+        is deleted under its new key (see ``create_replacing`` in postgres.sql)."""
+        params = {"user_id": user_id, "keep": keep, "now": float(now)}
+        with self._connection() as conn:
+            row = conn.execute(self._sql_revoke_user, params).fetchone()
+        return int(row[0]) if row else 0
 
     def purge(self, now: float, progress: Callable[[int], None] | None = None) -> int:
         """Delete expired rows in batches of :attr:`purge_batch`, each its own short statement."""

@@ -1,5 +1,6 @@
 -- PostgresStore's statements, one under each "-- name:" line; PostgresStore reads this file.
--- {t} is the table and {i} its expiry index (quoted identifiers); %(name)s are parameters.
+-- {t} is the table, {i} its expiry index and {u} its user index (quoted identifiers), {r} the
+-- table's name as a literal for to_regclass; %(name)s are parameters.
 -- Every statement is one round trip in autocommit, but for the locked merge at the end.
 --
 -- How changes merge is Changes.apply_to (wsgisession/records.py); the store contract holds
@@ -13,11 +14,27 @@ CREATE TABLE IF NOT EXISTS {t} (
   key text PRIMARY KEY,
   data jsonb NOT NULL,
   meta jsonb NOT NULL,
-  expires double precision NOT NULL
+  expires double precision NOT NULL,
+  user_id text
 )
 
 -- name: schema_index
 CREATE INDEX IF NOT EXISTS {i} ON {t} (expires)
+
+-- name: schema_has_user
+-- Whether the table has its user_id column: a table made before the user index has not. Asked
+-- first, so a worker's start takes ALTER TABLE's exclusive lock only the one time it is needed.
+SELECT EXISTS (
+  SELECT FROM pg_attribute
+  WHERE attrelid = to_regclass({r}) AND attname = 'user_id' AND NOT attisdropped
+)
+
+-- name: schema_add_user
+ALTER TABLE {t} ADD COLUMN IF NOT EXISTS user_id text
+
+-- name: schema_user_index
+-- Partial: sessions bound to no user cost the index nothing.
+CREATE INDEX IF NOT EXISTS {u} ON {t} (user_id) WHERE user_id IS NOT NULL
 
 -- name: schema_lock
 -- (table name) Keeps workers that start together from racing on CREATE TABLE.
@@ -33,33 +50,35 @@ SELECT data::text, meta::text, expires FROM {t} WHERE key = %(key)s
 DELETE FROM {t} WHERE key = %(key)s AND expires <= %(now)s
 
 -- name: create
-INSERT INTO {t} (key, data, meta, expires)
-VALUES (%(key)s, %(data)s::jsonb, %(meta)s::jsonb, %(expires)s)
+INSERT INTO {t} (key, data, meta, expires, user_id)
+VALUES (%(key)s, %(data)s::jsonb, %(meta)s::jsonb, %(expires)s, %(user_id)s)
 ON CONFLICT (key) DO UPDATE
-SET data = EXCLUDED.data, meta = EXCLUDED.meta, expires = EXCLUDED.expires
+SET data = EXCLUDED.data, meta = EXCLUDED.meta, expires = EXCLUDED.expires,
+    user_id = EXCLUDED.user_id
 
 -- name: create_replacing
--- regenerate(): the new row is written only when the row it replaces was alive and is deleted
--- by this statement. Of two overlapping moves, the second waits for the first's row lock,
--- then finds the row gone and inserts nothing (0 rows).
-WITH gone AS (
-  DELETE FROM {t} WHERE key = %(replaces)s AND expires > %(now)s RETURNING key
-)
-INSERT INTO {t} (key, data, meta, expires)
-SELECT %(key)s, %(data)s::jsonb, %(meta)s::jsonb, %(expires)s WHERE EXISTS (SELECT FROM gone)
-ON CONFLICT (key) DO UPDATE
-SET data = EXCLUDED.data, meta = EXCLUDED.meta, expires = EXCLUDED.expires
+-- regenerate(): the live row moves to its new key in place, an UPDATE of the key, not a
+-- DELETE and an INSERT. Of two overlapping moves, the second waits for the first's row lock,
+-- then finds the row under another key and changes nothing (0 rows). A revocation that met
+-- the old row waits the same way and then deletes the moved one: it follows the row's update,
+-- which it could not do to a row inserted anew.
+UPDATE {t}
+SET key = %(key)s, data = %(data)s::jsonb, meta = %(meta)s::jsonb, expires = %(expires)s,
+    user_id = %(user_id)s
+WHERE key = %(replaces)s AND expires > %(now)s
 
 -- name: touch
 UPDATE {t}
-SET meta = coalesce(%(meta)s::jsonb, meta), expires = coalesce(%(expires)s, expires)
+SET meta = coalesce(%(meta)s::jsonb, meta), expires = coalesce(%(expires)s, expires),
+    user_id = CASE WHEN %(meta)s::jsonb IS NULL THEN user_id ELSE %(user_id)s END
 WHERE key = %(key)s AND expires > %(now)s
 
 -- name: save
 -- Removals, then updates: jsonb's - and || are exactly that.
 UPDATE {t}
 SET data = (data - %(removals)s::text[]) || %(updates)s::jsonb,
-    meta = coalesce(%(meta)s::jsonb, meta), expires = coalesce(%(expires)s, expires)
+    meta = coalesce(%(meta)s::jsonb, meta), expires = coalesce(%(expires)s, expires),
+    user_id = CASE WHEN %(meta)s::jsonb IS NULL THEN user_id ELSE %(user_id)s END
 WHERE key = %(key)s AND expires > %(now)s
 
 -- name: save_int_increments
@@ -73,7 +92,8 @@ SET data = (data - %(removals)s::text[]) || %(updates)s::jsonb || coalesce((
       FROM unnest(%(names)s::text[], %(amounts)s::text[]) AS i(name, amount),
         LATERAL (SELECT ((data - %(removals)s::text[]) || %(updates)s::jsonb) -> i.name) AS v(value)
     ), jsonb_build_object()),
-    meta = coalesce(%(meta)s::jsonb, meta), expires = coalesce(%(expires)s, expires)
+    meta = coalesce(%(meta)s::jsonb, meta), expires = coalesce(%(expires)s, expires),
+    user_id = CASE WHEN %(meta)s::jsonb IS NULL THEN user_id ELSE %(user_id)s END
 WHERE key = %(key)s AND expires > %(now)s AND NOT EXISTS (
   SELECT FROM unnest(%(names)s::text[], %(amounts)s::text[]) AS i(name, amount),
     LATERAL (SELECT ((data - %(removals)s::text[]) || %(updates)s::jsonb) -> i.name) AS v(value)
@@ -90,8 +110,24 @@ SELECT data::text FROM {t} WHERE key = %(key)s AND expires > %(now)s FOR UPDATE
 -- name: write_merged
 UPDATE {t}
 SET data = %(data)s::jsonb,
-    meta = coalesce(%(meta)s::jsonb, meta), expires = coalesce(%(expires)s, expires)
+    meta = coalesce(%(meta)s::jsonb, meta), expires = coalesce(%(expires)s, expires),
+    user_id = CASE WHEN %(meta)s::jsonb IS NULL THEN user_id ELSE %(user_id)s END
 WHERE key = %(key)s
+
+-- name: user_sessions
+-- The user's live rows, found by the user index.
+SELECT key, data::text, meta::text, expires FROM {t}
+WHERE user_id = %(user_id)s AND expires > %(now)s
+
+-- name: revoke_user
+-- One statement: every row of the user but the one kept goes, and the live ones are counted.
+-- A row moving to a new key meanwhile (create_replacing) is waited for and deleted under its
+-- new key; a row written after this statement began is a login that came after it.
+WITH gone AS (
+  DELETE FROM {t} WHERE user_id = %(user_id)s AND key IS DISTINCT FROM %(keep)s::text
+  RETURNING expires
+)
+SELECT count(*) FILTER (WHERE expires > %(now)s) FROM gone
 
 -- These take positional parameters.
 

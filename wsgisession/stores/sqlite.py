@@ -5,6 +5,10 @@ another process's write lock is retried after pauses that start at 20 µs, withi
 Saves are optimistic: one UPDATE that succeeds when nobody saved the session since this request
 loaded it, and otherwise a short ``BEGIN IMMEDIATE`` transaction that merges the changes into
 what is stored now.
+
+A session's user (``meta["user"]``) is also in its row's ``user_id`` column, under a partial
+index, written by the same statement as the meta: SQLite runs one write at a time, so a
+revocation (one ``DELETE ... WHERE user_id = ?``) and a move to a new key never interleave.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ..errors import ConfigurationError, StoreUnavailableError
+from ..records import user_of
 from ..serializers import Serializer
 from ._support import check_sql_name, logger, reset_after_fork
 from .base import Changes, Record, Store, StoreStats
@@ -108,7 +113,8 @@ class SqliteStore(Store):
         self._sql_load = f"SELECT data, meta, expires, version FROM {t} WHERE key = ?"
         self._sql_drop_expired = f"DELETE FROM {t} WHERE key = ? AND expires <= ?"
         self._sql_insert = (
-            f"INSERT INTO {t} (key, data, meta, expires, version) VALUES (?, ?, ?, ?, 0)"
+            f"INSERT INTO {t} (key, data, meta, expires, version, user_id)"
+            " VALUES (?, ?, ?, ?, 0, ?)"
         )
         self._sql_delete = f"DELETE FROM {t} WHERE key = ?"
         self._sql_delete_live = f"DELETE FROM {t} WHERE key = ? AND expires > ?"
@@ -117,14 +123,25 @@ class SqliteStore(Store):
         where = "version = version + 1 WHERE key = ? AND version = ? AND expires > ?"
         self._sql_update = {
             (False, False): f"UPDATE {t} SET data = ?, {where}",
-            (True, False): f"UPDATE {t} SET data = ?, meta = ?, {where}",
+            (True, False): f"UPDATE {t} SET data = ?, meta = ?, user_id = ?, {where}",
             (False, True): f"UPDATE {t} SET data = ?, expires = ?, {where}",
-            (True, True): f"UPDATE {t} SET data = ?, meta = ?, expires = ?, {where}",
+            (True, True): f"UPDATE {t} SET data = ?, meta = ?, user_id = ?, expires = ?, {where}",
         }
         self._sql_touch = (
             f"UPDATE {t} SET meta = coalesce(?, meta), expires = coalesce(?, expires)"
             f" WHERE key = ? AND expires > ?"
         )
+        self._sql_touch_meta = (
+            f"UPDATE {t} SET meta = ?, user_id = ?, expires = coalesce(?, expires)"
+            f" WHERE key = ? AND expires > ?"
+        )
+        self._sql_user_sessions = (
+            f"SELECT key, data, meta, expires, version FROM {t} WHERE user_id = ? AND expires > ?"
+        )
+        self._sql_revoke_live = (
+            f"DELETE FROM {t} WHERE user_id = ? AND key IS NOT ? AND expires > ?"
+        )
+        self._sql_revoke_rest = f"DELETE FROM {t} WHERE user_id = ? AND key IS NOT ?"
         self._sql_read_for_merge = f"SELECT data, version FROM {t} WHERE key = ? AND expires > ?"
         self._sql_purge = (
             f"DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires <= ? LIMIT ?)"
@@ -182,14 +199,29 @@ class SqliteStore(Store):
         t = self.table
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, data TEXT NOT NULL,"
-            " meta TEXT NOT NULL, expires REAL NOT NULL, version INTEGER NOT NULL DEFAULT 0)"
-            " WITHOUT ROWID"
+            " meta TEXT NOT NULL, expires REAL NOT NULL, version INTEGER NOT NULL DEFAULT 0,"
+            " user_id TEXT) WITHOUT ROWID"
         )
         conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires)")
+        # A table made before the user index: add its column (another process may be doing
+        # the same; SQLite then says the column exists, which is what was wanted).
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({t})")}
+        if "user_id" not in columns:
+            try:
+                conn.execute(f"ALTER TABLE {t} ADD COLUMN user_id TEXT")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
+        conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {t}_user ON {t} (user_id) WHERE user_id IS NOT NULL"
+        )
         self._schema_ready = True
 
     def create_schema(self) -> None:
-        """Create the table and its expiry index now (they are also created on first use)."""
+        """Create the table and its indexes now (they are also created on first use).
+
+        A table made by an older version gets its ``user_id`` column and index here too.
+        """
         self._run(self._create_schema)
 
     def _reset_after_fork(self) -> None:
@@ -358,7 +390,7 @@ class SqliteStore(Store):
         transaction writes nothing and the answer is False.
         """
         dumps = self.serializer.dumps
-        params = (key, dumps(dict(data)), dumps(dict(meta)), expires)
+        params = (key, dumps(dict(data)), dumps(dict(meta)), expires, user_of(meta))
 
         if replaces is None:
             self._execute(self._sql_insert, params)
@@ -387,12 +419,16 @@ class SqliteStore(Store):
         expires = changes.expires
         saved: bool
         if not changes.updates and not changes.removals and not changes.increments:
-            saved = self._execute(self._sql_touch, (meta, expires, key, now)).rowcount == 1
+            if meta is None:
+                saved = self._execute(self._sql_touch, (meta, expires, key, now)).rowcount == 1
+            else:
+                params = (meta, user_of(changes.meta), expires, key, now)
+                saved = self._execute(self._sql_touch_meta, params).rowcount == 1
         else:
             sql = self._sql_update[meta is not None, expires is not None]
             columns: tuple[Any, ...] = ()  # the values of meta and expires when they change
             if meta is not None:
-                columns = (meta,)
+                columns = (meta, user_of(changes.meta))
             if expires is not None:
                 columns += (expires,)
             loaded = changes.loaded
@@ -423,6 +459,33 @@ class SqliteStore(Store):
         """One DELETE."""
         self._execute(self._sql_delete, (key,))
         self._wrote()
+
+    def user_sessions(self, user_id: str, now: float) -> list[tuple[str, Record]]:
+        """One SELECT on the ``user_id`` index: the user's live rows."""
+        rows = self._run(
+            lambda conn: conn.execute(self._sql_user_sessions, (user_id, now)).fetchall()
+        )
+        found = []
+        for key, text, meta_text, expires, version in rows:
+            data = self.decode(key, text)
+            meta = self.decode(key, meta_text)
+            if isinstance(data, dict) and isinstance(meta, dict):
+                found.append((key, Record(data, meta, expires, version, len(text))))
+        return found
+
+    def revoke_user(self, user_id: str, now: float, keep: str | None = None) -> int:
+        """One write transaction: the user's live rows but *keep* are deleted and counted,
+        then its expired ones; no move to a new key can fall between the two."""
+
+        def revoke(conn: sqlite3.Connection) -> int:
+            with _immediate(conn):
+                ended = conn.execute(self._sql_revoke_live, (user_id, keep, now)).rowcount
+                conn.execute(self._sql_revoke_rest, (user_id, keep))
+            return int(ended)
+
+        ended = self._run(revoke)
+        self._wrote()
+        return ended
 
     def purge(self, now: float, progress: Callable[[int], None] | None = None) -> int:
         """Delete expired rows in batches of :attr:`purge_batch`, each its own short transaction."""
