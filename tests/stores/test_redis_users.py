@@ -375,6 +375,27 @@ def test_a_move_paused_while_its_user_is_revoked_writes_nothing(
     assert cluster.user_sessions(ann, NOW) == []
 
 
+def test_a_login_paused_while_its_user_is_revoked_is_a_login_after_it(
+    cluster: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An anonymous session logging in, held after its first steps while the user is revoked:
+    the login lands and is listed, as a login after the revocation (the same as on one node)."""
+    ann = "ann-" + new_key()[:8]
+    earlier, anonymous = new_key(), new_key()
+    cluster.create(earlier, {"n": 1}, _meta(ann), NOW + DAY, NOW)
+    cluster.create(anonymous, {"n": 1}, _meta(None), NOW + DAY, NOW)
+    pause = _pause_move(cluster, monkeypatch, "take", 3)
+    new, outcome, thread = _move_in_thread(cluster, anonymous, ann)
+    assert pause.reached.wait(10)
+    assert cluster.revoke_user(ann, NOW) == 1  # the earlier session; the login's key is marked
+    pause.go.set()
+    thread.join(10)
+    assert outcome == [True]
+    assert cluster.load(earlier, NOW) is None and cluster.load(anonymous, NOW) is None
+    assert [key for key, _ in cluster.user_sessions(ann, NOW)] == [new]
+    assert cluster.revoke_user(ann, NOW) == 1 and cluster.load(new, NOW) is None
+
+
 def test_a_move_that_lands_while_a_revocation_reads_is_found_next_round(
     cluster: RedisStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

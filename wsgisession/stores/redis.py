@@ -34,7 +34,8 @@ login, a bind); it leaves only once its record is gone (a logout, a move, a revo
 the trim. The hash is the truth: listing and revoking check each member's ``@u``, so a member
 left behind by a rebind or an unbind is ignored until trimmed. :meth:`RedisStore.revoke_user`
 ends each member in its own slot (``redis_revoke.lua``); a member that has no record yet gets
-a tombstone (``@x``) that refuses a move still in flight, and the index is read again
+a tombstone (``@x``) that refuses a move of the user's session still in flight (a login that
+overlaps the revocation is a login after it, as on one node), and the index is read again
 until a reading shows no member it has not handled: a session moved to a new key while the
 revocation runs entered the index before its old record was taken, so the next reading finds
 it. A bound write costs one more round trip there (the index first); a save that moves a
@@ -369,8 +370,8 @@ class RedisStore(Store):
         In this order: the new key enters its user's index (so a revocation that runs from
         here on finds it); the old record is taken (only one of two overlapping moves gets
         it; a failure after this logs the user out rather than leave two sessions); the new
-        record is written, unless it is a move and a revocation left its tombstone; the old
-        key leaves its user's index.
+        record is written, unless it moves a session of the same user and a revocation left its
+        tombstone; the old key leaves its user's index.
         """
         target = self._key(key)
         if user is not None:
@@ -386,7 +387,10 @@ class RedisStore(Store):
             written = True
         else:
             pairs = [item for pair in mapping.items() for item in pair]
-            mode = "write" if replaces is None else "moved"
+            # Only a session of this same user moving to a new key must find no tombstone: a
+            # login (from an anonymous session or another user's) that overlaps a revocation
+            # is a login after it, as a new session's is.
+            mode = "moved" if replaces is not None and old_user == user else "write"
             written = bool(self._evalsha(self._create_script, [target], [*args, mode, *pairs]))
         if old_user is not None and replaces is not None:
             self.client.zrem(self._index(old_user), replaces)

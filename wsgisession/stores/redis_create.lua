@@ -10,11 +10,13 @@
 -- mode 'take'   KEYS[1] the record replaced (a cluster, whose two keys are in two slots): only
 --               deletes it while alive; returns {1, its user or ''}, or 0. The caller writes
 --               the new record next, with 'moved'.
--- mode 'moved'  KEYS[1] the new record of a move on a cluster: written unless a revocation
+-- mode 'moved'  KEYS[1] the new record of a move of a user's session to a new key bound to
+--               the same user, on a cluster: written unless a revocation
 --               left its tombstone ('@x') there (a cluster's revoke_user marks a key it found
 --               in the index before the record came); returns 1, or 0 writing nothing.
--- mode 'write'  KEYS[1] a new bound record: written (over a tombstone too: a login that
---               overlaps a revocation is not one of the sessions it ends); returns 1.
+-- mode 'write'  KEYS[1] a new bound record, or a login's on a cluster: written (over a
+--               tombstone too: a login that overlaps a revocation is not one of the sessions
+--               it ends); returns 1.
 
 local now, mode = tonumber(ARGV[1]), ARGV[4]
 local target = KEYS[1]
