@@ -153,10 +153,16 @@ def _counted(store: RedisStore, sent: list[int]) -> dict[str, int]:
         ),
         ("list (4 sessions)", lambda: store.user_sessions(ann, NOW)),
         ("revoke 3 others", lambda: store.revoke_user(ann, NOW, keep=login)),
-        ("bound logout", lambda: store.delete(login)),
+        (
+            "bound regenerate",
+            lambda: store.create(moved, {}, _meta(ann), NOW + DAY, NOW, replaces=login),
+        ),
+        ("bound logout", lambda: store.delete(moved)),
     ]
+    moved = new_key()
     counts = {name: _trips(sent, action) for name, action in steps}
-    assert store.load(login, NOW) is None and store.user_sessions(ann, NOW) == []
+    assert store.load(login, NOW) is None and store.load(moved, NOW) is None
+    assert store.user_sessions(ann, NOW) == []
     assert [key for key, _ in store.user_sessions(bob, NOW)] == [binding]
     return counts
 
@@ -177,13 +183,15 @@ SINGLE = {
     "bound touch": 1,
     "list (4 sessions)": 1,
     "revoke 3 others": 1,
+    "bound regenerate": 1,
     "bound logout": 1,
 }
 
 #: Requests per operation on a cluster. The bound touch's two go in one pipelined round trip
 #: (the script to the session's node, the score to the index's: one request when that is the
-#: same node); so do the list's record reads and each revocation round's (one request per node
-#: holding some of the sessions).
+#: same node), as do a bound regenerate's last two (the new record, the old key out of the
+#: index), the list's record reads and each revocation round's (one request per node holding
+#: some of the sessions).
 CLUSTER = {
     **SINGLE,
     "unbound regenerate": 2,
@@ -191,6 +199,7 @@ CLUSTER = {
     "login: bind on a new session": 2,
     "login: bind on save": 2,
     "bound touch": 2,
+    "bound regenerate": 3,
     "bound logout": 2,
 }
 
@@ -205,7 +214,12 @@ def test_requests_per_operation_on_a_cluster(cluster: RedisStore, sent: list[int
     counts = _counted(cluster, sent)
     # One pipelined round trip sends one request to each node it touches: how many nodes
     # that is depends on where the keys' slots fall.
-    nodes = {"bound touch": (1, 2), "list (4 sessions)": (2, 4), "revoke 3 others": (3, 5)}
+    nodes = {
+        "bound touch": (1, 2),
+        "bound regenerate": (3, 4),
+        "list (4 sessions)": (2, 4),
+        "revoke 3 others": (3, 5),
+    }
     for name, (low, high) in nodes.items():
         assert low <= counts.pop(name) <= high, name
     expected = {name: n for name, n in CLUSTER.items() if name not in nodes}

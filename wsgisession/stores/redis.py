@@ -371,7 +371,7 @@ class RedisStore(Store):
         here on finds it); the old record is taken (only one of two overlapping moves gets
         it; a failure after this logs the user out rather than leave two sessions); the new
         record is written, unless it moves a session of the same user and a revocation left its
-        tombstone; the old key leaves its user's index.
+        tombstone, while the old key leaves its user's index (one pipelined round trip).
         """
         target = self._key(key)
         if user is not None:
@@ -382,19 +382,22 @@ class RedisStore(Store):
             if not taken:
                 return False
             old_user = _text(taken[1]) or None
+        leave: list[tuple[Any, str, list[Any]]] = []
+        if old_user is not None and replaces is not None:
+            leave.append((self._users_script, self._index(old_user), ["remove", "", replaces]))
         if user is None:
             self._write_record(target, mapping, args[1])
-            written = True
-        else:
-            pairs = [item for pair in mapping.items() for item in pair]
-            # Only a session of this same user moving to a new key must find no tombstone: a
-            # login (from an anonymous session or another user's) that overlaps a revocation
-            # is a login after it, as a new session's is.
-            mode = "moved" if replaces is not None and old_user == user else "write"
-            written = bool(self._evalsha(self._create_script, [target], [*args, mode, *pairs]))
-        if old_user is not None and replaces is not None:
-            self.client.zrem(self._index(old_user), replaces)
-        return written
+            if leave:
+                self._cluster_scripts(leave)
+            return True
+        pairs = [item for pair in mapping.items() for item in pair]
+        # Only a session of this same user moving to a new key must find no tombstone: a
+        # login (from an anonymous session or another user's) that overlaps a revocation is
+        # a login after it, as a new session's is.
+        mode = "moved" if replaces is not None and old_user == user else "write"
+        write = (self._create_script, target, [*args, mode, *pairs])
+        # The old key leaves its index in the same pipelined round trip: its record is gone.
+        return bool(self._cluster_scripts([write, *leave])[0])
 
     def _index(self, user: str) -> str:
         """The name of *user*'s index: the scripts name it alike (``redis.sha1hex``)."""

@@ -3,6 +3,7 @@
 -- ARGV[1] the operation, ARGV[2] the caller's clock, then:
 -- 'add' member score      add the member (or raise its score), trim, keep the set's TTL
 -- 'members' member...     drop the given members, trim, return every member left
+-- 'remove' member         drop the member (its record is gone); returns 1 when it was there
 -- 'trim'                  drop the members dead for longer than MARGIN; returns how many
 -- On a single node only, as the session hashes are in other slots on a cluster:
 -- 'list' user             every live session of the user: {member, its HGETALL, ...}
@@ -22,6 +23,9 @@ if op == 'members' then
   end
   redis.call('ZREMRANGEBYSCORE', index, '-inf', number_text(now - MARGIN))
   return redis.call('ZRANGE', index, 0, -1)
+end
+if op == 'remove' then
+  return redis.call('ZREM', index, ARGV[3])
 end
 if op == 'trim' then
   return redis.call('ZREMRANGEBYSCORE', index, '-inf', number_text(now - MARGIN))
