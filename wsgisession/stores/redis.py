@@ -423,7 +423,6 @@ class RedisStore(Store):
             repr(float(changes.expires)) if changes.expires is not None else "",
             self._ttl_ms(changes.expires, now) if changes.expires is not None else 0,
             dumps(dict(meta)) if meta is not None else "",
-            "" if meta is None else (user_of(meta) or ""),
             len(changes.removals),
         ]
         args.extend(_DATA + name for name in changes.removals)
@@ -433,6 +432,8 @@ class RedisStore(Store):
         args.append(len(changes.increments))
         for name, amount in changes.increments.items():
             args.extend((_DATA + name, _amount(amount)))
+        if meta is not None:
+            args.append(user_of(meta) or "")  # last: the script reads it with the new meta
         with self._errors():
             if self._cluster:
                 return self._save_on_cluster(key, changes, args, now)

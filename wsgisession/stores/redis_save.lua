@@ -9,10 +9,11 @@
 -- overflowing to infinity, an int of more than 4300 digits) leaves the key as it was.
 --
 -- KEYS[1]  the session's hash
--- ARGV     now, expires ('' keeps it), ttl_ms, meta ('' keeps it), the user the new meta binds
---          ('' for none; read only with a new meta),
+-- ARGV     now, expires ('' keeps it), ttl_ms, meta ('' keeps it),
 --          n_removals, field..., n_updates, (field, json)..., n_increments, (field, amount)...
---          where an amount is an int's digits or a float with a point or an exponent.
+--          where an amount is an int's digits or a float with a point or an exponent;
+--          with a new meta, last, the user it binds ('' for none): a save without one sends
+--          nothing more than before there were users.
 -- Returns 1 when the changes were applied, 0 when the record is missing or dead (a tombstone
 -- has no '@e' either). On a cluster (INDEX nil), a save that changed the user from a bound one
 -- returns that user's id instead of 1, so the caller drops the key from that user's index.
@@ -39,7 +40,7 @@ end
 
 -- The rule's order, on the hash itself: removals, updates, then each increment reads the value
 -- the field has after those. Nothing below can fail, so a save lands whole.
-local i = 6
+local i = 5
 local n = tonumber(ARGV[i]); i = i + 1
 call_with('HDEL', i, i + n - 1, 200)
 i = i + n
@@ -136,7 +137,7 @@ local old_user, user = false, false
 if ARGV[4] ~= '' then
   redis.call('HSET', key, '@m', ARGV[4])
   old_user = redis.call('HGET', key, '@u')
-  user = ARGV[5] ~= '' and ARGV[5]
+  user = ARGV[#ARGV] ~= '' and ARGV[#ARGV]
   if user == old_user then
     old_user = false  -- the same user: nothing moves but the score
   elseif user then
