@@ -625,7 +625,9 @@ class StoreContract:
         assert store.revoke_user(ann, NOW) == 2
         assert not store.save(saved, Changes(updates={"x": 1}, expires=NOW + DAY), NOW)
         new = new_key()
-        assert store.create(new, {"n": 1}, {"created": NOW, USER: ann}, NOW + DAY, NOW, moved) is False
+        assert (
+            store.create(new, {"n": 1}, {"created": NOW, USER: ann}, NOW + DAY, NOW, moved) is False
+        )
         assert store.load(saved, NOW) is None and store.load(new, NOW) is None
         assert self._listed(store, ann) == set()
 

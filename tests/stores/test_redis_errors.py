@@ -21,7 +21,7 @@ from wsgisession.testing import NOW, new_key
 redis = pytest.importorskip("redis")
 
 #: The rules the permission error advises, for the store's default prefix.
-ADVISED = "~wsgisession:* +@hash +@keyspace +@scripting +@transaction +@connection"
+ADVISED = "~wsgisession:* +@hash +@sortedset +@keyspace +@scripting +@transaction +@connection"
 
 
 @pytest.fixture(scope="module")

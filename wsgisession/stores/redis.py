@@ -18,6 +18,29 @@ exact increments (ints of any size, floats as floats), and moves the expiry. Cre
 writes the new record only while the one it replaces is alive. So each is exactly one round
 trip (after a server restart, a script's first call gets NOSCRIPT and loads it once).
 
+**A user's sessions.** A session bound to a user (``meta["user"]``) also carries the user's id
+in its hash's ``@u`` field, and its key is a member of the user's index: a sorted set under
+``prefix + "u:" + sha1(user id)``, scored by the session's expiry, trimmed of members dead for
+longer than :attr:`RedisStore.ttl_margin` whenever one is added, and with a TTL that follows
+its latest session, so it never grows without bound. The scripts share that logic
+(``redis_index.lua``). On one node every step keeps the index in the same script as the
+record, so it is exact; :meth:`RedisStore.user_sessions` and :meth:`RedisStore.revoke_user`
+are one script each (``redis_users.lua``). Sessions not bound to a user cost no extra round
+trip.
+
+On Redis Cluster the index and the records live in different slots, which no script spans, so
+the steps are ordered instead. A key enters the index *before* its record names the user (a
+login, a bind); it leaves only once its record is gone (a logout, a move, a revocation), or by
+the trim. The hash is the truth: listing and revoking check each member's ``@u``, so a member
+left behind by a rebind or an unbind is ignored until trimmed. :meth:`RedisStore.revoke_user`
+ends each member in its own slot (``redis_revoke.lua``); a member that has no record yet gets
+a tombstone (``@x``) that refuses a move of the user's session still in flight (a login that
+overlaps the revocation is a login after it, as on one node), and the index is read again
+until a reading shows no member it has not handled: a session moved to a new key while the
+revocation runs entered the index before its old record was taken, so the next reading finds
+it. A bound write costs one more round trip there (the index first); a save that moves a
+bound session's expiry sends the score to the index in the same pipelined round trip.
+
 Redis's own TTL is only a safety net: it is set to the remaining lifetime *as the caller's clock
 sees it* plus :attr:`RedisStore.ttl_margin`, so Redis forgets dead sessions by itself while
 every expiry decision still follows the middleware's clock.
@@ -25,6 +48,7 @@ every expiry decision still follows the middleware's clock.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -33,6 +57,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailableError
+from ..records import user_of
 from ..serializers import JSONSerializer, Serializer, utf8_size
 from ._redis_lean import LeanClient, lean_client_for
 from ._support import import_driver, logger, read_text, warn_corrupt
@@ -43,6 +68,12 @@ __all__ = ["RedisStore"]
 _DATA = "d:"
 _META = "@m"
 _EXPIRES = "@e"
+#: The user a bound session belongs to (its meta says it too; the scripts read this field).
+_USER = "@u"
+#: The field of a tombstone: a key a cluster's revocation marked before its record came.
+_TOMBSTONE = "@x"
+#: After the prefix: the user indexes (``u:`` + SHA-1 hex of the user id), never a record key.
+_INDEX = "u:"
 #: The field names as a reply spells them: bytes, or str from a client with decode_responses.
 _NAMES_BYTES = (_EXPIRES.encode(), _META.encode(), _DATA.encode())
 _NAMES_TEXT = (_EXPIRES, _META, _DATA)
@@ -86,6 +117,11 @@ class RedisStore(Store):
     ttl_margin = 60.0
     #: Keys examined per SCAN step by :meth:`purge` and :meth:`stats`.
     scan_batch = 500
+    #: Seconds a cluster's revocation tombstone lasts: longer than any create still in flight.
+    tombstone_seconds = 300.0
+    #: Readings of a user's index a cluster's :meth:`revoke_user` makes at most while new
+    #: members keep coming (sessions logging in while it runs).
+    revoke_rounds = 100
 
     def __init__(
         self,
@@ -143,10 +179,22 @@ class RedisStore(Store):
         self._fast: Any = self._lean if self._lean is not None else self.client
         # The scripts live beside this module, each with a header that says what it takes:
         # a save's changes applied (Changes.apply_to, in Lua) to a live record; a session
-        # moved to a new key only while the record it replaces is alive; a dead record deleted.
-        self._save_script = self.client.register_script(read_text("redis_save.lua"))
-        self._create_script = self.client.register_script(read_text("redis_create.lua"))
-        self._purge_script = self.client.register_script(read_text("redis_purge.lua"))
+        # moved to a new key only while the record it replaces is alive; a dead record
+        # deleted; a user's index read or changed; one session of a revoked user ended.
+        # Each starts with the user index's shared functions (redis_index.lua) and the
+        # names they need, so the index is kept in the same script on a single node.
+        self._index_prefix = prefix + _INDEX
+        prelude = (
+            f"local PREFIX, INDEX, MARGIN = {_lua_text(prefix)}, "
+            f"{'nil' if self._cluster else _lua_text(self._index_prefix)}, "
+            f"{float(self.ttl_margin)!r}\n" + read_text("redis_index.lua")
+        )
+        register = self.client.register_script
+        self._save_script = register(prelude + read_text("redis_save.lua"))
+        self._create_script = register(prelude + read_text("redis_create.lua"))
+        self._purge_script = register(prelude + read_text("redis_purge.lua"))
+        self._users_script = register(prelude + read_text("redis_users.lua"))
+        self._revoke_script = register(prelude + read_text("redis_revoke.lua"))
         self._where = where or _describe(self.client)
         self._failures = _Failures(redis, self._where, prefix, self._cluster)
         if self._owns_client:
@@ -232,12 +280,20 @@ class RedisStore(Store):
         try:
             expires = float(raw_expires)
         except (TypeError, ValueError):
+            if len(fields) == 1 and _tombstone(fields):  # a revoked key: no session, no fault
+                return None
             warn_corrupt(key)
             return None
         if not expires > now:
             with self._errors():
                 self._evalsha(self._purge_script, name, [repr(float(now))])
             return None
+        return self._record(key, fields, expires, raw_meta, data_prefix)
+
+    def _record(
+        self, key: str, fields: Mapping[Any, Any], expires: float, raw_meta: Any, data_prefix: Any
+    ) -> Record | None:
+        """The record a live hash holds, or None (logged, hashed key only) when it is corrupt."""
         try:
             meta = None if raw_meta is None else self.serializer.loads(raw_meta)
             data, size = self._decode_data(fields, data_prefix)
@@ -248,6 +304,21 @@ class RedisStore(Store):
             warn_corrupt(key)
             return None
         return Record(data, meta, expires, size=size)
+
+    def _live_record(self, key: str, fields: Mapping[Any, Any], now: float) -> Record | None:
+        """The record in a hash read by a listing, or None when it is missing, dead or corrupt."""
+        if not fields:
+            return None
+        expires_name, meta_name, data_prefix = (
+            _NAMES_BYTES if isinstance(next(iter(fields)), bytes) else _NAMES_TEXT
+        )
+        try:
+            expires = float(fields.get(expires_name))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None  # a tombstone, or not a record
+        if not expires > now:
+            return None
+        return self._record(key, fields, expires, fields.get(meta_name), data_prefix)
 
     def _decode_data(self, fields: Mapping[Any, Any], prefix: Any) -> tuple[dict[str, Any], int]:
         """Decode the ``d:`` fields of a hash; return the session data and its size in bytes.
@@ -294,44 +365,109 @@ class RedisStore(Store):
         """One ``MULTI``/``EXEC`` that writes the hash with its TTL; with *replaces*, one script.
 
         The script (``redis_create.lua``) moves the session only while the record under
-        *replaces* is alive, atomically, and otherwise writes nothing: False.
+        *replaces* is alive, atomically, and otherwise writes nothing: False. A record bound
+        to a user is written by the script too, which indexes it in the same step; on a
+        cluster the key enters the user's index first, one round trip more.
         """
         dumps = self.serializer.dumps
         mapping = {_DATA + name: dumps(value) for name, value in data.items()}
         mapping[_META] = dumps(dict(meta))
         mapping[_EXPIRES] = repr(float(expires))
+        user = user_of(meta)
+        if user is not None:
+            mapping[_USER] = user
         target = self._key(key)
         ttl_ms = self._ttl_ms(expires, now)
         with self._errors():
-            if replaces is not None:
-                old = self._key(replaces)
-                now_text = repr(float(now))
-                if not self._cluster:
-                    args: list[Any] = [now_text, ttl_ms]
-                    for pair in mapping.items():
-                        args.extend(pair)
-                    script = self._create_script
-                    return bool(self._evalsha(script, [old, target], args, write=True))
-                # A cluster cannot run one script over two slots: the old record is taken
-                # first (only one of two overlapping moves gets it), then the new one written.
-                # A failure in between logs the user out rather than leave two sessions.
-                if not self._evalsha(self._create_script, [old], [now_text, ttl_ms]):
-                    return False
-            pipe = self._write_pipeline()
-            pipe.delete(target)
-            pipe.hset(target, mapping=mapping)
-            pipe.pexpire(target, ttl_ms)
-            self._execute_write(pipe)
-        return True
+            if replaces is None and user is None:
+                self._write_record(target, mapping, ttl_ms)
+                return True
+            now_text = repr(float(now))
+            args: list[Any] = [now_text, ttl_ms, user or ""]
+            if not self._cluster:
+                keys = [target] if replaces is None else [self._key(replaces), target]
+                args.append("write" if replaces is None else "move")
+                for pair in mapping.items():
+                    args.extend(pair)
+                return bool(self._evalsha(self._create_script, keys, args, write=True))
+            return self._create_on_cluster(key, mapping, user, replaces, args, expires, now)
+
+    def _write_record(self, target: str, mapping: Mapping[str, Any], ttl_ms: int) -> None:
+        """Write an unbound record in one round trip: a transaction (in order on a cluster)."""
+        pipe = self._write_pipeline()
+        pipe.delete(target)
+        pipe.hset(target, mapping=mapping)
+        pipe.pexpire(target, ttl_ms)
+        self._execute_write(pipe)
+
+    def _create_on_cluster(
+        self,
+        key: str,
+        mapping: dict[str, Any],
+        user: str | None,
+        replaces: str | None,
+        args: list[Any],
+        expires: float,
+        now: float,
+    ) -> bool:
+        """create() on a cluster, whose records and indexes are in different slots.
+
+        In this order: the new key enters its user's index (so a revocation that runs from
+        here on finds it); the old record is taken (only one of two overlapping moves gets
+        it; a failure after this logs the user out rather than leave two sessions); the new
+        record is written, unless it moves a session of the same user and a revocation left its
+        tombstone, while the old key leaves its user's index (one pipelined round trip).
+        """
+        target = self._key(key)
+        if user is not None:
+            self._index_add(user, key, expires, now)
+        old_user: str | None = None
+        if replaces is not None:
+            taken = self._evalsha(self._create_script, [self._key(replaces)], [*args, "take"])
+            if not taken:
+                return False
+            old_user = _text(taken[1]) or None
+        leave: list[tuple[Any, str, list[Any]]] = []
+        if old_user is not None and replaces is not None:
+            leave.append((self._users_script, self._index(old_user), ["remove", "", replaces]))
+        if user is None:
+            self._write_record(target, mapping, args[1])
+            if leave:
+                self._cluster_scripts(leave)
+            return True
+        pairs = [item for pair in mapping.items() for item in pair]
+        # Only a session of this same user moving to a new key must find no tombstone: a
+        # login (from an anonymous session or another user's) that overlaps a revocation is
+        # a login after it, as a new session's is.
+        mode = "moved" if replaces is not None and old_user == user else "write"
+        write = (self._create_script, target, [*args, mode, *pairs])
+        # The old key leaves its index in the same pipelined round trip: its record is gone.
+        return bool(self._cluster_scripts([write, *leave])[0])
+
+    def _index(self, user: str) -> str:
+        """The name of *user*'s index: the scripts name it alike (``redis.sha1hex``)."""
+        digest = hashlib.sha1(user.encode(), usedforsecurity=False).hexdigest()
+        return self._index_prefix + digest
+
+    def _index_add(self, user: str, key: str, score: float, now: float) -> None:
+        """Add *key* to *user*'s index (or raise its score): a cluster's first bound step."""
+        args = ["add", repr(float(now)), key, repr(float(score))]
+        self._evalsha(self._users_script, self._index(user), args)
 
     def save(self, key: str, changes: Changes, now: float) -> bool:
-        """One ``EVALSHA``: the changes applied on the server only while the record is alive."""
+        """One ``EVALSHA``: the changes applied on the server only while the record is alive.
+
+        A new meta that names another user (or none) moves the key between the indexes in the
+        same script, and a new expiry of a bound session moves its score; on a cluster see
+        :meth:`_save_on_cluster`.
+        """
         dumps = self.serializer.dumps
+        meta = changes.meta
         args: list[Any] = [
             repr(float(now)),
             repr(float(changes.expires)) if changes.expires is not None else "",
             self._ttl_ms(changes.expires, now) if changes.expires is not None else 0,
-            dumps(dict(changes.meta)) if changes.meta is not None else "",
+            dumps(dict(meta)) if meta is not None else "",
             len(changes.removals),
         ]
         args.extend(_DATA + name for name in changes.removals)
@@ -341,8 +477,65 @@ class RedisStore(Store):
         args.append(len(changes.increments))
         for name, amount in changes.increments.items():
             args.extend((_DATA + name, _amount(amount)))
+        if meta is not None:
+            args.append(user_of(meta) or "")  # last: the script reads it with the new meta
         with self._errors():
+            if self._cluster:
+                return self._save_on_cluster(key, changes, args, now)
             return bool(self._evalsha(self._save_script, self.prefix + key, args, write=True))
+
+    def _save_on_cluster(self, key: str, changes: Changes, args: list[Any], now: float) -> bool:
+        """save() on a cluster, whose records and indexes are in different slots.
+
+        A meta that binds the session to a user puts the key in that user's index first, one
+        round trip (only ``set_user()`` and ``set_expiry()`` change the meta). A new expiry of
+        a session bound as loaded sends its score to the index in the same pipelined round
+        trip as the script. A key the meta unbinds stays in the old index, ignored, until
+        trimmed: it cannot leave it safely while another request may bind it back.
+        """
+        name = self.prefix + key
+        loaded = changes.loaded
+        user = user_of(loaded.meta) if loaded is not None else None
+        if changes.meta is not None:
+            user = user_of(changes.meta)
+            if user is not None:
+                score = changes.expires if changes.expires is not None else None
+                if score is None and loaded is not None:
+                    score = loaded.expires
+                if score is None:
+                    stored = self.client.hget(name, _EXPIRES)
+                    if stored is None:
+                        return False
+                    score = float(stored)
+                self._index_add(user, key, score, now)
+            return bool(self._evalsha(self._save_script, name, args))
+        if user is None or changes.expires is None:
+            return bool(self._evalsha(self._save_script, name, args))
+        index_args = ["add", repr(float(now)), key, repr(float(changes.expires))]
+        applied, _ = self._cluster_scripts(
+            [(self._save_script, name, args), (self._users_script, self._index(user), index_args)]
+        )
+        return bool(applied)
+
+    def _cluster_scripts(self, calls: list[tuple[Any, str, list[Any]]]) -> list[Any]:
+        """Run scripts on keys of several slots in one pipelined round trip; their replies.
+
+        Each runs on its own key's node, in parallel; a script a node does not know yet
+        (NOSCRIPT) is loaded and run again, alone.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for script, name, args in calls:
+            # Named node: else the pipeline asks a node for the keys (COMMAND GETKEYS) first.
+            node = self.client.get_node_from_key(name)
+            pipe.execute_command("EVALSHA", script.sha, 1, name, *args, target_nodes=node)
+        replies = list(pipe.execute(raise_on_error=False))
+        for index, reply in enumerate(replies):
+            if isinstance(reply, self._redis.exceptions.NoScriptError):
+                script, name, args = calls[index]
+                replies[index] = self._evalsha(script, name, args)
+            elif isinstance(reply, Exception):
+                raise reply
+        return replies
 
     def _evalsha(
         self, script: Any, name: str | list[str], args: list[Any], write: bool = False
@@ -365,14 +558,84 @@ class RedisStore(Store):
             return client.evalsha(script.sha, len(keys), *keys, *args)
 
     def delete(self, key: str) -> None:
-        """One ``DEL``."""
+        """One script (``redis_purge.lua``): the record goes, and leaves its user's index.
+
+        On a cluster a bound record's key then leaves the index, one round trip more.
+        """
         with self._errors():
-            if self.replicas:
-                pipe = self._write_pipeline()
-                pipe.delete(self._key(key))
-                self._execute_write(pipe)
+            user = self._evalsha(self._purge_script, self._key(key), [""], write=True)
+            if self._cluster and isinstance(user, (bytes, str)):
+                self.client.zrem(self._index(_text(user)), key)
+
+    def user_sessions(self, user_id: str, now: float) -> list[tuple[str, Record]]:
+        """The user's live sessions: one script on a single node.
+
+        On a cluster: one script reads (and trims) the index, one pipelined round trip reads
+        the records from their nodes; a member whose record names another user is left out.
+        """
+        index = self._index(user_id)
+        found: list[tuple[str, Record]] = []
+        with self._errors():
+            if not self._cluster:
+                reply = self._evalsha(
+                    self._users_script, index, ["list", repr(float(now)), user_id]
+                )
+                pairs: list[tuple[Any, Any]] = [
+                    (reply[i], _fields(reply[i + 1])) for i in range(0, len(reply), 2)
+                ]
             else:
-                self.client.delete(self._key(key))
+                members = self._evalsha(self._users_script, index, ["members", repr(float(now))])
+                pipe = self.client.pipeline(transaction=False)
+                for member in members:
+                    pipe.hgetall(self.prefix + _text(member))
+                pairs = list(zip(members, pipe.execute(raise_on_error=False), strict=True))
+        for member, fields in pairs:
+            if not isinstance(fields, dict) or _text(_field(fields, _USER) or "") != user_id:
+                continue
+            key = _text(member)
+            record = self._live_record(key, fields, now)
+            if record is not None:
+                found.append((key, record))
+        return found
+
+    def revoke_user(self, user_id: str, now: float, keep: str | None = None) -> int:
+        """End every session of the user but *keep*: one script on a single node.
+
+        On a cluster, round after round: read (and trim) the index, dropping the members the
+        last round ended; end each new member in its own slot (``redis_revoke.lua``), all in
+        one pipelined round trip, a member without a record getting a tombstone; stop when a
+        reading shows nothing new. A session that moved to a new key meanwhile put that key
+        in the index before it took the old record, so a round after the old record's is
+        sure to see it; a create still in flight finds the tombstone and writes nothing.
+        """
+        index = self._index(user_id)
+        now_text = repr(float(now))
+        with self._errors():
+            if not self._cluster:
+                args = ["revoke", now_text, user_id, keep or ""]
+                return int(self._evalsha(self._users_script, index, args, write=True))
+            tombstone_ms = max(1, round(self.tombstone_seconds * 1000))
+            handled: set[str] = set() if keep is None else {keep}
+            ended = 0
+            leaving: list[str] = []
+            for _ in range(self.revoke_rounds):
+                members = self._evalsha(self._users_script, index, ["members", now_text, *leaving])
+                leaving = []
+                fresh = [key for key in map(_text, members) if key not in handled]
+                if not fresh:
+                    break
+                calls = [
+                    (self._revoke_script, self.prefix + key, [user_id, now_text, tombstone_ms])
+                    for key in fresh
+                ]
+                for key, outcome in zip(fresh, self._cluster_scripts(calls), strict=True):
+                    handled.add(key)
+                    ended += outcome == 2
+                    if outcome > 0:  # a tombstoned member stays: a login may still come
+                        leaving.append(key)
+            if leaving:
+                self._evalsha(self._users_script, index, ["members", now_text, *leaving])
+        return ended
 
     # Writes the replicas acknowledge ----------------------------------------------------
 
@@ -466,11 +729,16 @@ class RedisStore(Store):
             )
         return [self.client]
 
-    def _scan(self, client: Any) -> Iterator[list[Any]]:
-        """Yield the keys under the prefix on *client*'s server, :attr:`scan_batch` at a time."""
+    def _scan(self, client: Any, indexes: bool = False) -> Iterator[list[Any]]:
+        """Yield the record keys under the prefix on *client*'s server, :attr:`scan_batch` at
+        a time; with *indexes*, the users' indexes instead."""
         pattern = _GLOB_SPECIAL.sub(r"\\\1", self.prefix) + "*"
+        index_prefix = self._index_prefix.encode()
         batch: list[Any] = []
         for name in client.scan_iter(match=pattern, count=self.scan_batch):
+            raw = name if isinstance(name, bytes) else name.encode()
+            if raw.startswith(index_prefix) != indexes:
+                continue
             batch.append(name)
             if len(batch) >= self.scan_batch:
                 yield batch
@@ -483,19 +751,26 @@ class RedisStore(Store):
 
         SCANs the prefix on every primary (each node of a cluster in turn) and checks each
         record's expiry on the server as it deletes it, so a session refreshed in the meantime
-        stays.
+        stays; then trims every user's index of the members dead for longer than
+        :attr:`ttl_margin`.
         """
         deleted = 0
+        now_text = repr(float(now))
         with self._errors():
             for node in self._primaries():
                 for batch in self._scan(node):
                     pipe = node.pipeline(transaction=False)
                     for name in batch:
-                        self._purge_script(keys=[name], args=[repr(float(now))], client=pipe)
+                        self._purge_script(keys=[name], args=[now_text], client=pipe)
                     results = pipe.execute(raise_on_error=False)
                     deleted += sum(1 for result in results if result == 1)
                     if progress is not None:
                         progress(deleted)
+                for batch in self._scan(node, indexes=True):
+                    pipe = node.pipeline(transaction=False)
+                    for name in batch:
+                        self._users_script(keys=[name], args=["trim", now_text], client=pipe)
+                    pipe.execute(raise_on_error=False)
         return deleted
 
     def count_expired(self, now: float) -> int:
@@ -610,7 +885,7 @@ def _store_error(
         return StoreError(
             f"Redis at {where} does not let the store's user run a session command ({what}); "
             "allow the store's commands on its keys in the user's ACL: ACL SETUSER name "
-            f"~{prefix}* +@hash +@keyspace +@scripting +@transaction +@connection"
+            f"~{prefix}* +@hash +@sortedset +@keyspace +@scripting +@transaction +@connection"
         )
     if str(exc).startswith("DB index is out of range"):
         return StoreError(
@@ -908,3 +1183,30 @@ def _measure(fields: Mapping[Any, Any], now: float) -> tuple[bool, int]:
         elif name.startswith(_DATA):
             size += len(raw_value) if isinstance(raw_value, bytes) else len(raw_value.encode())
     return expires is not None and expires > now, size
+
+
+def _lua_text(text: str) -> str:
+    """*text* as a Lua string literal, every byte escaped, so any prefix is safe in a script."""
+    return '"' + "".join(f"\\{byte}" for byte in text.encode()) + '"'
+
+
+def _text(value: Any) -> str:
+    """A reply's bulk string as str, from a client that decodes responses or one that does not."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _fields(flat: list[Any]) -> dict[Any, Any]:
+    """A hash as a script returns it (a flat list of names and values) as a dict."""
+    items = iter(flat)
+    return dict(zip(items, items, strict=False))
+
+
+def _field(fields: Mapping[Any, Any], name: str) -> Any:
+    """The value of field *name* in a reply's hash, whether its names are bytes or str."""
+    value = fields.get(name.encode())
+    return fields.get(name) if value is None else value
+
+
+def _tombstone(fields: Mapping[Any, Any]) -> bool:
+    """Tell whether a hash is a cluster revocation's tombstone: no session lives there."""
+    return _field(fields, _TOMBSTONE) is not None

@@ -11,8 +11,16 @@
 -- KEYS[1]  the session's hash
 -- ARGV     now, expires ('' keeps it), ttl_ms, meta ('' keeps it),
 --          n_removals, field..., n_updates, (field, json)..., n_increments, (field, amount)...
---          where an amount is an int's digits or a float with a point or an exponent.
--- Returns 1 when the changes were applied, 0 when the record is missing or dead.
+--          where an amount is an int's digits or a float with a point or an exponent;
+--          with a new meta, last, the user it binds ('' for none): a save without one sends
+--          nothing more than before there were users.
+-- Returns 1 when the changes were applied, 0 when the record is missing or dead (a tombstone
+-- has no '@e' either). On a cluster (INDEX nil), a save that changed the user from a bound one
+-- returns that user's id instead of 1, so the caller drops the key from that user's index.
+--
+-- The user index (redis_index.lua): a new user moves the key from the old user's index to the
+-- new one's; a new expiry of a bound session moves its score. On a single node that happens
+-- here, in the same step.
 
 local key = KEYS[1]
 local stored = tonumber(redis.call('HGET', key, '@e'))
@@ -125,9 +133,28 @@ if n > 0 then
     i = i + 2
   end
 end
-if ARGV[4] ~= '' then redis.call('HSET', key, '@m', ARGV[4]) end
+local old_user, user = false, false
+if ARGV[4] ~= '' then
+  redis.call('HSET', key, '@m', ARGV[4])
+  old_user = redis.call('HGET', key, '@u')
+  user = ARGV[#ARGV] ~= '' and ARGV[#ARGV]
+  if user == old_user then
+    old_user = false  -- the same user: nothing moves but the score
+  elseif user then
+    redis.call('HSET', key, '@u', user)
+  else
+    redis.call('HDEL', key, '@u')
+  end
+end
 if ARGV[2] ~= '' then
   redis.call('HSET', key, '@e', ARGV[2])
   redis.call('PEXPIRE', key, ARGV[3])
+  if ARGV[4] == '' then user = redis.call('HGET', key, '@u') end
+end
+if not INDEX then return old_user or 1 end
+local member = string.sub(key, #PREFIX + 1)
+if old_user then redis.call('ZREM', index_of(old_user), member) end
+if user then
+  index_add(index_of(user), member, redis.call('HGET', key, '@e'), tonumber(ARGV[1]))
 end
 return 1
