@@ -326,11 +326,11 @@ def test_purge_is_quiet_when_not_on_a_terminal(
 def _fill_users(store: Store) -> None:
     """Two live sessions of ann (one described), one expired, and one of bob."""
     now = time.time()
-    described = {"c": now - 60, "user": "ann", "info": {"agent": "Firefox"}}
+    described = {"created": now - 60, "user": "ann", "info": {"agent": "Firefox"}}
     store.create(new_key(), {"a": 1}, described, now + 3600, now)
-    store.create(new_key(), {"a": 2}, {"c": now, "user": "ann"}, now + 3600, now)
-    store.create(new_key(), {"a": 3}, {"c": now - 99, "user": "ann"}, now - 5, now - 99)
-    store.create(new_key(), {"a": 4}, {"c": now, "user": "bob"}, now + 3600, now)
+    store.create(new_key(), {"a": 2}, {"created": now, "user": "ann"}, now + 3600, now)
+    store.create(new_key(), {"a": 3}, {"created": now - 99, "user": "ann"}, now - 5, now - 99)
+    store.create(new_key(), {"a": 4}, {"created": now, "user": "bob"}, now + 3600, now)
 
 
 def test_sessions_lists_and_revoke_ends_a_users_sessions(

@@ -551,7 +551,7 @@ class StoreContract:
         records = dict(store.user_sessions(ann, NOW))
         assert records[one].data == {"a": 1} and records[two].data == {"a": 2}
         assert records[one].expires == NOW + DAY
-        assert records[one].meta["c"] == NOW
+        assert records[one].meta["created"] == NOW
         assert store.user_sessions(self._user(store), NOW) == []
 
     def test_regenerate_moves_the_key_in_the_index(self, store: Store) -> None:

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import NoUserIndexError
-from .policy import CREATED, LIFETIME
+from .policy import CREATED, LIFETIME, read_meta
 from .records import INFO, Record, check_user_id
 from .session import SessionInfo
 from .signing import hash_id, session_handle
@@ -49,7 +49,7 @@ def session_info(
     ``set_expiry()``, else *max_age*), never before its creation; the current session was
     seen *now*.
     """
-    meta = record.meta
+    meta = read_meta(record.meta)  # a 0.1.0 record names its bookkeeping c, t, b
     created = meta.get(CREATED)
     lifetime = meta.get(LIFETIME)
     if not (isinstance(lifetime, int) and not isinstance(lifetime, bool) and lifetime > 0):
