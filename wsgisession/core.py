@@ -312,8 +312,9 @@ class ClientSide:
 class Outcome:
     """What the end of one request comes to: the headers to send, or "answer with the 503".
 
-    Most requests send no cookie, so the cookie fields default at the class level and only
-    the headers are set per request.
+    Most requests send no cookie, so every field but the headers defaults at the class level,
+    and the core makes those outcomes without an ``__init__`` call (:func:`_headers_only`): a
+    request that used its session makes one on every response.
     """
 
     #: True when the store failed under ``on_store_error="error"``: send
@@ -325,12 +326,19 @@ class Outcome:
     cookie_expired: bool = False
     #: The Max-Age of the cookie sent; None for a browser-session cookie or no cookie.
     cookie_max_age: int | None = None
+    _set_cookies: list[str] | None = None
+    #: The response's headers with Vary / Cache-Control / Set-Cookie applied.
+    headers: Headers
 
     def __init__(self, headers: Headers, set_cookies: list[str] | None = None) -> None:
-        #: The response's headers with Vary / Cache-Control / Set-Cookie applied.
         self.headers = headers
-        #: The Set-Cookie header values that were added (also in :attr:`headers`).
-        self.set_cookies: list[str] = [] if set_cookies is None else set_cookies
+        if set_cookies is not None:
+            self._set_cookies = set_cookies
+
+    @property
+    def set_cookies(self) -> list[str]:
+        """The Set-Cookie header values that were added (also in :attr:`headers`)."""
+        return [] if self._set_cookies is None else self._set_cookies
 
     def __repr__(self) -> str:
         # The cookie value is a live credential: never in a repr.
@@ -340,8 +348,18 @@ class Outcome:
         )
 
 
+_new_object = object.__new__
+
+
+def _headers_only(headers: Headers) -> Outcome:
+    """The outcome "send *headers*, no cookie", made without a call to ``Outcome.__init__``."""
+    outcome: Outcome = _new_object(Outcome)
+    outcome.headers = headers
+    return outcome
+
+
 def _unavailable(headers: Headers) -> Outcome:
-    outcome = Outcome(headers)
+    outcome = _headers_only(headers)
     outcome.unavailable = True
     return outcome
 
@@ -395,7 +413,17 @@ class Exchange:
         # loaded, _logged by the first store failure logged: a request that never touches the
         # session pays for none of them.
         #: The request's lazy session.
-        self.session: Session = core.session_class(core._context, self)
+        self.session: Session
+        if core._plain_session:
+            # What Session(context, self) does, without the constructor call: every request
+            # makes a session, touched or not (about 500 instructions of an untouched 10,000).
+            session = _new_object(core.session_class)
+            session._ctx = core._context
+            session._source = self
+            session._loaded = False
+            self.session = session
+        else:
+            self.session = core.session_class(core._context, self)
 
     def describe(self) -> Mapping[str, Any] | None:
         """Describe the client for a session bound to a user in this request, or None.
@@ -459,16 +487,16 @@ class Exchange:
             failed = True
         session = self.session
         if not session.accessed:
-            return Outcome(out_headers)
+            return _headers_only(out_headers)
         out_headers = _with_vary_cookie(out_headers)
         load_error = session.store_error
         if load_error is not None:
             return self._store_failed(load_error, out_headers)
         if failed or status >= 500:
-            return Outcome(out_headers)  # a failed request saves nothing
+            return _headers_only(out_headers)  # a failed request saves nothing
         plan = session.plan()
         if plan is None:
-            return Outcome(out_headers)
+            return _headers_only(out_headers)
         https = self.https
         secure = https if core.cookie.secure is None else core.cookie.secure
         cookie_allowed = https or not secure
@@ -484,19 +512,19 @@ class Exchange:
                 "trust_forwarded_proto when behind a TLS proxy)"
             )
             if plan.delete_id is None:
-                return Outcome(out_headers)
+                return _headers_only(out_headers)
             plan = Plan(delete_id=plan.delete_id)
         elif plan.new_data is not None and not path_matches(self.path, core.cookie.path):
             core._warn_outside_path()
             if plan.delete_id is None:
-                return Outcome(out_headers)
+                return _headers_only(out_headers)
             plan = Plan(delete_id=plan.delete_id)
         try:
             value = persistence.write(self, plan, cookie_allowed)
         except StoreError as exc:
             return self._store_failed(exc, out_headers)
         if value is None:
-            return Outcome(out_headers)
+            return _headers_only(out_headers)
         cookie_value: str | None = None
         max_age: int | None = 0
         if value is _EXPIRE:
@@ -521,7 +549,7 @@ class Exchange:
         self._log_store_error(error)
         if self.core.config.raise_store_errors:
             return _unavailable(headers)
-        return Outcome(headers)
+        return _headers_only(headers)
 
     def _log_store_error(self, error: StoreError) -> None:
         """Log a store failure once per request, with no session id in it."""
@@ -615,6 +643,8 @@ class SessionCore:
         self.clock: Callable[[], float] = clock if clock is not None else _time_now
         #: The class of the sessions handed out.
         self.session_class = session_class
+        # True when the class keeps Session's constructor, so an Exchange may inline it.
+        self._plain_session = session_class.__init__ is Session.__init__
         #: The seconds of the 503's ``Retry-After``.
         self.retry_after = retry_after
         #: Describes the client (from the request's variables) when a session is bound to a

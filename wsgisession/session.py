@@ -245,6 +245,7 @@ class Session(MutableMapping[str, Any]):
     )
 
     def __init__(self, context: SessionContext | None = None, source: Any = None) -> None:
+        # wsgisession.core.Exchange does what this does without the call: keep them in step.
         self._ctx: SessionContext = context if context is not None else _DETACHED
         self._source = source
         self._loaded = False
