@@ -1,5 +1,5 @@
-"""One session across Flask, Django and a plain WSGI app: ``examples/shared_session.py`` under
-gunicorn (two workers, one SQLite store), through real HTTP.
+"""One session across Flask, Django, Pyramid and a plain WSGI app: ``examples/shared_session.py``
+under gunicorn (two workers, one SQLite store), through real HTTP.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from tests.support.servers import Server, serve
 
 need("django")
 need("flask")
+need("pyramid")
 
-APPS = ("flask", "django", "wsgi")
+APPS = ("flask", "django", "pyramid", "wsgi")
 COOKIE = "wsgisession"
 
 
