@@ -247,7 +247,7 @@ class Contender:
 
     name: str
     label: str
-    family: str  # "wsgisession", "beaker", "flask", "django", "floor" or "bare"
+    family: str  # "wsgisession", "beaker", "flask", "django", "pyramid", "floor" or "bare"
     app: WSGIApp
     #: For wsgisession: the same middleware over a CountingStore, for the calls column.
     counted: WSGIApp | None = None
@@ -302,7 +302,7 @@ def _wsgisession_store(kind: str, ctx: Context, counting: bool) -> Store:
 
 def missing(name: str) -> str | None:
     """Return why contender *name* cannot run here, or None when it can."""
-    if name.startswith(("django:", "flask:sqlalchemy", "flask:wsgisession-")):
+    if name.startswith(("django:", "flask:sqlalchemy", "flask:wsgisession-", "pyramid:")):
         return _missing_framework_peer(name)
     if name == "wsgisession:redis-client":
         return redis_available()
@@ -327,6 +327,10 @@ def _missing_framework_peer(name: str) -> str | None:
         from .django_peers import missing as django_missing
 
         return django_missing(kind)
+    if family == "pyramid":
+        if importlib.util.find_spec("pyramid") is None:
+            return "pyramid is not installed (pip install 'sessions-wsgi[pyramid]')"
+        return redis_available() if kind.endswith("-redis") else None
     if kind == "sqlalchemy":
         for module in ("flask_session", "flask_sqlalchemy", "sqlalchemy"):
             if importlib.util.find_spec(module) is None:
@@ -358,6 +362,8 @@ def build(name: str, ctx: Context) -> Contender:
         return _build_flask(name, kind, ctx)
     if family == "django":
         return _build_django(name, kind, ctx)
+    if family == "pyramid":
+        return _build_pyramid(name, kind, ctx)
     raise ValueError(f"unknown contender {name!r}")
 
 
@@ -592,6 +598,59 @@ def _build_flask(name: str, kind: str, ctx: Context) -> Contender:
         return respond()
 
     return Contender(name, label, "flask", app.wsgi_app, closers=closers)
+
+
+def _build_pyramid(name: str, kind: str, ctx: Context) -> Contender:
+    """Pyramid with its own signed-cookie session, or with wsgisession's session factory."""
+    from pyramid.config import Configurator
+    from pyramid.response import Response
+
+    closers: list[Callable[[], None]] = []
+    if kind == "cookie":
+        from pyramid.session import SignedCookieSessionFactory
+
+        factory: Any = SignedCookieSessionFactory(SECRET)
+        label = "Pyramid signed-cookie session"
+    elif kind.startswith("wsgisession-"):
+        from wsgisession.integrations.pyramid import session_factory
+
+        store_kind = kind.partition("-")[2]
+        store: Store
+        if store_kind == "memory":
+            store = wsgisession.MemoryStore()
+        elif store_kind == "redis":
+            store = wsgisession.RedisStore(  # type: ignore[attr-defined]
+                ctx.redis_url, prefix=f"{ctx.redis_prefix}pyramid:"
+            )
+        else:
+            raise ValueError(f"unknown wsgisession store {store_kind!r} for Pyramid")
+        factory = session_factory(store)
+        closers.append(store.close)
+        label = f"wsgisession Pyramid, {type(store).__name__}"
+    else:
+        raise ValueError(f"unknown Pyramid session kind {kind!r}")
+
+    def view(request: Any) -> Any:
+        path = request.path_info
+        session = request.session if path != "/untouched" else None
+        if path == "/read":
+            session.get("k3")
+        elif path == "/write":
+            session["n"] = session.get("n", 0) + 1
+        elif path == "/new":
+            session["user"] = "alice"
+        elif path == "/setup":
+            session.update(SETUP_DATA)
+            session["n"] = 0
+        return Response(BODY, content_type="text/plain")
+
+    with Configurator() as config:
+        config.set_session_factory(factory)
+        for path in ("/untouched", "/read", "/write", "/new", "/setup"):
+            config.add_route(path, path)
+            config.add_view(view, route_name=path)
+        app = config.make_wsgi_app()
+    return Contender(name, label, "pyramid", app, closers=closers)
 
 
 def _flask_sqlalchemy(app: Any, ctx: Context, closers: list[Callable[[], None]]) -> str:
