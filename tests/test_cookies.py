@@ -19,7 +19,6 @@ from tests.support.clients import session_cookie, signed_client
 from wsgisession import SqliteStore, Store
 from wsgisession.signing import hash_id
 
-
 HOSTILE = [
     "../../etc/passwd",
     "a/b/c",
@@ -172,4 +171,3 @@ def test_cookie_settings_repr_hides_the_secret_keys() -> None:
     settings = CookieSettings(secret_keys=["a-very-secret-signing-key"])
     assert "a-very-secret-signing-key" not in repr(settings)
     assert "wsgisession" in repr(settings)
-

@@ -93,7 +93,9 @@ def test_every_module_has_its_test_file() -> None:
             missing.append(f"wsgisession/{path.name} (tests/test_{path.stem}.py)")
     for path in sorted((package / "integrations").glob("[!_]*.py")):
         if not (TESTS / "frameworks" / f"test_{path.stem}.py").is_file():
-            missing.append(f"wsgisession/integrations/{path.name} (tests/frameworks/test_{path.stem}.py)")
+            missing.append(
+                f"wsgisession/integrations/{path.name} (tests/frameworks/test_{path.stem}.py)"
+            )
     assert not missing, f"no test file for {missing}"
     assert set(ELSEWHERE) <= {path.stem for path in package.glob("*.py")}, "stale ELSEWHERE"
 

@@ -1,4 +1,4 @@
-"""Session ids and their signing: ids, signed cookies, key rotation, tampering, hashed store keys."""
+"""Session ids and their signing: ids, signed cookies, key rotation, tampering, hashed keys."""
 
 from __future__ import annotations
 
