@@ -1,4 +1,4 @@
-"""The test tree's own rules: tests/ never imports benchmarks/, one free_port, a file per store.
+"""The test tree's own rules: tests/ never imports benchmarks/, one free_port, a file per module.
 
 tests/support/ holds what the tests share (the test app, the servers, the clients, the stores);
 tests/live/ what starts processes; tests/outage/ the outage tests; benchmarks/tests/ the
@@ -63,6 +63,41 @@ def test_every_store_module_has_its_test_file() -> None:
         if not list((TESTS / "stores").glob(f"test_{path.stem}*.py"))
     ]
     assert not missing, f"no tests/stores/test_<name>.py for {missing}"
+
+
+#: Modules of wsgisession/ tested somewhere other than tests/test_<module>*.py, and where.
+ELSEWHERE = {
+    # The outage policy shows only when a store fails, so its tests live with the outage tests.
+    "policy": "tests/outage/test_policy.py",
+    # The exception tree has no behaviour of its own: each error is tested where it is raised
+    # (its message in test_options.py and the modules' tests); test_layers.py pins its imports.
+    "errors": "tests/test_layers.py",
+    # The contracts are run by every store's file (tests/stores/test_<store>.py); CountingStore
+    # by nearly every test through tests/support/app.py.
+    "testing": "tests/stores/test_memory.py",
+}
+
+
+def test_every_module_has_its_test_file() -> None:
+    """wsgisession/<name>.py is tested by tests/test_<name>*.py, or by the file ELSEWHERE names.
+
+    The integrations are tested by tests/frameworks/test_<framework>.py; modules whose name
+    starts with an underscore (__init__, __main__, integrations/_options) are not held to it.
+    """
+    package = ROOT / "wsgisession"
+    missing = []
+    for path in sorted(package.glob("[!_]*.py")):
+        if path.stem in ELSEWHERE:
+            assert (ROOT / ELSEWHERE[path.stem]).is_file(), (path.stem, ELSEWHERE[path.stem])
+        elif not list(TESTS.glob(f"test_{path.stem}*.py")):
+            missing.append(f"wsgisession/{path.name} (tests/test_{path.stem}.py)")
+    for path in sorted((package / "integrations").glob("[!_]*.py")):
+        if not (TESTS / "frameworks" / f"test_{path.stem}.py").is_file():
+            missing.append(
+                f"wsgisession/integrations/{path.name} (tests/frameworks/test_{path.stem}.py)"
+            )
+    assert not missing, f"no test file for {missing}"
+    assert set(ELSEWHERE) <= {path.stem for path in package.glob("*.py")}, "stale ELSEWHERE"
 
 
 def test_the_benchmarks_tests_are_collected() -> None:

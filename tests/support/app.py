@@ -1,15 +1,23 @@
-"""The WSGI application the middleware tests drive, with the routes SECURITY.md names.
+"""The one test application: the routes the middleware tests drive, in process and served.
 
 /set?k=v · /get?k= · /noop (never touches the session) · /login (regenerate, then user) ·
-/logout (destroy) · /boom (sets a key, then raises) · /slow (waits on an event, then sets a
-key) · /slow-login (loads, waits on an event, then regenerates) · /peek (reads, then waits) ·
-/cart (appends to a nested list) · /flash?m= · /flashes · /incr?k= · /remember?s= · /dump
+/logout (destroy) · /boom (sets a key, then raises) · /slow?gate= (loads, pauses, then sets a
+key) · /slow-login?gate= (loads, pauses, then regenerates) · /peek?gate= (reads, then pauses) ·
+/cart (appends to a nested list) · /flash?m= · /flashes · /incr?k=&hold= · /remember?s= · /dump ·
+/rmw?k=&d=&last= (read-modify-write of a counter, plus a distinct key and a shared "last" key) ·
+/own?me= · /write?v=&stall= · /bind?user= (log in, bound to the user) ·
+/as-user?op=read|write|relogin (answers with the session's user id) · /revoke-others.
+
+Where /slow, /slow-login and /peek pause is the caller's: in process they wait on the events of
+SLOW_GATE and SLOW_LOADED (:func:`wait_on_events`); tests/support/served.py, which gunicorn
+serves, passes its own pause that waits on files, and adds only what serving needs.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +42,19 @@ def _json(data: Any) -> Response:
     )
 
 
-def view(request: Request, session: Session) -> Response:
-    """Route one request; every route but /noop uses the session."""
+def wait_on_events(name: str) -> None:
+    """Say the request *name* has loaded its session, then wait (10 s at most) for its gate."""
+    if name in SLOW_LOADED:
+        SLOW_LOADED[name].set()
+    gate = SLOW_GATE.get(name)
+    if gate is not None:
+        gate.wait(10)
+
+
+def view(
+    request: Request, session: Session, pause: Callable[[str], None] = wait_on_events
+) -> Response:
+    """Route one request; every route but /noop uses the session; *pause* holds /slow & co."""
     path, params = request.path_info, request.GET
     if path == "/noop":
         return Response("noop")
@@ -70,28 +89,19 @@ def view(request: Request, session: Session) -> Response:
         session["boom"] = "yes"
         raise RuntimeError("boom")
     if path == "/slow":
-        name = params.get("gate", "")
-        gate = SLOW_GATE.get(name)
         session.get("user")
-        if name in SLOW_LOADED:
-            SLOW_LOADED[name].set()
-        if gate is not None:
-            gate.wait(10)
+        pause(params.get("gate", ""))
         session["slow"] = "done"
         return _json(dict(session))
     if path == "/slow-login":
-        name = params.get("gate", "")
         session.get("user")
-        SLOW_LOADED[name].set()
-        SLOW_GATE[name].wait(10)
+        pause(params.get("gate", ""))
         session.regenerate()
         session["user"] = params.get("user", "mallory")
         return _json(dict(session))
     if path == "/peek":
-        name = params.get("gate", "")
         value = session.get("a")
-        SLOW_LOADED[name].set()
-        SLOW_GATE[name].wait(10)
+        pause(params.get("gate", ""))
         return _json({"a": value})
     if path == "/cart":
         session.setdefault("cart", [])
@@ -103,7 +113,53 @@ def view(request: Request, session: Session) -> Response:
     if path == "/flashes":
         return _json(session.pop_flash())
     if path == "/incr":
-        return _json(session.increment(params.get("k", "n")))
+        value = session.increment(params.get("k", "n"))
+        time.sleep(float(params.get("hold", 0)))  # keeps a served worker busy a while
+        return _json(value)
+    if path == "/rmw":
+        key = params["k"]
+        session[key] = session.get(key, 0) + 1
+        if "d" in params:
+            session[params["d"]] = 1
+        if "last" in params:
+            session["last"] = params["last"]
+        return _json({key: session[key]})
+    if path == "/own":
+        me = params["me"]
+        seen = dict(session)
+        if "owner" not in session:
+            session["owner"] = me
+        session["n"] = session.get("n", 0) + 1
+        return _json({"seen": seen, "data": dict(session)})
+    if path == "/write":
+        version = int(params["v"])
+        for key in ("a", "b", "c"):
+            session[key] = version
+        session["blob"] = f"{version}:" + "x" * 2000
+        if params.get("stall"):
+            session["stall"] = params["stall"]  # what a PostgreSQL test trigger looks for
+        else:
+            session.pop("stall", None)
+        return _json(version)
+    if path == "/bind":
+        session.regenerate()
+        session.set_user(params["user"])
+        session["user"] = params["user"]
+        return _json({"user_id": session.user_id})
+    if path == "/as-user":
+        # What a logged-in browser does: read, write, or log in again (a new id, same user). A
+        # session that is no longer bound (revoked, say) is never bound again here: only /bind
+        # binds, so a bound session that shows up later was brought back, not logged in anew.
+        op = params.get("op", "read")
+        user_id = session.user_id
+        if user_id is not None and op == "write":
+            session["n"] = session.get("n", 0) + 1
+        elif user_id is not None and op == "relogin":
+            session.regenerate()
+            session.set_user(user_id)
+        return _json({"user_id": user_id, "n": session.get("n")})
+    if path == "/revoke-others":
+        return _json({"revoked": session.revoke_other_sessions(), "user_id": session.user_id})
     if path == "/remember":
         seconds = params.get("s")
         session.set_expiry(int(seconds) if seconds else None)

@@ -8,6 +8,7 @@ from typing import Any
 
 import webtest
 
+from tests.support.app import wrap
 from wsgisession import Session, SessionMiddleware, Store
 from wsgisession.testing import CountingStore
 
@@ -39,6 +40,16 @@ def cookie_attributes(response: webtest.TestResponse, name: str = "wsgisession")
             attributes[key.lower()] = value
         return attributes
     raise AssertionError(f"no {name} cookie in {set_cookies(response)}")
+
+
+#: Secret keys, newest first, for tests of signed cookies.
+KEYS = ["new-secret-key", "old-secret-key"]
+
+
+def signed_client(store: Store, keys: list[str] | str = KEYS[0]) -> tuple[webtest.TestApp, object]:
+    """A webtest client of the test app whose session cookie is signed with *keys*."""
+    middleware, counting = wrap(store, secret_keys=keys)
+    return webtest.TestApp(middleware), counting
 
 
 def client(app: object, **kwargs: object) -> webtest.TestApp:

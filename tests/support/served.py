@@ -1,4 +1,4 @@
-"""The WSGI application the load suite serves with gunicorn, its store chosen by the environment.
+"""The test app as the load suite serves it with gunicorn, its store chosen by the environment.
 
 ``WSGISESSION_STORE`` is the store URL (``sqlite:///…``, ``redis://…``, ``postgresql://…``);
 ``WSGISESSION_TEST_STORE_OPTIONS`` is a JSON object of extra store options (a Redis prefix, a
@@ -10,12 +10,10 @@ connection used outside the process that opened it, and with ``WSGISESSION_TEST_
 sleeps *inside* the UPDATE of a save when the request asked for it (``/write?stall=NAME``), so a
 test can kill -9 the worker in the middle of the transaction.
 
-Routes (JSON answers): /noop · /dump · /rmw?k=&d=&last= (read-modify-write of a counter, plus a
-distinct key and a shared "last" key) · /incr?k= · /own?me= · /write?v=&stall= · /set?k=v ·
-/del?k · /login?user= · /logout · /slow?gate= · /peek?gate= · /bind?user= (log in, bound to the
-user) · /as-user?op=read|write|relogin (answers with the session's user id) · /revoke-others.
-Paths under /open/ are served by a second middleware on the same store with
-``on_store_error="continue"``.
+The routes are tests/support/app.py's, written once there; this module adds only what serving
+needs: the store from the environment, pauses that wait on files, the stall, and the worker's
+pid in an ``X-Worker-Pid`` header. Paths under /open/ are served by a second middleware on the
+same store with ``on_store_error="continue"``.
 """
 
 from __future__ import annotations
@@ -31,9 +29,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from webob import Request, Response
+from webob import Request
 
-from wsgisession import Session, SessionMiddleware, SqliteStore, Store, StoreError, store_from_url
+from tests.support.app import view
+from wsgisession import SessionMiddleware, SqliteStore, Store, StoreError, store_from_url
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -91,97 +90,12 @@ def _wait_for(name: str) -> None:
         time.sleep(0.005)
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    body = json.dumps(data, sort_keys=True)
-    return Response(body, status=status, content_type="application/json", charset="utf-8")
-
-
-def view(request: Request, session: Session) -> Response:
-    """Route one request."""
-    path, params = request.path_info, request.GET
-    if path == "/noop":
-        return Response("noop")
-    if path == "/dump":
-        return _json({"id": session.id, "new": session.is_new, "data": dict(session)})
-    if path == "/rmw":
-        key = params["k"]
-        session[key] = session.get(key, 0) + 1
-        if "d" in params:
-            session[params["d"]] = 1
-        if "last" in params:
-            session["last"] = params["last"]
-        return _json({key: session[key]})
-    if path == "/incr":
-        value = session.increment(params.get("k", "n"))
-        time.sleep(float(params.get("hold", 0)))  # keeps this worker busy a while
-        return _json(value)
-    if path == "/own":
-        me = params["me"]
-        seen = dict(session)
-        if "owner" not in session:
-            session["owner"] = me
-        session["n"] = session.get("n", 0) + 1
-        return _json({"seen": seen, "data": dict(session)})
-    if path == "/write":
-        version = int(params["v"])
-        for key in ("a", "b", "c"):
-            session[key] = version
-        session["blob"] = f"{version}:" + "x" * 2000
-        STALL.name = params.get("stall")
-        if STALL.name:
-            session["stall"] = STALL.name  # what a PostgreSQL test trigger looks for
-        else:
-            session.pop("stall", None)
-        return _json(version)
-    if path == "/set":
-        for key, value in params.items():
-            session[key] = value
-        return _json(dict(session))
-    if path == "/del":
-        for key in params:
-            session.pop(key, None)
-        return _json(dict(session))
-    if path == "/login":
-        session.regenerate()
-        session["user"] = params.get("user", "alice")
-        return _json(dict(session))
-    if path == "/logout":
-        session.destroy()
-        return Response("bye")
-    if path == "/bind":
-        session.regenerate()
-        session.set_user(params["user"])
-        session["user"] = params["user"]
-        return _json({"user_id": session.user_id})
-    if path == "/as-user":
-        # What a logged-in browser does: read, write, or log in again (a new id, same user). A
-        # session that is no longer bound (revoked, say) is never bound again here: only /bind
-        # binds, so a bound session that shows up later was brought back, not logged in anew.
-        op = params.get("op", "read")
-        user_id = session.user_id
-        if user_id is not None and op == "write":
-            session["n"] = session.get("n", 0) + 1
-        elif user_id is not None and op == "relogin":
-            session.regenerate()
-            session.set_user(user_id)
-        return _json({"user_id": user_id, "n": session.get("n")})
-    if path == "/revoke-others":
-        return _json({"revoked": session.revoke_other_sessions(), "user_id": session.user_id})
-    if path == "/slow":
-        session.get("user")
-        _wait_for(params["gate"])
-        session["slow"] = "done"
-        return _json(dict(session))
-    if path == "/peek":
-        value = session.get("a")
-        _wait_for(params["gate"])
-        return _json({"a": value})
-    return Response("not found", status=404)
-
-
 def inner(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    """The plain application: route and answer."""
-    response = view(Request(environ), environ["wsgisession"])
+    """The test app's routes, pausing on files; /write?stall= also arms this thread's stall."""
+    request = Request(environ)
+    if request.path_info == "/write":
+        STALL.name = request.GET.get("stall")  # read by the SQLite trigger during the save
+    response = view(request, environ["wsgisession"], pause=_wait_for)
     return response(environ, start_response)
 
 
