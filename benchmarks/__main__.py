@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         "--requests", type=int, default=300, help="requests per callgrind child (300)"
     )
     parser.add_argument(
-        "--scenarios", nargs="*", help="scenarios for --callgrind (all five by default)"
+        "--scenarios",
+        nargs="*",
+        help="scenarios for --callgrind (all by default; bound-read and bound-write run on the "
+        "wsgisession stores only)",
     )
     parser.add_argument(
         "--chart",
@@ -105,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nmachine: {machine()}")
             print("\n## Instructions per request (callgrind)\n")
             print(callgrind.table(counts))
+            if callgrind.has_bound(counts):
+                print("\n## Bound to a user against unbound (callgrind)\n")
+                print(callgrind.bound_table(counts))
             print("\nCommands:")
             for command in counts.commands:
                 print(f"  {command}")
@@ -144,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         if results is not None:
             print("\n## In-process\n")
             print(inprocess.table(results))
+            print("\n## Bound to a user against unbound (wsgisession)\n")
+            print(inprocess.bound_table(results))
             print("\n## Store calls per request (wsgisession)\n")
             print(inprocess.calls_table(results))
             print("\n## Ratio wsgisession / peer (median µs; below 1 is faster)\n")
@@ -162,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
 
             print("\n## Instructions per request (callgrind)\n")
             print(callgrind.table(counts))
+            if callgrind.has_bound(counts):
+                print("\n## Bound to a user against unbound (callgrind)\n")
+                print(callgrind.bound_table(counts))
         if chart_path is not None:
             print(f"\nChart of the ratios: {chart_path}")
         from .targets import check

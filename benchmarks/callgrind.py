@@ -30,16 +30,19 @@ from pathlib import Path
 from .contenders import Context, Environ, build, missing
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ["untouched", "new-write", "read", "write", "forged"]
+SCENARIOS = ["untouched", "new-write", "read", "write", "forged", "bound-read", "bound-write"]
+#: Each scenario of a session bound to a user, and its unbound twin (wsgisession stores only).
+BOUND = {"bound-read": "read", "bound-write": "write"}
 #: Requests per measured child.
 REQUESTS = 300
-#: What ``make bench`` counts: the targets' instruction lines and wsgisession's stores.
+#: What ``make bench`` counts: the targets' instruction lines and wsgisession's stores, with
+#: each store's write of a session bound to a user beside it.
 TARGET_RUNS: dict[str, list[str]] = {
     "floor:sqlite": ["write"],
-    "wsgisession:memory": ["write"],
-    "wsgisession:sqlite": ["write"],
-    "wsgisession:redis": ["write"],
-    "wsgisession:postgres": ["write"],
+    "wsgisession:memory": ["write", "bound-write"],
+    "wsgisession:sqlite": ["write", "bound-write"],
+    "wsgisession:redis": ["write", "bound-write"],
+    "wsgisession:postgres": ["write", "bound-write"],
 }
 _SUMMARY = re.compile(rb"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
 
@@ -127,9 +130,15 @@ def run(
             contender = build(name, ctx)
             counts.labels[name] = contender.label
             contender.close()
+            # A peer cannot bind a session to a user: it runs its other scenarios only.
+            scenarios = [s for s in runs[name] if contender.binds or s not in BOUND]
+            if not scenarios:
+                counts.skipped[name] = "no user binding, so no bound scenario"
+                log(f"callgrind {name}: skipped (no user binding, so no bound scenario)")
+                return
             # The baseline: the same child with no request measured; each scenario after it.
-            baseline, _ = _child(ctx, name, runs[name][0], requests, out_dir, serve=False)
-            for scenario in runs[name]:
+            baseline, _ = _child(ctx, name, scenarios[0], requests, out_dir, serve=False)
+            for scenario in scenarios:
                 total, command = _child(ctx, name, scenario, requests, out_dir)
                 value = (total - baseline) / requests
                 counts.per_request.setdefault(name, {})[scenario] = value
@@ -169,6 +178,32 @@ def table(counts: Counts) -> str:
         "valgrind --tool=callgrind python -m benchmarks.callgrind --worker CONTENDER SCENARIO N, "
         "less the same with --baseline."
     )
+    return "\n".join(lines)
+
+
+def has_bound(counts: Counts) -> bool:
+    """True when some contender has a bound scenario and its unbound twin counted."""
+    return any(b in v and u in v for v in counts.per_request.values() for b, u in BOUND.items())
+
+
+def bound_table(counts: Counts) -> str:
+    """Instructions per request of each bound scenario beside its unbound twin, and the ratio."""
+    pairs = [
+        (b, u)
+        for b, u in BOUND.items()
+        if any(b in v and u in v for v in counts.per_request.values())
+    ]
+    lines = ["| store | " + " | ".join(f"{u} | {b} | {b} / {u}" for b, u in pairs) + " |"]
+    lines.append("|---|" + "---:|" * 3 * len(pairs))
+    for name, values in counts.per_request.items():
+        if not any(b in values for b, _ in pairs):
+            continue
+        cells = []
+        for bound, unbound in pairs:
+            a, b = values.get(bound), values.get(unbound)
+            cells += [f"{v:,.0f}" if v is not None else "—" for v in (b, a)]
+            cells.append(f"{a / b:.3f}x" if a is not None and b else "—")
+        lines.append(f"| {counts.labels.get(name, name)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -7,7 +7,9 @@ layer:
 * ``/new`` sets one key (a new session when no cookie came);
 * ``/read`` reads one key (``k3``) of the 10-key session made by ``/setup``;
 * ``/write`` increments a counter (``n``);
-* ``/setup`` fills a session with ten keys of about 300 bytes in all.
+* ``/setup`` fills a session with ten keys of about 300 bytes in all;
+* ``/setup-bound`` does the same and binds the session to a user (``set_user``), for the
+  bound scenarios of the wsgisession stores that keep a user index.
 
 A :class:`Context` holds what the contenders of one run share (a temporary folder, a unique
 key prefix and table name for the shared Redis and PostgreSQL) and cleans all of it up.
@@ -39,6 +41,8 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 SETUP_DATA: Mapping[str, Any] = {f"k{i}": f"value-{i}-" + "x" * 14 for i in range(10)}
 SECRET = "benchmark-secret-key-0123456789abcdef"
 BODY = b"ok"
+#: The user the bound scenarios' session belongs to.
+BENCH_USER = "bench-user-1"
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -59,10 +63,12 @@ def make_logic(get: Callable[[Environ], Any], save: Callable[[Any], None]) -> WS
             session = get(environ)
             session["user"] = "alice"
             save(session)
-        elif path == "/setup":
+        elif path == "/setup" or path == "/setup-bound":
             session = get(environ)
             session.update(SETUP_DATA)
             session["n"] = 0
+            if path == "/setup-bound":
+                session.set_user(BENCH_USER)
             save(session)
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
         return [BODY]
@@ -260,6 +266,9 @@ class Contender:
     #: process-wide (a Django setting) switches it on only while it runs.
     enter: Callable[[], None] | None = None
     leave: Callable[[], None] | None = None
+    #: True when the session can be bound to a user (a wsgisession store with a user index),
+    #: so the bound scenarios run; peers have no such thing.
+    binds: bool = False
 
     def close(self) -> None:
         for close in self.closers:
@@ -387,7 +396,9 @@ def _build_wsgisession(name: str, kind: str, ctx: Context) -> Contender:
     if kind == "redis-client":
         label += ", redis-py client handed in"
         closers.append(store.client.close)
-    return Contender(name, label, "wsgisession", app, counted, counter, store, redis_kind, closers)
+    return Contender(
+        name, label, "wsgisession", app, counted, counter, store, redis_kind, closers, binds=True
+    )
 
 
 #: The sqlite3 floor, in process and through HTTP: one JSON record read and written back.

@@ -47,7 +47,12 @@ PATHS = {
     "read": "/read",
     "write": "/write",
     "forged": "/read",
+    "bound-read": "/read",
+    "bound-write": "/write",
 }
+#: The scenarios of a session bound to a user (``set_user``), each beside its unbound one; only
+#: the wsgisession stores with a user index run them (:attr:`Contender.binds`).
+BOUND = {"bound-read": "read", "bound-write": "write"}
 
 CONTENDERS = [
     "floor:sqlite",
@@ -240,15 +245,20 @@ class Results:
 
 
 def scenario_environs(contender: Contender) -> dict[str, Environ]:
-    """The environ of each scenario for *contender*, with a freshly made 10-key session."""
+    """The environ of each scenario for *contender*, with a freshly made 10-key session, and
+    the bound scenarios' on a second one bound to a user when the contender can bind."""
     cookie = session_cookie(contender.app, "/setup")
-    return {
+    environs = {
         "untouched": environ_for("/untouched", cookie),
         "new-write": environ_for("/new"),
         "read": environ_for("/read", cookie),
         "write": environ_for("/write", cookie),
         "forged": environ_for("/read", forged_cookie(cookie)),
     }
+    if contender.binds:
+        bound = session_cookie(contender.app, "/setup-bound")
+        environs.update({s: environ_for(PATHS[s], bound) for s in BOUND})
+    return environs
 
 
 def count_calls(contender: Contender, environs: Mapping[str, Environ], row: Row) -> None:
@@ -589,6 +599,34 @@ def calls_table(results: Results) -> str:
                 )
             cells.append(text)
         lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def bound_table(results: Results) -> str:
+    """Each wsgisession store's read and write of a session bound to a user beside the same
+    request unbound, and bound / unbound (1.00x: binding costs the request nothing)."""
+    lines = ["| store | " + " | ".join(f"{u} | {b} | {b} / {u}" for b, u in BOUND.items()) + " |"]
+    lines.append("|---|" + "---:|" * 3 * len(BOUND))
+    for row in results.rows:
+        if row.skipped or not any(s in row.timings for s in BOUND):
+            continue
+        cells = []
+        for bound, unbound in BOUND.items():
+            for scenario in (unbound, bound):
+                timing = row.timings.get(scenario)
+                cell = timing.cell() if timing is not None else "—"
+                if timing is not None and scenario in row.calls:
+                    cell += f" [{format_calls(row.calls[scenario])}]"
+                cells.append(cell)
+            a, b = results.median(row.name, bound), results.median(row.name, unbound)
+            cells.append(ratio_cell(a / b if a is not None and b else None))
+        lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        "Median µs per request (min-max); [n] = store calls per request. The bound session is "
+        "another 10-key session, bound to a user with set_user() when it was made; the peers "
+        "have no user binding and no row here."
+    )
     return "\n".join(lines)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.callgrind import Counts
 from benchmarks.http import HttpResult
 from benchmarks.inprocess import Results, Row, Timing
@@ -155,3 +157,66 @@ def test_issue_18_targets_with_their_bounds() -> None:
     assert _line(report, "keep-alive: SqliteStore").startswith("PASS")  # 95 %
     memory = _line(report, "keep-alive: MemoryStore")
     assert memory.startswith("MISS") and "= 70%" in memory and "untouched is 95%" in memory
+
+
+def test_bound_scenarios_run_beside_the_unbound_on_a_store_and_skip_a_peer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session bound to a user is read and written in-process and in the callgrind child,
+    the table prints bound beside unbound with the ratio, and a peer has no bound row."""
+    from benchmarks import callgrind, inprocess
+    from benchmarks.contenders import Context, build
+
+    ctx = Context()
+    try:
+        logs: list[str] = []
+        results = inprocess.run(
+            ctx,
+            repeats=1,
+            budget=0.001,
+            contenders=["wsgisession:memory", "flask:cookie"],
+            log=logs.append,
+        )
+        ours = results.row("wsgisession:memory")
+        peer = results.row("flask:cookie")
+        assert ours is not None and peer is not None
+        assert set(inprocess.BOUND) <= set(ours.timings)
+        assert not set(inprocess.BOUND) & set(peer.timings)
+        # The bound write loads and saves once, as the unbound one does: no extra store call.
+        assert ours.calls["bound-write"] == ours.calls["write"] == {"load": 1.0, "save": 1.0}
+        table = inprocess.bound_table(results)
+        assert "| store | read | bound-read | bound-read / read |" in table
+        row = next(line for line in table.splitlines() if line.startswith("| wsgisession"))
+        assert row.count("x |") == 2 and "Flask" not in table
+
+        # The callgrind child serves the bound scenario (here without valgrind), and a peer
+        # asked only for bound scenarios is skipped, saying why, before any child runs.
+        assert not build("flask:cookie", ctx).binds
+        for name, value in ctx.env().items():
+            monkeypatch.setenv(name, value)
+        callgrind.worker("wsgisession:memory", "bound-write", 5)
+        with pytest.raises(KeyError):
+            callgrind.worker("flask:cookie", "bound-write", 5)
+        counts = callgrind.run(ctx, {"flask:cookie": ["bound-read"]}, log=logs.append)
+        assert counts.per_request == {}
+        assert "flask:cookie" in counts.skipped
+    finally:
+        ctx.cleanup()
+
+
+def test_callgrind_bound_table_prints_the_ratio() -> None:
+    from benchmarks import callgrind
+
+    counts = Counts(
+        per_request={
+            "wsgisession:memory": {"read": 1000.0, "bound-read": 1010.0, "write": 2000.0},
+            "flask:cookie": {"read": 3000.0},
+        },
+        labels={"wsgisession:memory": "wsgisession MemoryStore"},
+    )
+    assert callgrind.has_bound(counts)
+    table = callgrind.bound_table(counts)
+    assert table.splitlines()[0] == "| store | read | bound-read | bound-read / read |"
+    assert table.splitlines()[2] == "| wsgisession MemoryStore | 1,000 | 1,010 | 1.010x |"
+    assert "flask" not in table
+    assert not callgrind.has_bound(Counts(per_request={"flask:cookie": {"read": 1.0}}))
