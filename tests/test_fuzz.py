@@ -27,6 +27,7 @@ from webob import Request
 from tests.support.app import app
 from tests.support.clients import session_cookie
 from wsgisession import CookieStore, SerializationError, SessionMiddleware, Store
+from wsgisession.core import MAX_CANDIDATES
 from wsgisession.records import Changes
 from wsgisession.testing import NOW, CountingStore, new_key
 
@@ -175,7 +176,10 @@ def test_cookie_headers_never_crash_or_query(store: Store, signed: bool) -> None
         if signed:
             assert loads <= (1 if has_valid else 0), (header, counting.calls)
         else:
-            assert loads <= (1 if _ID_RUN.search(header) else 0), (header, counting.calls)
+            # Unsigned, each distinct id-shaped value may be looked up (a planted one beside
+            # the real one is dropped when it names no session), at most MAX_CANDIDATES.
+            shaped = len(set(_ID_RUN.findall(header)))
+            assert loads <= min(shaped, MAX_CANDIDATES), (header, counting.calls)
         if not has_valid:
             assert "s3" not in response.text
         writes = counting.writes
