@@ -24,7 +24,6 @@ from wsgisession.testing import CountingStore
 
 need("pyramid")
 
-from pyramid.authentication import SessionAuthenticationHelper  # noqa: E402
 from pyramid.config import Configurator  # noqa: E402
 from pyramid.csrf import SessionCSRFStoragePolicy  # noqa: E402
 from pyramid.interfaces import ISession  # noqa: E402
@@ -33,30 +32,9 @@ from pyramid.response import Response  # noqa: E402
 from pyramid.security import forget, remember  # noqa: E402
 from zope.interface.verify import verifyObject  # noqa: E402
 
+from tests.support.pyramid_policy import SecurityPolicy  # noqa: E402
 from wsgisession.integrations import pyramid as integration  # noqa: E402
 from wsgisession.integrations.pyramid import session_factory  # noqa: E402
-
-
-class SecurityPolicy:
-    """A Pyramid 2 security policy that keeps the user id in the session."""
-
-    def __init__(self, helper: Any = None) -> None:
-        self.helper = helper if helper is not None else SessionAuthenticationHelper()
-
-    def identity(self, request: Request) -> Any:
-        return self.helper.authenticated_userid(request)
-
-    def authenticated_userid(self, request: Request) -> Any:
-        return self.helper.authenticated_userid(request)
-
-    def permits(self, request: Request, context: Any, permission: str) -> bool:
-        return self.identity(request) is not None
-
-    def remember(self, request: Request, userid: Any, **kw: Any) -> list[tuple[str, str]]:
-        return self.helper.remember(request, userid, **kw)  # type: ignore[no-any-return]
-
-    def forget(self, request: Request, **kw: Any) -> list[tuple[str, str]]:
-        return self.helper.forget(request, **kw)  # type: ignore[no-any-return]
 
 
 def routes(config: Configurator) -> None:

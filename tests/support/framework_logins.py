@@ -31,13 +31,13 @@ from django.core.wsgi import get_wsgi_application
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
-from pyramid.authentication import SessionAuthenticationHelper
 from pyramid.config import Configurator
 from pyramid.csrf import SessionCSRFStoragePolicy
 from pyramid.request import Request
 from pyramid.security import forget, remember
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from tests.support.pyramid_policy import SecurityPolicy
 from wsgisession import store_from_url
 from wsgisession.integrations import flask as flask_integration
 from wsgisession.integrations.pyramid import session_factory
@@ -159,28 +159,6 @@ django_app = get_wsgi_application()
 
 
 # Pyramid and SessionAuthenticationHelper, at /pyramid ---------------------------------------------
-
-
-class SecurityPolicy:
-    """A Pyramid 2 security policy that keeps the user id in the session."""
-
-    def __init__(self) -> None:
-        self.helper = SessionAuthenticationHelper()
-
-    def identity(self, request: Request) -> Any:
-        return self.helper.authenticated_userid(request)
-
-    def authenticated_userid(self, request: Request) -> Any:
-        return self.helper.authenticated_userid(request)
-
-    def permits(self, request: Request, context: Any, permission: str) -> bool:
-        return self.identity(request) is not None
-
-    def remember(self, request: Request, userid: Any, **kw: Any) -> list[tuple[str, str]]:
-        return self.helper.remember(request, userid, **kw)  # type: ignore[no-any-return]
-
-    def forget(self, request: Request, **kw: Any) -> list[tuple[str, str]]:
-        return self.helper.forget(request, **kw)  # type: ignore[no-any-return]
 
 
 def pyramid_login(request: Request) -> Any:
