@@ -28,7 +28,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from .cookies import COOKIE_SIZE_LIMIT, CookieSettings, ParsedCookie, SameSite, path_matches
 from .errors import ConfigurationError, ConfigurationTypeError, StoreError, a_type, check_type
@@ -95,31 +95,39 @@ class _Expire:
 
 _EXPIRE: Final = _Expire()
 
+_S = TypeVar("_S", Store, ClientSideStore)
 
-class ServerSide:
+
+class _Persistence(Generic[_S]):
+    """What both persistence strategies hold: their store, the cookie settings and the clock."""
+
+    __slots__ = ("store", "_cookie", "_clock", "_tossing")
+
+    def __init__(
+        self,
+        store: _S,
+        cookie: CookieSettings,
+        clock: Callable[[], float],
+        tossing: _Throttled | None = None,
+    ) -> None:
+        #: Where the sessions live: a Store's records, or a ClientSideStore that seals them.
+        self.store: _S = store
+        self._cookie = cookie
+        self._clock = clock
+        self._tossing = tossing if tossing is not None else _Throttled()
+
+
+class ServerSide(_Persistence[Store]):
     """Sessions in a server-side :class:`Store`; the cookie carries the id (signed with keys).
 
     A cookie that fails the shape or signature check never costs a store call; a valid one
     costs one load, and the end of the request at most one write.
     """
 
-    __slots__ = ("store", "_cookie", "_clock", "_tossing")
+    __slots__ = ()
 
     #: False: the store, not the cookie, holds the session.
     client_side: Final = False
-
-    def __init__(
-        self,
-        store: Store,
-        cookie: CookieSettings,
-        clock: Callable[[], float],
-        tossing: _Throttled | None = None,
-    ) -> None:
-        #: Where the records live.
-        self.store = store
-        self._cookie = cookie
-        self._clock = clock
-        self._tossing = tossing if tossing is not None else _Throttled()
 
     def load(self, exchange: Exchange) -> tuple[str, Record] | None:
         """The session's loader: the id from the request's cookie, and its record, or None."""
@@ -232,30 +240,17 @@ class ServerSide:
         return None
 
 
-class ClientSide:
+class ClientSide(_Persistence[ClientSideStore]):
     """Sessions sealed into the cookie by a :class:`ClientSideStore`; no server state.
 
     The cookie is re-issued only when the plan writes (the session changed or its expiry
     refresh is due), so a read-only request sends no Set-Cookie.
     """
 
-    __slots__ = ("store", "_cookie", "_clock", "_tossing")
+    __slots__ = ()
 
     #: True: the cookie holds the whole session.
     client_side: Final = True
-
-    def __init__(
-        self,
-        store: ClientSideStore,
-        cookie: CookieSettings,
-        clock: Callable[[], float],
-        tossing: _Throttled | None = None,
-    ) -> None:
-        #: Seals and opens the sessions.
-        self.store = store
-        self._cookie = cookie
-        self._clock = clock
-        self._tossing = tossing if tossing is not None else _Throttled()
 
     def max_cookie_chars(self) -> int:
         """The most characters a sealed value may take: 4096 bytes less the cookie's attributes.
