@@ -378,3 +378,78 @@ def test_exc_info_start_response_saves_nothing(store: Store) -> None:
     middleware = SessionMiddleware(view, store=store)
     response = webtest.TestApp(middleware, lint=False).get("/", status=400)
     assert set_cookies(response) == []
+
+
+def test_start_response_called_again_after_an_error_keeps_the_first_save() -> None:
+    """PEP 3333 lets an app call start_response again with exc_info before the body: the first
+    call saved the session; the error page sends no cookie but still varies by Cookie."""
+    import sys
+
+    store = MemoryStore()
+
+    def view(environ, start_response):  # type: ignore[no-untyped-def]
+        environ["wsgisession"]["a"] = 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise ValueError("failed while rendering")
+        except ValueError:
+            start_response(
+                "500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info()
+            )
+        return [b"failed"]
+
+    captured: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def start_response(status, headers, exc_info=None):  # type: ignore[no-untyped-def]
+        captured.append((status, headers))
+
+    middleware = SessionMiddleware(view, store=store)
+    middleware(
+        {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "wsgi.url_scheme": "http"}, start_response
+    )
+    (first_status, first), (second_status, second) = captured
+    assert first_status == "200 OK" and second_status.startswith("500")
+    assert any(name == "Set-Cookie" for name, _ in first)
+    assert len(store) == 1  # saved by the first call
+    assert not any(name == "Set-Cookie" for name, _ in second)
+    assert ("Vary", "Cookie") in second
+
+
+@pytest.mark.parametrize("path", ["/untouched", "/read", "/write", "/new"])
+def test_a_request_leaves_no_garbage_for_the_collector(path: str) -> None:
+    """The session, its exchange and the loaded record are freed as the request ends, by
+    reference counting: a cycle between them would keep every request's objects in memory
+    until the garbage collector ran, under load a measurable cost."""
+    import gc
+
+    def view(environ, start_response):  # type: ignore[no-untyped-def]
+        session = environ["wsgisession"]
+        if environ["PATH_INFO"] == "/read":
+            session.get("n")
+        elif environ["PATH_INFO"] in ("/write", "/new"):
+            session["n"] = session.get("n", 0) + 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    middleware = SessionMiddleware(view, store=MemoryStore(), secret_keys="k" * 32)
+    sent: list[tuple[str, str]] = []
+
+    def start_response(status, headers, exc_info=None):  # type: ignore[no-untyped-def]
+        sent[:] = headers
+
+    def request(request_path: str, cookie: str | None = None) -> None:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": request_path, "wsgi.url_scheme": "http"}
+        if cookie is not None:
+            environ["HTTP_COOKIE"] = cookie
+        middleware(environ, start_response)
+
+    request("/write")  # a session to read and write
+    cookie = next(value for name, value in sent if name == "Set-Cookie").split(";")[0]
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            request(path, None if path == "/new" else cookie)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

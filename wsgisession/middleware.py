@@ -15,7 +15,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal
 
 from .cookies import CookieSettings, SameSite
-from .core import Exchange, SessionCore
+from .core import Exchange, SessionCore, _with_vary_cookie
 from .errors import ConfigurationError, SessionNotInstalledError, StoreError, check_type
 from .session import Session, SessionConfig
 from .stores.base import ClientSideStore, Store
@@ -240,7 +240,7 @@ def _check_wsgi_options(environ_key: object, trust_forwarded_proto: object) -> N
 class _WSGIExchange(Exchange):
     """One request's exchange with its WSGI side: the start_response the app is given."""
 
-    __slots__ = ("start_response", "started", "failed")
+    __slots__ = ("start_response", "started", "failed", "accessed")
 
     #: The server's start_response.
     start_response: StartResponse
@@ -248,20 +248,39 @@ class _WSGIExchange(Exchange):
     started: bool
     #: The 503's body when the store failed and the 503 went out instead.
     failed: bytes | None
+    #: Whether the session had been used when the response started.
+    accessed: bool
 
     def start(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
     ) -> Callable[[bytes], object]:
-        """Save the session as the response starts, then start it with the session's headers."""
+        """Save the session as the response starts, then start it with the session's headers.
+
+        Then the exchange lets go of the session (:meth:`Exchange.close`): the environ holds
+        the session and the session this exchange, so the request's objects are freed when
+        the server drops the environ, not later by the garbage collector.
+        """
         self.started = True
-        if self.session.accessed:
+        try:
+            session = self.session
+        except AttributeError:
+            # Called again, with exc_info, after an error: the first call saved what could be
+            # saved; the error page only says that the response varies by the cookie.
+            if self.accessed:
+                headers = _with_vary_cookie(headers)
+            return self.start_response(status, headers, exc_info)
+        self.accessed = accessed = session.accessed
+        if accessed:
             code = _STATUS_CODES.get(status) or _status_code(status)
             failed = exc_info is not None and exc_info[0] is not None
             outcome = self.finish(code, headers, failed=failed)
+            del self.session
             if outcome.unavailable:
                 code, headers, self.failed = self.core.unavailable()
                 return self.start_response(_STATUS_LINES[code], headers, exc_info)
             headers = outcome.headers
+        else:
+            del self.session
         return self.start_response(status, headers, exc_info)
 
 

@@ -187,21 +187,27 @@ class MemoryStore(Store):
         dumps = self.serializer.dumps
         meta = dict(changes.meta) if changes.meta is not None else None
         updates = changes.updates
-        held = {name: self._hold(value) for name, value in updates.items()} if updates else {}
-        touched = (*changes.removals, *updates, *changes.increments)
+        held: dict[str, tuple[Any, int]] = {}
+        for name, value in updates.items():
+            held[name] = self._hold(value)
+        removals, increments = changes.removals, changes.increments
+        # Each key the changes name, once (a key may be both removed and set, say).
+        touched = (
+            dict.fromkeys((*removals, *updates, *increments)) if removals or increments else held
+        )
         length = self._length
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry.expires <= now:
                 self._drop(key)
                 return False
-            stored = entry.data
-            before = {name: stored.get(name, _ABSENT) for name in touched}
+            stored = entry.data  # never changed in place: it keeps the values before the save
             data = changes.apply_to(dict(stored))
             pairs = entry.pairs
             plain = entry.plain
             # Measure again only what changed: "name":value, is the name's share of the text.
-            for name, old in before.items():
+            for name in touched:
+                old = stored.get(name, _ABSENT)
                 value = data.get(name, _ABSENT)
                 if value is _ABSENT:
                     if old is not _ABSENT:
