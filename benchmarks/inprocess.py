@@ -76,6 +76,7 @@ CONTENDERS = [
     # The framework integrations, each beside its framework's alternatives (skipped, saying
     # why, until wsgisession.integrations.flask / .django are installed).
     "flask:wsgisession-memory",
+    "flask:wsgisession-sqlite",
     "flask:wsgisession-redis",
     "django:wsgisession-redis",
     "django:wsgisession-postgres",
@@ -97,6 +98,7 @@ PAIRS = [
     ("wsgisession:cookie", "beaker:cookie"),
     ("wsgisession:cookie", "flask:cookie"),
     ("flask:wsgisession-memory", "flask:cookie"),
+    ("flask:wsgisession-sqlite", "flask:cookie"),
     ("flask:wsgisession-redis", "flask:redis"),
     ("django:wsgisession-redis", "django:cache"),
     ("django:wsgisession-redis", "django:django-redis"),

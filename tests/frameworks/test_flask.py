@@ -260,6 +260,28 @@ def test_read_only_request_sets_no_cookie(counting: CountingStore) -> None:
     assert "Cookie" in response.headers["Vary"]
 
 
+def test_the_apps_vary_and_cache_control_are_kept_and_amended(counting: CountingStore) -> None:
+    """A view's own Vary gains Cookie (once) and its public Cache-Control becomes private when
+    the session cookie is set; its other headers stay as the view wrote them, in order."""
+    app = make_app(counting, login=False)
+
+    @app.route("/cached")
+    def cached() -> Any:
+        flask.session["seen"] = True
+        response = flask.make_response("ok")
+        response.headers["Vary"] = "Accept-Encoding"
+        response.headers["Cache-Control"] = "public, max-age=60"
+        response.headers.add("X-Trace", "1")
+        response.headers.add("X-Trace", "2")
+        return response
+
+    response = app.test_client().get("/cached")
+    assert response.headers.getlist("Vary") == ["Accept-Encoding, Cookie"]
+    assert response.headers["Cache-Control"] == "private, max-age=60"
+    assert response.headers.getlist("X-Trace") == ["1", "2"]
+    assert len(set_cookie_headers(response)) == 1
+
+
 def test_forged_cookie_gives_a_fresh_session(counting: CountingStore) -> None:
     """A forged or garbage cookie is never a 500 and never reaches the store."""
     client = make_app(counting, login=False).test_client()

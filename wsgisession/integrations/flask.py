@@ -215,13 +215,17 @@ class SessionInterface(_FlaskSessionInterface):
     def open_session(self, app: flask.Flask, request: Request) -> FlaskSession:
         """Start the request's exchange; nothing is loaded until the session is used."""
         core = app.extensions.get(self._key) or self.bind(app)
-        exchange = core.begin(
-            request.environ.get("HTTP_COOKIE"),
-            request.is_secure,
-            request.script_root + request.path,  # the URL path the browser matches cookies on
-        )
+        environ = request.environ
+        if core.cookie.path == "/":  # every path is inside it: no need to build the path
+            exchange = core.begin(environ.get("HTTP_COOKIE"), request.is_secure)
+        else:
+            exchange = core.begin(
+                environ.get("HTTP_COOKIE"),
+                request.is_secure,
+                request.script_root + request.path,  # the URL path browsers match cookies on
+            )
         if core.describe is not None:
-            exchange.client = request.environ  # for the describe hook, when a login binds
+            exchange.client = environ  # for the describe hook, when a login binds
         session: FlaskSession = exchange.session  # type: ignore[assignment]
         session._exchange = exchange
         session._core = core
@@ -238,13 +242,19 @@ class SessionInterface(_FlaskSessionInterface):
         failed = response.status_code >= 500
         if not failed and session.store_error is None:
             session._before_save()
-        outcome = session._exchange.finish(
-            response.status_code, response.headers.to_wsgi_list(), failed=failed
-        )
+        given = response.headers.to_wsgi_list()
+        outcome = session._exchange.finish(response.status_code, given, failed=failed)
         if outcome.unavailable:
             _answer_unavailable(session._core, response)
+            return
+        headers = outcome.headers
+        kept = len(given)
+        if headers[:kept] == given:
+            # The usual case: the core only added headers (Vary, Cache-Control, Set-Cookie).
+            for name, value in headers[kept:]:
+                response.headers.add(name, value)
         else:
-            response.headers = Headers(outcome.headers)
+            response.headers = Headers(headers)  # it changed one (Vary or Cache-Control)
 
 
 def _answer_unavailable(core: SessionCore, response: Response) -> None:
