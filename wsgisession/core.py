@@ -726,7 +726,11 @@ class SessionCore:
         ``s-maxage``, or neither ``private`` nor ``no-store``) is rewritten, and that is
         logged once: a shared cache must never hand one visitor's session cookie to others.
         """
-        given = [value for name, value in headers if name.lower() == "cache-control"]
+        given = [
+            value
+            for name, value in headers
+            if len(name) == 13 and name.lower() == "cache-control"  # lower() only when it may be
+        ]
         if not given:
             headers.append(("Cache-Control", "private"))
             return headers
@@ -776,11 +780,14 @@ def _describe(exchange: Exchange) -> Mapping[str, Any] | None:
 
 def _with_vary_cookie(headers: Headers) -> Headers:
     """Return a copy of *headers* with ``Cookie`` among the Vary values (the session was read)."""
-    for index, (name, value) in enumerate(headers):
-        if name.lower() == "vary":
+    index = 0
+    for name, value in headers:
+        # Only a four-letter name can be Vary: most headers are passed over without lower().
+        if len(name) == 4 and name.lower() == "vary":
             tokens = [token.strip().lower() for token in value.split(",")]
             headers = list(headers)
             if "cookie" not in tokens and "*" not in tokens:
                 headers[index] = (name, f"{value}, Cookie")
             return headers
+        index += 1
     return [*headers, ("Vary", "Cookie")]
