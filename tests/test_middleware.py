@@ -415,6 +415,48 @@ def test_start_response_called_again_after_an_error_keeps_the_first_save() -> No
     assert ("Vary", "Cookie") in second
 
 
+@pytest.mark.parametrize("describe", [None, lambda environ: {}])
+def test_the_exchange_the_middleware_builds_is_the_one_the_core_builds(describe: object) -> None:
+    """The middleware builds each request's exchange and session inline (two calls fewer on
+    every request): they must hold exactly what core.begin() gives, slot by slot."""
+    from wsgisession.core import Exchange
+    from wsgisession.session import Session
+
+    missing = object()
+    seen: dict[str, dict[str, object]] = {}
+
+    def slots(obj: object, cls: type) -> dict[str, object]:
+        names = [n for c in cls.__mro__ for n in getattr(c, "__slots__", ()) if n != "__weakref__"]
+        return {name: getattr(obj, name, missing) for name in names}
+
+    def view(environ, start_response):  # type: ignore[no-untyped-def]
+        session = environ["wsgisession"]
+        seen["exchange"] = slots(session._source, Exchange)
+        seen["session"] = slots(session, Session)
+        seen["exchange"]["session"] = type(seen["exchange"]["session"])
+        start_response("200 OK", [])
+        return [b""]
+
+    middleware = SessionMiddleware(
+        view,
+        MemoryStore(),
+        secret_keys="k" * 32,
+        describe=describe,  # type: ignore[arg-type]
+    )
+    cookie = "wsgisession=abc; other=1"
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "wsgi.url_scheme": "https"}
+    middleware({**environ, "HTTP_COOKIE": cookie}, lambda *args: None)
+    reference = middleware.core.begin(cookie, True)
+    expected = slots(reference, Exchange)
+    expected["session"] = type(reference.session)
+    if describe is not None:
+        expected["client"] = seen["exchange"]["client"]  # the environ, for the describe hook
+    assert seen["exchange"] == expected
+    session = slots(reference.session, Session)
+    session["_source"] = seen["session"]["_source"]  # each session holds its own exchange
+    assert seen["session"] == session
+
+
 @pytest.mark.parametrize("path", ["/untouched", "/read", "/write", "/new"])
 def test_a_request_leaves_no_garbage_for_the_collector(path: str) -> None:
     """The session, its exchange and the loaded record are freed as the request ends, by

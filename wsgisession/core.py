@@ -789,5 +789,5 @@ def _with_vary_cookie(headers: Headers) -> Headers:
             if "cookie" not in tokens and "*" not in tokens:
                 headers[index] = (name, f"{value}, Cookie")
             return headers
-        index += 1
+        index += 1  # noqa: SIM113 (enumerate costs a call and a tuple per header)
     return [*headers, ("Vary", "Cookie")]
