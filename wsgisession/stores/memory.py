@@ -191,10 +191,6 @@ class MemoryStore(Store):
         for name, value in updates.items():
             held[name] = self._hold(value)
         removals, increments = changes.removals, changes.increments
-        # Each key the changes name, once (a key may be both removed and set, say).
-        touched = (
-            dict.fromkeys((*removals, *updates, *increments)) if removals or increments else held
-        )
         length = self._length
         with self._lock:
             entry = self._entries.get(key)
@@ -202,22 +198,30 @@ class MemoryStore(Store):
                 self._drop(key)
                 return False
             stored = entry.data  # never changed in place: it keeps the values before the save
-            data = changes.apply_to(dict(stored))
             pairs = entry.pairs
             plain = entry.plain
+            if removals or increments:
+                data = changes.apply_to(dict(stored))
+                # Each key the changes name, once (a key may be both removed and set, say).
+                touched: Mapping[str, Any] = dict.fromkeys((*removals, *updates, *increments))
+            else:
+                # Sets alone: apply_to's rule is "each key takes its new value", done here as
+                # each value goes in as held (a container as its JSON text).
+                data = dict(stored)
+                touched = held
             # Measure again only what changed: "name":value, is the name's share of the text.
             for name in touched:
                 old = stored.get(name, _ABSENT)
-                value = data.get(name, _ABSENT)
-                if value is _ABSENT:
-                    if old is not _ABSENT:
-                        pairs -= utf8_size(dumps(name)) + 2 + length(old)
-                    continue
-                if name in held and value is updates[name]:
+                if name in held and (touched is held or data.get(name, _ABSENT) is updates[name]):
                     value, size = held[name]  # as set: a container as its JSON text
                     data[name] = value
                     plain = plain and value.__class__ is not _Json
                 else:
+                    value = data.get(name, _ABSENT)
+                    if value is _ABSENT:
+                        if old is not _ABSENT:
+                            pairs -= utf8_size(dumps(name)) + 2 + length(old)
+                        continue
                     size = utf8_size(dumps(value))  # a number an increment made
                 if old is _ABSENT:
                     pairs += utf8_size(dumps(name)) + 2 + size
