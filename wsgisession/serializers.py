@@ -94,7 +94,16 @@ class JSONSerializer:
         """Parse JSON text (or UTF-8 bytes); a corrupt input raises ValueError."""
         if isinstance(data, (bytes, bytearray, memoryview)):
             data = bytes(data).decode("utf-8")
-        return self._decoder.decode(data)
+        decoder = self._decoder
+        try:
+            # One scan in C. Text with whitespace around its value, and anything this refuses
+            # (corrupt, NaN), goes through decode(), whose verdict stands.
+            value, end = decoder.raw_decode(data)
+        except ValueError:
+            end = -1
+        if end == len(data):
+            return value
+        return decoder.decode(data)
 
 
 # The tagged serializer ------------------------------------------------------------------------
@@ -225,7 +234,7 @@ class TaggedJSONSerializer(JSONSerializer):
         """Parse text written by :meth:`dumps`; a corrupt input raises ValueError."""
         if isinstance(data, (bytes, bytearray, memoryview)):
             data = bytes(data).decode("utf-8")
-        value = self._decoder.decode(data)
+        value = super().loads(data)
         if '"$' not in data:
             return value  # no string starts with "$", so there is no tag to read
         try:
@@ -335,3 +344,21 @@ _SUBCLASSES: tuple[tuple[type, Callable[[Any], Any]], ...] = (
     (Decimal, Decimal),
     (bytes, bytes),
 )
+
+
+def value_scanner(
+    serializer: Serializer,
+) -> tuple[Callable[[str], tuple[Any, int]], str | None] | None:
+    """For a store that parses many small values: a JSON serializer's C scanner, and the text
+    whose presence means :meth:`loads` must read the value after all (TaggedJSON's tags).
+
+    The scanner returns ``(value, end)``; a value is read when it parsed whole
+    (``end == len(text)``) and holds no such text, else ``loads`` gives the verdict. None for
+    any other serializer, subclasses included (they may read differently): use its ``loads``.
+    """
+    kind = type(serializer)
+    if kind is JSONSerializer:
+        return serializer._decoder.raw_decode, None  # type: ignore[attr-defined]
+    if kind is TaggedJSONSerializer:
+        return serializer._decoder.raw_decode, '"$'  # type: ignore[attr-defined]
+    return None

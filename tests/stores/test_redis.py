@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.servers import REDIS_FLAVOURS, drop_redis_prefix, redis_prefix
-from wsgisession import RedisStore
+from wsgisession import JSONSerializer, RedisStore, TaggedJSONSerializer
 from wsgisession.records import Changes
 from wsgisession.signing import hash_id, new_id
 from wsgisession.testing import DAY, NOW, StoreContract, new_key
@@ -252,6 +252,41 @@ def test_corrupt_record_gives_none_and_a_hashed_warning(
     assert len(caplog.records) >= 1
     assert key[:8] in caplog.text
     assert key not in caplog.text and session_id not in caplog.text
+    drop_redis_prefix(redis_url, prefix)
+
+
+@pytest.mark.parametrize("serializer", [JSONSerializer(), TaggedJSONSerializer()])
+@pytest.mark.parametrize("raw", [b"NaN", b"-Infinity", b" 1", b"1 ", b"[1, 2]", b"1x"])
+def test_each_field_is_read_as_the_serializer_reads_it(
+    redis_url: str, serializer: JSONSerializer, raw: bytes
+) -> None:
+    """A field is parsed in one C call when it can be, but always with the serializer's verdict:
+    NaN and Infinity (which JSON has not) make the record corrupt, whitespace around a value
+    is JSON, and text after one is not."""
+    prefix = redis_prefix()
+    key = new_key()
+    with RedisStore(redis_url, prefix, serializer=serializer) as store:
+        store.create(key, {"a": 1, "b": "x"}, {}, NOW + DAY, NOW)
+        with redis.Redis.from_url(redis_url) as client:
+            client.hset(prefix + key, "d:a", raw)
+        try:
+            expected = {"a": serializer.loads(raw.decode()), "b": "x"}
+        except ValueError:
+            expected = None
+        record = store.load(key, NOW)
+        assert (record and record.data) == expected
+    drop_redis_prefix(redis_url, prefix)
+
+
+def test_a_tagged_field_is_read_back_as_its_type(redis_url: str) -> None:
+    """With TaggedJSON, a field holding a tag comes back as the tuple (or bytes) it was."""
+    prefix = redis_prefix()
+    key = new_key()
+    with RedisStore(redis_url, prefix, serializer=TaggedJSONSerializer()) as store:
+        store.create(key, {"t": (1, 2), "b": b"\x00", "s": "$not a tag"}, {}, NOW + DAY, NOW)
+        record = store.load(key, NOW)
+        assert record is not None
+        assert record.data == {"t": (1, 2), "b": b"\x00", "s": "$not a tag"}
     drop_redis_prefix(redis_url, prefix)
 
 

@@ -49,7 +49,6 @@ every expiry decision still follows the middleware's clock.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -58,7 +57,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, StoreError, StoreUnavailableError
 from ..records import user_of
-from ..serializers import JSONSerializer, Serializer, utf8_size
+from ..serializers import Serializer, utf8_size, value_scanner
 from ._redis_lean import LeanClient, lean_client_for
 from ._support import import_driver, logger, read_text, warn_corrupt
 from .base import Changes, Record, Store, StoreStats
@@ -77,8 +76,6 @@ _INDEX = "u:"
 #: The field names as a reply spells them: bytes, or str from a client with decode_responses.
 _NAMES_BYTES = (_EXPIRES.encode(), _META.encode(), _DATA.encode())
 _NAMES_TEXT = (_EXPIRES, _META, _DATA)
-#: Parses one JSON value with its end position, so a value needs no Python-level wrapper.
-_raw_decode = json.JSONDecoder().raw_decode
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
@@ -323,12 +320,14 @@ class RedisStore(Store):
     def _decode_data(self, fields: Mapping[Any, Any], prefix: Any) -> tuple[dict[str, Any], int]:
         """Decode the ``d:`` fields of a hash; return the session data and its size in bytes.
 
-        With the default JSON serializer each value is parsed by one C call, and only a value
-        that does not parse whole (stray whitespace, or corrupt) goes through ``loads``, whose
-        verdict stands. The size adds up the raw fields, about their share of the JSON.
+        With a JSON serializer each value is parsed by one C call (:func:`value_scanner`); a
+        value that does not parse whole (stray whitespace, NaN, corrupt) or holds a tag goes
+        through ``loads``, whose verdict stands. The size adds up the raw fields, about their
+        share of the JSON.
         """
         loads = self.serializer.loads
-        raw_decode = _raw_decode if type(self.serializer) is JSONSerializer else None
+        scanner = value_scanner(self.serializer)
+        scan, marker = scanner if scanner is not None else (None, None)
         cut = len(prefix)
         binary = isinstance(prefix, bytes)
         data: dict[str, Any] = {}
@@ -341,16 +340,17 @@ class RedisStore(Store):
                 if binary
                 else utf8_size(raw_name) + utf8_size(raw_value) + 2
             )
-            text = raw_value.decode() if binary else raw_value
             name = raw_name[cut:].decode() if binary else raw_name[cut:]
-            if raw_decode is None:
-                data[name] = loads(text)
-                continue
-            try:
-                value, end = raw_decode(text)
-            except ValueError:
-                end = -1
-            data[name] = value if end == len(text) else loads(text)
+            text = raw_value.decode() if binary else raw_value
+            if scan is not None:
+                try:
+                    value, end = scan(text)  # one C call, no Python frame around it
+                except ValueError:
+                    end = -1
+                if end == len(text) and (marker is None or marker not in text):
+                    data[name] = value
+                    continue
+            data[name] = loads(text)  # not whole, corrupt, tagged or another serializer
         return data, size
 
     def create(
