@@ -77,7 +77,7 @@ $(BENCH_STAMP): $(STAMP)
 	@touch $(BENCH_STAMP)
 
 # In-process, store floors, HTTP (gunicorn + wrk: sync and keep-alive), instruction counts
-# (valgrind), the ratio chart (docs/_static/bench-ratios.png) and the targets: a few minutes.
+# (valgrind), the ratio chart (docs/_static/bench-ratios.png) and the targets: about ten minutes.
 # wrk and valgrind are Debian packages: when one is missing, this says so before installing it
 # system-wide.
 bench: $(BENCH_STAMP)
