@@ -59,6 +59,30 @@ def test_a_request_from_header_to_headers() -> None:
     assert ("Vary", "Cookie") in quiet.headers
 
 
+def test_close_lets_go_of_the_session_which_keeps_working() -> None:
+    """close() after finish() breaks the exchange <-> session cycle; the session, still held
+    by the front end, reads (and, not loaded yet, loads) as before; a second close() is no-op."""
+    import gc
+
+    core = SessionCore(MemoryStore())
+    first = core.begin(None, False)
+    first.session["user"] = "ann"
+    cookie = _cookie_header(first.finish(200, HTML))
+    gc.collect()
+    gc.disable()
+    try:
+        exchange = core.begin(cookie, False)
+        session = exchange.session
+        exchange.close()
+        exchange.close()
+        assert not hasattr(exchange, "session")
+        assert session["user"] == "ann"  # loaded only now, through the exchange
+        del exchange, session
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
 def test_an_untouched_session_changes_nothing() -> None:
     """A request that never uses its session gets its headers back as they were."""
     store = MemoryStore()

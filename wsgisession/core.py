@@ -442,6 +442,18 @@ class Exchange:
             )
         return info
 
+    def close(self) -> None:
+        """Let go of the session, once the front end is done with this request.
+
+        The session holds its exchange (it loads through it when first used) and the exchange
+        its session: dropping this half lets both, and the record the session loaded, be
+        freed as soon as the front end drops the session, rather than by the garbage
+        collector later. Call it after :meth:`finish` (or when no finish is needed); the
+        session itself keeps working.
+        """
+        if getattr(self, "session", None) is not None:  # not closed already
+            del self.session
+
     # What the persistence strategies ask -----------------------------------------------
 
     def _key_of(self, session_id: str) -> str:

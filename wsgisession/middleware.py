@@ -269,9 +269,10 @@ class _WSGIExchange(Exchange):
     ) -> Callable[[bytes], object]:
         """Save the session as the response starts, then start it with the session's headers.
 
-        Then the exchange lets go of the session (:meth:`Exchange.close`): the environ holds
-        the session and the session this exchange, so the request's objects are freed when
-        the server drops the environ, not later by the garbage collector.
+        Then the exchange lets go of the session, as :meth:`Exchange.close` does (inline: it
+        is on every request's path): the environ holds the session and the session this
+        exchange, so the request's objects are freed when the server drops the environ, not
+        later by the garbage collector.
         """
         self.started = True
         try:

@@ -282,6 +282,33 @@ def test_the_apps_vary_and_cache_control_are_kept_and_amended(counting: Counting
     assert len(set_cookie_headers(response)) == 1
 
 
+def test_a_request_leaves_no_more_garbage_than_flasks_own_session() -> None:
+    """The session and the core's exchange are freed when the request ends: a request through
+    the integration leaves the garbage collector no more than one through Flask's own cookie
+    session (Flask's request context makes some of its own)."""
+    import gc
+
+    ours = make_app(login=False)
+    flasks = Flask("flask_own_session")
+    flasks.config.update(SECRET_KEY=SECRET, TESTING=True)
+    add_routes(flasks, login=False)
+
+    def cyclic_garbage(app: Flask, path: str) -> float:
+        client = app.test_client()
+        client.get("/set?a=1")
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(10):
+                client.get(path)
+            return gc.collect() / 10
+        finally:
+            gc.enable()
+
+    for path in ("/noop", "/get?a", "/set?a=2"):
+        assert cyclic_garbage(ours, path) <= cyclic_garbage(flasks, path), path
+
+
 def test_forged_cookie_gives_a_fresh_session(counting: CountingStore) -> None:
     """A forged or garbage cookie is never a 500 and never reaches the store."""
     client = make_app(counting, login=False).test_client()

@@ -190,6 +190,54 @@ def test_set_get_and_the_store_keeps_a_hash() -> None:
     assert browser.get("/get?name").json == {"name": "alice"}
 
 
+@pytest.mark.parametrize("path", ["/noop", "/get?a", "/set?a=2"])
+def test_a_request_leaves_no_more_garbage_than_pyramids_own_session(path: str) -> None:
+    """The session and the core's exchange are freed when the request ends, by reference
+    counting: a request leaves the garbage collector no more than the same request on
+    Pyramid's own signed-cookie session (WebOb's request.GET makes a cycle of its own)."""
+    import gc
+
+    from pyramid.session import SignedCookieSessionFactory
+
+    def app_with(factory: Any) -> Any:
+        with Configurator() as config:
+            config.set_session_factory(factory)
+            config.set_security_policy(SecurityPolicy(None))
+            routes(config)
+            return config.make_wsgi_app()
+
+    def cyclic_garbage(app: Any, cookie_name: str) -> float:
+        cookie = session_cookie(client(app).get("/set?a=1"), cookie_name)
+        assert cookie is not None
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "SERVER_NAME": "localhost",
+            "SERVER_PORT": "80",
+            "HTTP_HOST": "localhost",
+            "wsgi.url_scheme": "http",
+            "HTTP_COOKIE": f"{cookie_name}={cookie}",
+        }
+        route, _, query = path.partition("?")
+
+        def request() -> None:
+            body = app({**environ, "PATH_INFO": route, "QUERY_STRING": query}, lambda *a: None)
+            list(body)
+            getattr(body, "close", lambda: None)()
+
+        request()
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(10):
+                request()
+            return gc.collect() / 10
+        finally:
+            gc.enable()
+
+    ours = cyclic_garbage(app_with(session_factory(MemoryStore())), "wsgisession")
+    assert ours <= cyclic_garbage(app_with(SignedCookieSessionFactory("s" * 32)), "session")
+
+
 def test_untouched_and_read_only_requests() -> None:
     """Untouched: no store call, no cookie, no Vary. Read only: one load, Vary, no cookie."""
     counting = CountingStore(MemoryStore())

@@ -485,6 +485,7 @@ class SessionStore(SessionBase):  # type: ignore[misc]  # Django ships no type i
         # What follows in this request starts from the store's copy (loaded again if used).
         del self._session_cache
         self._exchange = None
+        exchange.close()
 
     def delete(self, session_key: str | None = None) -> None:
         """Delete the stored session under *session_key* (the current one by default) now."""

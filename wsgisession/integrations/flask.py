@@ -235,6 +235,13 @@ class SessionInterface(_FlaskSessionInterface):
         """Let the core write what changed, then apply its headers (or its 503) to *response*."""
         if not isinstance(session, FlaskSession):
             return
+        try:
+            self._save(session, response)
+        finally:
+            session._exchange.close()  # no session <-> exchange cycle left for the collector
+
+    def _save(self, session: FlaskSession, response: Response) -> None:
+        """save_session's work: the core's write and headers, or its 503."""
         if not session._loaded:
             if session._flask_accessed:
                 response.vary.add("Cookie")

@@ -162,7 +162,10 @@ class SessionFactory:
 
         def finish(request: Request, response: Response) -> None:
             exchange.client = None
-            _finish(core, exchange, response)
+            try:
+                _finish(core, exchange, response)
+            finally:
+                exchange.close()  # no session <-> exchange cycle left for the collector
 
         request.add_response_callback(finish)
         return session
