@@ -10,6 +10,7 @@ import webtest
 
 from tests.support.app import app, wrap
 from tests.support.clients import session_cookie
+from tests.support.stores import deep_list
 from wsgisession import SerializationError, Session, SessionError, SessionMiddleware, Store
 from wsgisession.session import SessionConfig, SessionContext
 from wsgisession.testing import CountingStore
@@ -434,19 +435,11 @@ def test_increment_of_new_keys_is_measured(store: Store) -> None:
 # Issue 13.4: bad keys and values are refused when set, naming the key -----------------------
 
 
-def _deep(depth: int) -> list[Any]:
-    """A list nested *depth* levels deep."""
-    value: list[Any] = []
-    for _ in range(depth):
-        value = [value]
-    return value
-
-
 BAD_VALUES = {
     "lone surrogate": "ok \ud800",
     "lone surrogate inside": {"name": ["\udfff"]},
     "int of 5001 digits": 10**5000,
-    "nested 10,000 deep": _deep(10_000),
+    "nested 10,000 deep": deep_list(10_000),
 }
 
 
@@ -498,7 +491,7 @@ def test_increment_and_flash_refuse_unwritable_values() -> None:
 
 @pytest.mark.parametrize(
     "spoil",
-    [lambda cart: cart.append("\ud800"), lambda cart: cart.append(_deep(10_000))],
+    [lambda cart: cart.append("\ud800"), lambda cart: cart.append(deep_list(10_000))],
     ids=["lone surrogate", "nested 10,000 deep"],
 )
 def test_unwritable_nested_change_fails_with_serialization_error(

@@ -30,6 +30,7 @@ from django.test import AsyncClient, Client, override_settings  # noqa: E402
 import wsgisession  # noqa: E402
 from tests.conftest import Clock  # noqa: E402
 from tests.frameworks import django_project  # noqa: E402
+from tests.support.stores import deep_list  # noqa: E402
 from wsgisession import CookieStore, MemoryStore, SessionMiddleware, Store, get_session  # noqa: E402
 from wsgisession.signing import hash_id, new_id  # noqa: E402
 from wsgisession.testing import CountingStore  # noqa: E402
@@ -632,16 +633,9 @@ def test_a_cookie_store_is_refused(tmp_path: Path) -> None:
         SessionStore()
 
 
-def _deep(depth: int) -> list[Any]:
-    value: list[Any] = []
-    for _ in range(depth):
-        value = [value]
-    return value
-
-
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("\ud800", 1), ("bad", "\udfff"), ("bad", 10**5000), ("bad", _deep(10_000))],
+    [("\ud800", 1), ("bad", "\udfff"), ("bad", 10**5000), ("bad", deep_list(10_000))],
     ids=["surrogate key", "surrogate value", "huge int", "deep list"],
 )
 def test_unwritable_values_fail_when_set_with_serialization_error(

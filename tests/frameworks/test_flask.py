@@ -21,6 +21,7 @@ from tests.conftest import Clock
 from tests.frameworks.conftest import need
 from tests.support.app import OutageStore
 from tests.support.servers import network_store
+from tests.support.stores import deep_list
 from wsgisession import (
     ConfigurationError,
     CookieStore,
@@ -922,16 +923,9 @@ UNWRITABLE = {
     "surrogate key": lambda s: s.__setitem__("\ud800", 1),
     "surrogate value": lambda s: s.__setitem__("bad", "\udfff"),
     "huge int": lambda s: s.__setitem__("bad", 10**5000),
-    "deep list": lambda s: s.__setitem__("bad", _deep(10_000)),
+    "deep list": lambda s: s.__setitem__("bad", deep_list(10_000)),
     "increment": lambda s: s.increment("bad", 10**5000),
 }
-
-
-def _deep(depth: int) -> list[Any]:
-    value: list[Any] = []
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 @pytest.mark.parametrize("spoil", UNWRITABLE.values(), ids=UNWRITABLE.keys())

@@ -33,6 +33,7 @@ from pyramid.security import forget, remember  # noqa: E402
 from zope.interface.verify import verifyObject  # noqa: E402
 
 from tests.support.pyramid_policy import SecurityPolicy  # noqa: E402
+from tests.support.stores import deep_list  # noqa: E402
 from wsgisession.integrations import pyramid as integration  # noqa: E402
 from wsgisession.integrations.pyramid import session_factory  # noqa: E402
 
@@ -601,20 +602,13 @@ def test_session_factory_takes_a_store_url(tmp_path: Path) -> None:
     assert isinstance(factory.store, SqliteStore)
 
 
-def _deep(depth: int) -> list[Any]:
-    value: list[Any] = []
-    for _ in range(depth):
-        value = [value]
-    return value
-
-
 @pytest.mark.parametrize(
     "spoil",
     [
         lambda s: s.__setitem__("\ud800", 1),
         lambda s: s.__setitem__("bad", "\udfff"),
         lambda s: s.__setitem__("bad", 10**5000),
-        lambda s: s.__setitem__("bad", _deep(10_000)),
+        lambda s: s.__setitem__("bad", deep_list(10_000)),
         lambda s: s.flash("\udfff", queue="bad"),
     ],
     ids=["surrogate key", "surrogate value", "huge int", "deep list", "flash"],

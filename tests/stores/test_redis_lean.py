@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.servers import RedisServer, drop_redis_prefix, redis_prefix
+from tests.support.servers import RedisServer, RoundTrips, drop_redis_prefix, redis_prefix
 from wsgisession import RedisStore
 from wsgisession.records import Changes
 from wsgisession.testing import DAY, NOW, StoreContract, new_key
@@ -41,27 +41,7 @@ def url(request: pytest.FixtureRequest, redis_url: str) -> str:
     return redis_url if request.param == "resp2" else _with(redis_url, "protocol=3")
 
 
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts every request redis-py's connections send (each send is one round trip)."""
-    count = [0]
-    original = redis.Connection.send_packed_command
-
-    def counting(self: Any, command: Any, check_health: bool = True) -> None:
-        count[0] += 1
-        original(self, command, check_health)
-
-    monkeypatch.setattr(redis.Connection, "send_packed_command", counting)
-    return count
-
-
-def _trips(sent: list[int], action: Any) -> int:
-    before = sent[0]
-    action()
-    return sent[0] - before
-
-
-def test_one_round_trip_per_load_and_save_from_a_url(url: str, sent: list[int]) -> None:
+def test_one_round_trip_per_load_and_save_from_a_url(url: str, sent: RoundTrips) -> None:
     """A URL-built store loads in one request and saves in one, in RESP2 and RESP3."""
     prefix = redis_prefix()
     with RedisStore(url, prefix) as store:
@@ -76,22 +56,22 @@ def test_one_round_trip_per_load_and_save_from_a_url(url: str, sent: list[int]) 
             expires=NOW + 2 * DAY,
             meta={"created": NOW, "lifetime": 1},
         )
-        assert _trips(sent, lambda: store.save(key, changes, NOW)) == 1
-        assert _trips(sent, lambda: store.load(new_key(), NOW)) == 1
+        assert sent.of(lambda: store.save(key, changes, NOW)) == 1
+        assert sent.of(lambda: store.load(new_key(), NOW)) == 1
         record = None
 
         def load() -> None:
             nonlocal record
             record = store.load(key, NOW)
 
-        assert _trips(sent, load) == 1
+        assert sent.of(load) == 1
         assert record is not None
         assert record.data == {"warm": 1, "b": [1, 2], "n": 3}
         assert record.meta == {"created": NOW, "lifetime": 1} and record.expires == NOW + 2 * DAY
     drop_redis_prefix(url, prefix)
 
 
-def test_an_unknown_script_is_loaded_once_from_a_url(url: str, sent: list[int]) -> None:
+def test_an_unknown_script_is_loaded_once_from_a_url(url: str, sent: RoundTrips) -> None:
     """After NOSCRIPT (a restart or SCRIPT FLUSH) a save loads its script and lands, once."""
     prefix = redis_prefix()
     with RedisStore(url, prefix) as store:
@@ -100,8 +80,8 @@ def test_an_unknown_script_is_loaded_once_from_a_url(url: str, sent: list[int]) 
         store.load(key, NOW)  # the connection is made (its handshake is sent) here
         store._save_script.sha = "0" * 40  # a script Redis does not know, as after a restart
         changes = Changes(updates={"a": 1}, increments={"n": 1})
-        assert _trips(sent, lambda: store.save(key, changes, NOW)) == 3  # NOSCRIPT, load, run
-        assert _trips(sent, lambda: store.save(key, changes, NOW)) == 1
+        assert sent.of(lambda: store.save(key, changes, NOW)) == 3  # NOSCRIPT, load, run
+        assert sent.of(lambda: store.save(key, changes, NOW)) == 1
         record = store.load(key, NOW)
         assert record is not None and record.data == {"n": 3, "a": 1}
     drop_redis_prefix(url, prefix)

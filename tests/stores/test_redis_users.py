@@ -18,33 +18,12 @@ from typing import Any
 
 import pytest
 
-from tests.support.servers import RedisClusterServers, drop_redis_prefix, redis_prefix
+from tests.support.servers import RedisClusterServers, RoundTrips, drop_redis_prefix, redis_prefix
 from wsgisession import RedisStore
 from wsgisession.records import USER, Changes
 from wsgisession.testing import DAY, NOW, new_key
 
 redis = pytest.importorskip("redis")
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts every request redis-py's connections send (the lean path's too): each is one
-    round trip, except the sends of one cluster pipeline to several nodes, which go at once."""
-    count = [0]
-    original = redis.Connection.send_packed_command
-
-    def counting(self: Any, command: Any, check_health: bool = True) -> None:
-        count[0] += 1
-        original(self, command, check_health)
-
-    monkeypatch.setattr(redis.Connection, "send_packed_command", counting)
-    return count
-
-
-def _trips(sent: list[int], action: Callable[[], Any]) -> int:
-    before = sent[0]
-    action()
-    return sent[0] - before
 
 
 def _drop_cluster(cluster: RedisClusterServers, prefix: str) -> None:
@@ -102,7 +81,7 @@ def _warm(store: RedisStore) -> None:
     store.delete(key)
 
 
-def _counted(store: RedisStore, sent: list[int]) -> dict[str, int]:
+def _counted(store: RedisStore, sent: RoundTrips) -> dict[str, int]:
     """The requests each operation sends, unbound and bound, in the order a user meets them."""
     _warm(store)
     ann, bob = "ann-" + new_key()[:8], "bob-" + new_key()[:8]
@@ -161,7 +140,7 @@ def _counted(store: RedisStore, sent: list[int]) -> dict[str, int]:
         ("bound logout", lambda: store.delete(moved)),
     ]
     moved = new_key()
-    counts = {name: _trips(sent, action) for name, action in steps}
+    counts = {name: sent.of(action) for name, action in steps}
     assert store.load(login, NOW) is None and store.load(moved, NOW) is None
     assert store.user_sessions(ann, NOW) == []
     assert [key for key, _ in store.user_sessions(bob, NOW)] == [binding]
@@ -205,12 +184,12 @@ CLUSTER = {
 }
 
 
-def test_requests_per_operation_on_one_redis(single: RedisStore, sent: list[int]) -> None:
+def test_requests_per_operation_on_one_redis(single: RedisStore, sent: RoundTrips) -> None:
     """Every operation, bound or not, is one request on one Redis, lean path or client."""
     assert _counted(single, sent) == SINGLE
 
 
-def test_requests_per_operation_on_a_cluster(cluster: RedisStore, sent: list[int]) -> None:
+def test_requests_per_operation_on_a_cluster(cluster: RedisStore, sent: RoundTrips) -> None:
     """On a cluster an unbound request costs what it did; binding costs one request more."""
     counts = _counted(cluster, sent)
     # One pipelined round trip sends one request to each node it touches: how many nodes

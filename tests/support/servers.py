@@ -740,6 +740,21 @@ def postgres_server(_postgres_cluster: PostgresServer) -> PostgresServer:
     return _postgres_cluster
 
 
+class RoundTrips:
+    """The requests redis-py's connections send (the lean path's too), counted by the ``sent``
+    fixture of tests/stores/conftest.py: each is one round trip, except the sends of one
+    cluster pipeline to several nodes, which go at once."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def of(self, action: Callable[[], object]) -> int:
+        """How many requests *action* sends."""
+        before = self.count
+        action()
+        return self.count - before
+
+
 def redis_prefix() -> str:
     """A key prefix no other test uses."""
     return f"wsgisession-test:{secrets.token_hex(6)}:"

@@ -129,3 +129,11 @@ def make_store(
             raise ValueError(f"make_store({kind!r}) needs the test's request for its server")
         return network_store(kind, request, **options)
     raise ValueError(f"unknown store kind {kind!r}")
+
+
+def deep_list(depth: int) -> list[Any]:
+    """A list nested *depth* deep: at 10,000, deeper than any serializer can write."""
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
