@@ -132,6 +132,8 @@ class RedisStore(Store):
         serializer: Serializer | None = None,
     ) -> None:
         super().__init__(serializer)
+        # How a loaded field is parsed (one C call for the JSON serializers), chosen once.
+        self._scanner = value_scanner(self.serializer)
         (redis,) = import_driver("RedisStore", "the redis-py driver", "redis", "redis")
         timeouts = {"socket_timeout": socket_timeout, "connect_timeout": connect_timeout}
         for name, value in timeouts.items():
@@ -326,7 +328,7 @@ class RedisStore(Store):
         share of the JSON.
         """
         loads = self.serializer.loads
-        scanner = value_scanner(self.serializer)
+        scanner = self._scanner
         scan, marker = scanner if scanner is not None else (None, None)
         cut = len(prefix)
         binary = isinstance(prefix, bytes)
